@@ -1,0 +1,1 @@
+"""The casetrack services: each owns its events and runs as its own process."""

@@ -1,0 +1,83 @@
+"""The journey read model: each case and the ordered steps of its journey, built from events."""
+
+from __future__ import annotations
+
+import json
+
+import asyncpg
+
+from shared.consumer import Delivery
+from shared.contracts import Event
+from shared.contracts.referral import ReferralMade
+
+ENVELOPE = set(Event.model_fields)
+
+READ_MODEL_DDL = [
+    "CREATE TABLE IF NOT EXISTS journeys.case_journeys ("
+    " case_id uuid PRIMARY KEY, person_ref uuid NOT NULL, district text NOT NULL, cohort text,"
+    " gateway text, referred_at timestamptz, last_event_at timestamptz NOT NULL, steps int NOT NULL DEFAULT 0)",
+    "CREATE TABLE IF NOT EXISTS journeys.journey_steps ("
+    " event_id uuid PRIMARY KEY, case_id uuid NOT NULL, event_type text NOT NULL, service text NOT NULL,"
+    " district text NOT NULL, occurred_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL,"
+    " stream text NOT NULL, stream_sequence bigint NOT NULL, facts jsonb NOT NULL)",
+    "CREATE INDEX IF NOT EXISTS journey_steps_by_case ON journeys.journey_steps (case_id, occurred_at, recorded_at)",
+]
+
+
+async def prepare_read_model(conn: asyncpg.Connection) -> None:
+    for statement in READ_MODEL_DDL:
+        await conn.execute(statement)
+
+
+class JourneyProjection:
+    """Adds each event as a step of its case's journey; a referral opens the journey."""
+
+    async def apply(self, conn: asyncpg.Connection, event: Event, delivery: Delivery) -> None:
+        if isinstance(event, ReferralMade):
+            await conn.execute(
+                "INSERT INTO journeys.case_journeys"
+                " (case_id, person_ref, district, cohort, gateway, referred_at, last_event_at)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (case_id) DO NOTHING",
+                event.case_id, event.person_ref, event.district, event.cohort.value, event.gateway.value,
+                event.occurred_at)
+        inserted = await conn.fetchval(
+            "INSERT INTO journeys.journey_steps (event_id, case_id, event_type, service, district,"
+            " occurred_at, recorded_at, stream, stream_sequence, facts)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
+            " ON CONFLICT (event_id) DO NOTHING RETURNING 1",
+            event.event_id, event.case_id, event.event_type, event.service, event.district, event.occurred_at,
+            event.recorded_at, delivery.stream, delivery.sequence,
+            json.dumps(event.model_dump(mode="json", exclude=ENVELOPE)))
+        if inserted:
+            await conn.execute(
+                "UPDATE journeys.case_journeys SET steps = steps + 1,"
+                " last_event_at = greatest(last_event_at, $2) WHERE case_id = $1",
+                event.case_id, event.occurred_at)
+
+
+async def journey_of(conn: asyncpg.Connection, case_id) -> dict | None:
+    case = await conn.fetchrow("SELECT * FROM journeys.case_journeys WHERE case_id = $1", case_id)
+    if case is None:
+        return None
+    steps = await conn.fetch(
+        "SELECT event_id, event_type, service, occurred_at, recorded_at, facts FROM journeys.journey_steps"
+        " WHERE case_id = $1 ORDER BY occurred_at, recorded_at, stream_sequence", case_id)
+    return {
+        "case_id": str(case["case_id"]),
+        "person_ref": str(case["person_ref"]),
+        "district": case["district"],
+        "cohort": case["cohort"],
+        "gateway": case["gateway"],
+        "referred_at": case["referred_at"].isoformat() if case["referred_at"] else None,
+        "steps": [
+            {
+                "event_id": str(step["event_id"]),
+                "event_type": step["event_type"],
+                "service": step["service"],
+                "occurred_at": step["occurred_at"].isoformat(),
+                "recorded_at": step["recorded_at"].isoformat(),
+                "facts": json.loads(step["facts"]),
+            }
+            for step in steps
+        ],
+    }

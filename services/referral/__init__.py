@@ -1,0 +1,1 @@
+"""The referral service: a young person's case from presentation to closure."""

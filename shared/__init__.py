@@ -1,0 +1,1 @@
+"""Code every casetrack service shares: event contracts, subjects, store, outbox, consumers, settings."""

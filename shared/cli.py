@@ -1,0 +1,121 @@
+"""The `casetrack` command: `casetrack up` runs the whole system; `casetrack service NAME` runs one service."""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import signal
+import threading
+from typing import Annotated
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from rich.table import Table
+
+from shared.launcher import EngineFailed, System
+from shared.settings import SERVICES, Settings
+
+app = typer.Typer(help="casetrack: event-sourced case tracking for young people's accommodation pathways.",
+                  no_args_is_help=True, add_completion=False)
+console = Console()
+err = Console(stderr=True)
+
+SETTINGS_HELP = """
+Settings (environment variables):
+
+  CASETRACK_DATA_DIR       where the embedded servers keep their data (default ./.casetrack)\n
+  CASETRACK_HOST           address services listen on (default 127.0.0.1)\n
+  CASETRACK_BASE_PORT      services listen on BASE+1..BASE+5: referral, placement, outcomes, finance, journeys (default 8100)\n
+  CASETRACK_NATS_URL       use these NATS servers (comma-separated) instead of starting nats-server\n
+  CASETRACK_NATS_PORT      port of the embedded nats-server (default 4222)\n
+  CASETRACK_DATABASE_URL   use this PostgreSQL instead of starting the embedded one\n
+  CASETRACK_POSTGRES_PORT  port of the embedded PostgreSQL (default 5433)\n
+  CASETRACK_STREAM_REPLICAS  JetStream replicas per stream (default 1; 3 in docker-compose)\n
+  CASETRACK_OTLP_ENDPOINT  send traces to this OTLP gRPC endpoint (default: console exporter, in each service's log)\n
+  CASETRACK_MAX_DELIVER    deliveries of a message before a consumer dead-letters it (default 5)\n
+  CASETRACK_ENVIRONMENT    development, test or production (production refuses placeholder secrets)
+"""
+
+
+def load_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as error:
+        err.print(f"[red]casetrack: bad settings:[/red] {error.errors()[0]['msg']}")
+        raise typer.Exit(2) from None
+
+
+@app.command(help="Start NATS, PostgreSQL and every service; stop them all on Ctrl-C or SIGTERM.\n" + SETTINGS_HELP)
+def up() -> None:
+    settings = load_settings()
+    system = System(settings)
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    try:
+        with console.status("starting NATS, PostgreSQL and the services..."):
+            system.start()
+    except EngineFailed as error:
+        err.print(f"[red]casetrack: {error}[/red]")
+        raise typer.Exit(1) from None
+    show_urls(system)
+    while not stopping.wait(1.0):
+        for name, service in system.services.items():
+            if service.has_died() and not stopping.is_set():
+                err.print(f"[yellow]{name} stopped unexpectedly; restarting it[/yellow]")
+                try:
+                    system.restart_service(name)
+                except EngineFailed as error:
+                    err.print(f"[red]casetrack: {error}[/red]")
+    console.print("stopping casetrack...")
+    system.stop()
+    console.print("stopped.")
+
+
+def show_urls(system: System) -> None:
+    table = Table(title="casetrack is up")
+    table.add_column("part")
+    table.add_column("address")
+    table.add_column("log")
+    table.add_row("NATS", system.nats_url, str(system.nats.log) if system.nats else "(external)")
+    table.add_row("PostgreSQL", system.database_url, str(system.postgres.log) if system.postgres else "(external)")
+    for name, service in system.services.items():
+        table.add_row(name, f"{service.url}/docs", str(service.log))
+    console.print(table)
+    referral = system.services["referral"].url if "referral" in system.services else ""
+    console.print("Try a referral:")
+    console.print(
+        f"  curl -s -X POST {referral}/referrals -H 'content-type: application/json' -d "
+        "'{\"district\": \"preston\", \"gateway\": \"district_housing_options\", \"cohort\": \"homeless_16_17\","
+        " \"date_of_birth\": \"2009-03-14\", \"presenting_reason\": \"parental_eviction\","
+        " \"occurred_at\": \"2026-11-20T10:00:00Z\"}'",
+        soft_wrap=True, highlight=False)
+    if "journeys" in system.services:
+        console.print(f"then open {system.services['journeys'].url}/journeys/<case_id>?after=<position>",
+                      highlight=False)
+    console.print("Ctrl-C stops everything; data is kept in " + str(system.settings.data_dir))
+
+
+@app.command(help="Run one service in this process (casetrack up runs each this way).\n" + SETTINGS_HELP)
+def service(name: Annotated[str, typer.Argument(help=f"one of: {', '.join(SERVICES)}")]) -> None:
+    import uvicorn
+
+    if name not in SERVICES:
+        err.print(f"casetrack: unknown service {name!r}; choose one of {', '.join(SERVICES)}")
+        raise typer.Exit(2)
+    settings = load_settings()
+    if not settings.nats_url or not settings.database_url:
+        err.print("casetrack: a service needs CASETRACK_NATS_URL and CASETRACK_DATABASE_URL (casetrack up sets them)")
+        raise typer.Exit(2)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from shared.telemetry import configure_tracing
+
+    configure_tracing(name, settings)
+    bootstrap = importlib.import_module(f"services.{name}.bootstrap")
+    port = settings.service_port or settings.port_of(name)
+    uvicorn.run(bootstrap.build(settings), host=settings.service_host, port=port, log_level="info")
+
+
+if __name__ == "__main__":
+    app()

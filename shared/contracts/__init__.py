@@ -1,0 +1,39 @@
+"""Every event type casetrack publishes, by name: the public contract between services.
+
+`parse_event` turns stored or published JSON back into its model, upcasting old schema versions.
+"""
+
+from collections.abc import Callable
+from typing import Any
+
+import json
+
+from shared.contracts.envelope import Event, EventContext
+from shared.contracts.referral import ReferralMade
+
+EVENT_TYPES: dict[str, type[Event]] = {cls.model_fields["event_type"].default: cls for cls in (
+    ReferralMade,
+)}
+
+Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
+UPCASTERS: dict[tuple[str, int], Upcaster] = {}
+"""(event_type, schema_version) -> function that lifts a payload to schema_version + 1."""
+
+
+class UnknownEventType(ValueError):
+    """The message names an event type this version of casetrack does not know."""
+
+
+def parse_event(data: bytes | str | dict[str, Any]) -> Event:
+    payload = json.loads(data) if isinstance(data, (bytes, str)) else dict(data)
+    event_type = payload.get("event_type")
+    model = EVENT_TYPES.get(event_type)  # type: ignore[arg-type]
+    if model is None:
+        raise UnknownEventType(f"unknown event type {event_type!r}")
+    current = model.model_fields["schema_version"].default
+    while (version := payload.get("schema_version", 1)) < current:
+        payload = UPCASTERS[(event_type, version)](payload)
+    return model.model_validate(payload)
+
+
+__all__ = ["EVENT_TYPES", "Event", "EventContext", "ReferralMade", "UnknownEventType", "parse_event"]

@@ -1,0 +1,67 @@
+"""The envelope every casetrack event carries: the public, versioned contract between services."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import ClassVar
+from uuid import UUID, uuid4
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class Event(BaseModel):
+    """An immutable fact recorded by one service and published to the others.
+
+    `aggregate_id`/`aggregate_version` place the event in the history of the aggregate that
+    recorded it (a case, a placement); `occurred_at` is when it happened in the world and
+    `recorded_at` when casetrack learned of it. No field may carry personal data.
+    """
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    service: ClassVar[str]
+    """The service that owns this event type (the second token of its subject)."""
+
+    event_id: UUID = Field(default_factory=uuid4)
+    event_type: str
+    schema_version: int = 1
+    aggregate_id: UUID
+    aggregate_version: int = Field(ge=1)
+    case_id: UUID
+    person_ref: UUID
+    district: str
+    occurred_at: AwareDatetime
+    recorded_at: AwareDatetime = Field(default_factory=utc_now)
+    actor: str = "system"
+    correlation_id: UUID = Field(default_factory=uuid4)
+    causation_id: UUID | None = None
+    traceparent: str | None = None
+    """W3C trace context of the request that recorded the event, so its trace continues downstream."""
+
+    @field_validator("occurred_at", "recorded_at")
+    @classmethod
+    def _in_utc(cls, value: datetime) -> datetime:
+        return value.astimezone(UTC)
+
+    # The eventsourcing library knows an event by these two names.
+    @property
+    def originator_id(self) -> UUID:
+        return self.aggregate_id
+
+    @property
+    def originator_version(self) -> int:
+        return self.aggregate_version
+
+
+class EventContext(BaseModel):
+    """Who asked for a change and why: stamped on every event the change records."""
+
+    model_config = ConfigDict(frozen=True)
+
+    actor: str = "system"
+    correlation_id: UUID = Field(default_factory=uuid4)
+    causation_id: UUID | None = None

@@ -1,0 +1,89 @@
+"""The closed vocabularies events use (see ../shared/DOMAIN.md): districts, gateways, cohorts, flags."""
+
+from enum import StrEnum
+
+DISTRICTS: dict[str, str] = {
+    # Lancashire's 12 district housing authorities
+    "burnley": "Burnley", "chorley": "Chorley", "fylde": "Fylde", "hyndburn": "Hyndburn",
+    "lancaster": "Lancaster", "pendle": "Pendle", "preston": "Preston", "ribble-valley": "Ribble Valley",
+    "rossendale": "Rossendale", "south-ribble": "South Ribble", "west-lancashire": "West Lancashire",
+    "wyre": "Wyre",
+    # Kent's 12 (East and West Kent)
+    "ashford": "Ashford", "canterbury": "Canterbury", "dartford": "Dartford", "dover": "Dover",
+    "folkestone-hythe": "Folkestone and Hythe", "gravesham": "Gravesham", "maidstone": "Maidstone",
+    "sevenoaks": "Sevenoaks", "swale": "Swale", "thanet": "Thanet", "tonbridge-malling": "Tonbridge and Malling",
+    "tunbridge-wells": "Tunbridge Wells",
+    # Somerset's 5
+    "mendip": "Mendip", "sedgemoor": "Sedgemoor", "south-somerset": "South Somerset",
+    "taunton-deane": "Taunton Deane", "west-somerset": "West Somerset",
+}
+"""District codes (the token used in NATS subjects) and their names."""
+
+
+class UnknownDistrict(ValueError):
+    """The district code is not one of casetrack's district housing authorities."""
+
+
+def known_district(code: str) -> str:
+    if code not in DISTRICTS:
+        raise UnknownDistrict(f"unknown district {code!r}; known districts: {', '.join(sorted(DISTRICTS))}")
+    return code
+
+
+class Gateway(StrEnum):
+    """The front door through which a young person presented."""
+
+    district_housing_options = "district_housing_options"
+    childrens_services = "childrens_services"
+    hub = "hub"
+    self_referral = "self_referral"
+    provider = "provider"
+    youth_offending_team = "youth_offending_team"
+    probation = "probation"
+    leaving_care_team = "leaving_care_team"
+    multi_agency = "multi_agency"  # MARAC / MAPPA routes
+
+
+class Cohort(StrEnum):
+    """Who the young person is to the system; always consistent with their age at the event."""
+
+    homeless_16_17 = "homeless_16_17"
+    looked_after_16_17 = "looked_after_16_17"
+    care_leaver = "care_leaver"
+    young_person_at_risk = "young_person_at_risk"
+
+    @property
+    def ages(self) -> range:
+        return range(16, 18) if self in (Cohort.homeless_16_17, Cohort.looked_after_16_17) else range(18, 26)
+
+
+class Flag(StrEnum):
+    """Cross-cutting needs and circumstances that shape a pathway."""
+
+    uasc = "uasc"
+    teenage_parent = "teenage_parent"
+    youth_justice = "youth_justice"
+    mental_health = "mental_health"
+    learning_disability = "learning_disability"
+    substance_misuse = "substance_misuse"
+    domestic_abuse = "domestic_abuse"
+    neet = "neet"
+    in_education = "in_education"
+    in_work = "in_work"
+    rural = "rural"
+
+
+class PresentingReason(StrEnum):
+    """Why the young person presented (a category, never free text: free text can carry names)."""
+
+    family_breakdown = "family_breakdown"
+    parental_eviction = "parental_eviction"
+    relationship_breakdown = "relationship_breakdown"
+    domestic_abuse = "domestic_abuse"
+    leaving_care = "leaving_care"
+    leaving_custody = "leaving_custody"
+    placement_breakdown = "placement_breakdown"
+    loss_of_tenancy = "loss_of_tenancy"
+    rough_sleeping = "rough_sleeping"
+    overcrowding = "overcrowding"
+    other = "other"

@@ -1,0 +1,137 @@
+"""Event-sourced applications on the eventsourcing library, storing the public event contracts as they are.
+
+Each stored event is the JSON of its contract model, so what an auditor replays from the store,
+what the relay publishes and what consumers receive are the same bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import singledispatchmethod
+from typing import Any, ClassVar, Self
+from urllib.parse import unquote, urlparse
+from uuid import UUID
+
+from eventsourcing.application import Application
+from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+
+from shared.contracts import Event, EventContext, parse_event
+from shared.telemetry import current_traceparent
+
+
+class ContractMapper(Mapper):
+    """Maps contract events to stored events: topic = event type, state = the contract's JSON."""
+
+    def to_stored_event(self, domain_event: Event) -> StoredEvent:  # type: ignore[override]
+        return StoredEvent(
+            originator_id=domain_event.aggregate_id,
+            originator_version=domain_event.aggregate_version,
+            topic=domain_event.event_type,
+            state=domain_event.model_dump_json().encode(),
+        )
+
+    def to_domain_event(self, stored_event: StoredEvent) -> Event:  # type: ignore[override]
+        return parse_event(stored_event.state)
+
+
+class _UnusedTranscoder(Transcoder):
+    def encode(self, obj: Any) -> bytes:
+        raise NotImplementedError
+
+    def decode(self, data: bytes) -> Any:
+        raise NotImplementedError
+
+
+class Aggregate:
+    """An event-sourced aggregate whose events are contract models.
+
+    Subclasses change state only in `apply`, registered per event type with `@Aggregate.apply.register`.
+    """
+
+    def __init__(self, id: UUID):
+        self.id = id
+        self.version = 0
+        self._pending: list[Event] = []
+
+    @classmethod
+    def from_history(cls, events: Iterable[Event]) -> Self | None:
+        aggregate: Self | None = None
+        for event in events:
+            if aggregate is None:
+                aggregate = cls(event.aggregate_id)
+            aggregate._replay(event)
+        return aggregate
+
+    def _replay(self, event: Event) -> None:
+        self.apply(event)
+        self.version = event.aggregate_version
+
+    def record(self, event_class: type[Event], **fields: Any) -> Event:
+        event = event_class(aggregate_id=self.id, aggregate_version=self.version + 1, **fields)
+        self._replay(event)
+        self._pending.append(event)
+        return event
+
+    @singledispatchmethod
+    def apply(self, event: Event) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot apply {event.event_type}")
+
+    def collect_events(self) -> list[Event]:
+        pending, self._pending = self._pending, []
+        return pending
+
+
+class ServiceApplication(Application):
+    """A service's event store. `record` saves aggregates' new events atomically and returns the position."""
+
+    aggregate_class: ClassVar[type[Aggregate]]
+
+    def construct_transcoder(self) -> Transcoder:
+        return _UnusedTranscoder()
+
+    def construct_mapper(self) -> Mapper:
+        return ContractMapper(transcoder=self.construct_transcoder())
+
+    def record(self, context: EventContext, *aggregates: Aggregate) -> int:
+        """Stamp who and why on the new events, save them in one transaction, return the last position."""
+        events = [
+            event.model_copy(update={
+                "actor": context.actor,
+                "correlation_id": context.correlation_id,
+                "causation_id": context.causation_id,
+                "traceparent": current_traceparent(),
+            })
+            for aggregate in aggregates
+            for event in aggregate.collect_events()
+        ]
+        if not events:
+            return self.position()
+        recordings = self.save(*events)
+        return max(recording.notification.id for recording in recordings)
+
+    def load(self, aggregate_id: UUID) -> Aggregate | None:
+        return self.aggregate_class.from_history(self.events.get(aggregate_id))
+
+    def position(self) -> int:
+        return self.recorder.max_notification_id() or 0
+
+
+def postgres_env(database_url: str, schema: str, lock_timeout_seconds: int) -> dict[str, str]:
+    """The eventsourcing library's settings for a service's own schema in the shared database."""
+    url = urlparse(database_url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": url.path.lstrip("/"),
+        "POSTGRES_HOST": url.hostname or "127.0.0.1",
+        "POSTGRES_PORT": str(url.port or 5432),
+        "POSTGRES_USER": unquote(url.username or "postgres"),
+        "POSTGRES_PASSWORD": unquote(url.password or ""),
+        "POSTGRES_SCHEMA": schema,
+        "POSTGRES_LOCK_TIMEOUT": str(lock_timeout_seconds),
+        "POSTGRES_POOL_SIZE": "5",
+        "POSTGRES_MAX_OVERFLOW": "5",
+        "CREATE_TABLE": "y",
+    }
+
+
+IN_MEMORY_ENV = {"PERSISTENCE_MODULE": "eventsourcing.popo"}

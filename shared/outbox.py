@@ -1,0 +1,121 @@
+"""The outbox relay: publishes a service's stored events to JetStream, in store order, none lost.
+
+It reads the store's notification log from the last published position, publishes each event
+with `Nats-Msg-Id` = event id and the event's position in a header, then records the position.
+On start it resumes from the later of the recorded position and the last event on the stream,
+so a crash between publishing and recording publishes nothing twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+
+import asyncpg
+from eventsourcing.persistence import Notification
+from nats.aio.client import Client as NATS
+from nats.js.errors import NotFoundError
+from opentelemetry import trace
+
+from shared.eventstore import ServiceApplication
+from shared.subjects import POSITION_HEADER, PREFIX, stream_name
+from shared.telemetry import context_from, current_traceparent, trace_headers
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+
+class OutboxRelay:
+    def __init__(self, service: str, store: ServiceApplication, nats: NATS, pool: asyncpg.Pool,
+                 schema: str, batch_size: int = 500, poll_seconds: float = 0.5):
+        self.service = service
+        self.store = store
+        self.js = nats.jetstream()
+        self.pool = pool
+        self.schema = schema
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.position = 0
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def prepare(self) -> None:
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {self.schema}.relay_position ("
+                " stream text PRIMARY KEY, position bigint NOT NULL)"
+            )
+            recorded = await conn.fetchval(
+                f"SELECT position FROM {self.schema}.relay_position WHERE stream = $1", stream_name(self.service)
+            )
+        self.position = max(recorded or 0, await self._last_published_position())
+        self._loop = asyncio.get_running_loop()
+
+    async def _last_published_position(self) -> int:
+        name = stream_name(self.service)
+        try:
+            info = await self.js.stream_info(name)
+        except NotFoundError:
+            return 0
+        if not info.state.last_seq:
+            return 0
+        message = await self.js.get_msg(name, info.state.last_seq)
+        return int((message.headers or {}).get(POSITION_HEADER, 0))
+
+    def nudge(self) -> None:
+        """Tell the relay there is something new to publish; safe from any thread."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                while await self.publish_pending():
+                    pass
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # the store or NATS is briefly unavailable: try again on the next tick
+                log.exception("outbox relay for %s failed; retrying", self.service)
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            except TimeoutError:
+                pass
+            self._wake.clear()
+
+    async def publish_pending(self) -> int:
+        """Publish the next batch; returns how many events were published."""
+        notifications: Sequence[Notification] = await asyncio.to_thread(
+            self.store.recorder.select_notifications, self.position + 1, self.batch_size
+        )
+        for notification in notifications:
+            await self._publish(notification)
+            self.position = notification.id
+        if notifications:
+            await self._record_position()
+        return len(notifications)
+
+    async def _publish(self, notification: Notification) -> None:
+        event = json.loads(notification.state)
+        subject = f"{PREFIX}.{self.service}.{event['district']}.{event['event_type']}"
+        with tracer.start_as_current_span(
+            f"publish {event['event_type']}", context=context_from(trace_headers(event.get("traceparent"))),
+            kind=trace.SpanKind.PRODUCER,
+            attributes={"messaging.destination": subject, "casetrack.position": notification.id},
+        ):
+            headers = {"Nats-Msg-Id": event["event_id"], POSITION_HEADER: str(notification.id)}
+            headers.update(trace_headers(current_traceparent()))
+            await self.js.publish(subject, notification.state, headers=headers)
+
+    async def _record_position(self) -> None:
+        async with self.pool.acquire() as conn:
+            await conn.execute(
+                f"INSERT INTO {self.schema}.relay_position (stream, position) VALUES ($1, $2)"
+                " ON CONFLICT (stream) DO UPDATE SET position = EXCLUDED.position",
+                stream_name(self.service), self.position,
+            )
+
+    async def lag(self) -> int:
+        latest = await asyncio.to_thread(self.store.position)
+        return max(latest - self.position, 0)

@@ -1,0 +1,75 @@
+"""Typed settings, read from CASETRACK_* environment variables."""
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import field_validator, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+SERVICES: dict[str, int] = {
+    "referral": 1,
+    "placement": 2,
+    "outcomes": 3,
+    "finance": 4,
+    "journeys": 5,
+}
+"""Each service and its offset from CASETRACK_BASE_PORT."""
+
+PLACEHOLDER_SECRETS = ("change-me", "changeme", "casetrack-dev")
+
+
+class Settings(BaseSettings):
+    """Everything a casetrack process needs to know about where it runs.
+
+    Every field is read from the environment variable named CASETRACK_<FIELD>.
+    """
+
+    model_config = SettingsConfigDict(env_prefix="CASETRACK_", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    data_dir: Path = Path(".casetrack")
+    host: str = "127.0.0.1"
+    base_port: int = 8100
+    nats_url: str | None = None
+    """NATS servers to use (comma-separated); unset = start the embedded nats-server."""
+    nats_port: int = 4222
+    database_url: str | None = None
+    """PostgreSQL to use; unset = start the embedded PostgreSQL from the pgserver wheel."""
+    postgres_port: int = 5433
+    stream_replicas: int = 1
+    otlp_endpoint: str | None = None
+    """OTLP gRPC endpoint for traces; unset = traces are printed by the console exporter."""
+    console_traces: bool = True
+    service_host: str = "127.0.0.1"
+    service_port: int | None = None
+    max_deliver: int = 5
+    """How many times a consumer is offered a message before it is dead-lettered."""
+    lock_timeout_seconds: int = 5
+    read_wait_seconds: float = 5.0
+    """Longest a read waits for a projection to reach a requested position."""
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _no_placeholder_secrets_in_production(self) -> "Settings":
+        if self.environment == "production":
+            url = self.database_url or ""
+            if not url or any(p in url for p in PLACEHOLDER_SECRETS):
+                raise ValueError(
+                    "CASETRACK_DATABASE_URL must name a real database with a real password in production"
+                )
+        return self
+
+    @property
+    def nats_servers(self) -> list[str]:
+        assert self.nats_url, "nats_url is set by the launcher before services start"
+        return [url.strip() for url in self.nats_url.split(",") if url.strip()]
+
+    def port_of(self, service: str) -> int:
+        return self.base_port + SERVICES[service]
+
+    def url_of(self, service: str) -> str:
+        return f"http://{self.host}:{self.port_of(service)}"

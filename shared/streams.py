@@ -1,0 +1,47 @@
+"""The JetStream streams casetrack keeps: one per service, plus district ingest and rejections.
+
+Streams keep every event (no age limit); the event stores in PostgreSQL stay the system of record.
+"""
+
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.errors import NotFoundError
+
+from shared.settings import SERVICES
+from shared.subjects import PREFIX, service_subjects, stream_name
+
+DUPLICATE_WINDOW_SECONDS = 120.0
+
+
+def stream_configs(replicas: int) -> list[StreamConfig]:
+    def stream(name: str, subjects: list[str], description: str) -> StreamConfig:
+        return StreamConfig(
+            name=name,
+            description=description,
+            subjects=subjects,
+            storage=StorageType.FILE,
+            retention=RetentionPolicy.LIMITS,
+            discard=DiscardPolicy.OLD,
+            max_age=0,
+            max_msgs=-1,
+            max_bytes=-1,
+            num_replicas=replicas,
+            duplicate_window=DUPLICATE_WINDOW_SECONDS,
+        )
+
+    return [
+        *(stream(stream_name(s), [service_subjects(s)], f"events recorded by the {s} service") for s in SERVICES),
+        stream("CASETRACK_INGEST", [f"{PREFIX}.ingest.>"], "messages from district housing systems"),
+        stream("CASETRACK_REJECTED", [f"{PREFIX}.rejected.>"], "district messages casetrack refused, with reasons"),
+    ]
+
+
+async def ensure_streams(js: JetStreamContext, replicas: int) -> None:
+    """Create each stream, or bring an existing one up to date with its configuration."""
+    for config in stream_configs(replicas):
+        try:
+            await js.stream_info(config.name)
+        except NotFoundError:
+            await js.add_stream(config)
+        else:
+            await js.update_stream(config)
