@@ -19,7 +19,7 @@ from shared.settings import SERVICES, Settings
 app = typer.Typer(help="casetrack: event-sourced case tracking for young people's accommodation pathways.",
                   no_args_is_help=True, add_completion=False)
 console = Console()
-err = Console(stderr=True)
+err = Console(stderr=True, soft_wrap=True)
 
 SETTINGS_HELP = """
 Settings (environment variables):

@@ -59,9 +59,12 @@ class OutboxRelay:
             info = await self.js.stream_info(name)
         except NotFoundError:
             return 0
-        if not info.state.last_seq:
+        if not info.state.messages:
             return 0
-        message = await self.js.get_msg(name, info.state.last_seq)
+        try:
+            message = await self.js.get_msg(name, info.state.last_seq)
+        except NotFoundError:
+            return 0
         return int((message.headers or {}).get(POSITION_HEADER, 0))
 
     def nudge(self) -> None:
