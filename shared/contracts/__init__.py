@@ -31,8 +31,13 @@ def parse_event(data: bytes | str | dict[str, Any]) -> Event:
     if model is None:
         raise UnknownEventType(f"unknown event type {event_type!r}")
     current = model.model_fields["schema_version"].default
-    while (version := payload.get("schema_version", 1)) < current:
-        payload = UPCASTERS[(event_type, version)](payload)
+    while (version := payload.get("schema_version", 1)) != current:
+        upcast = UPCASTERS.get((event_type, version)) if version < current else None
+        if upcast is None:
+            raise UnknownEventType(f"{event_type} schema version {version} cannot be read (this casetrack reads {current})")
+        payload = upcast(payload)
+        if payload.get("schema_version", 1) <= version:
+            raise UnknownEventType(f"the upcaster of {event_type} v{version} did not raise schema_version")
     return model.model_validate(payload)
 
 

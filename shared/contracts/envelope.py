@@ -8,6 +8,8 @@ from uuid import UUID, uuid4
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
+from shared.contracts.vocabulary import known_district
+
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
@@ -41,6 +43,11 @@ class Event(BaseModel):
     causation_id: UUID | None = None
     traceparent: str | None = None
     """W3C trace context of the request that recorded the event, so its trace continues downstream."""
+
+    @field_validator("district")
+    @classmethod
+    def _known_district(cls, value: str) -> str:
+        return known_district(value)
 
     @field_validator("occurred_at", "recorded_at")
     @classmethod

@@ -1,0 +1,108 @@
+"""POST /referrals on a bare FastAPI app: the router, the in-memory store, no lifespan."""
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from uuid import UUID, uuid4
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from shared.contracts import parse_event
+from services.referral.api import router
+from services.referral.application import Referrals
+
+from .builders import REFERRAL_DAY, a_referral_body, born, days_after, referrals, without
+
+
+@dataclass
+class StandInRuntime:
+    """The two things the referral routes use from a ServiceRuntime."""
+
+    store: Referrals
+
+    def saved(self, position: int) -> str:
+        return f"referral:{position}"
+
+
+@pytest.fixture
+def store():
+    return referrals()
+
+
+@pytest.fixture
+def client(store):
+    app = FastAPI()
+    app.include_router(router)
+    app.state.runtime = StandInRuntime(store)
+    return TestClient(app)
+
+
+def error_locations(response) -> list[list]:
+    return [error["loc"] for error in response.json()["detail"]]
+
+
+def test_a_referral_opens_a_case_and_returns_its_ids_and_position(client, store):
+    response = client.post("/referrals", json=a_referral_body())
+
+    assert response.status_code == 201
+    written = response.json()
+    case = store.get_case(UUID(written["case_id"]))
+    assert (str(case.person_ref), written["position"]) == (written["person_ref"], "referral:1")
+
+
+@pytest.mark.parametrize(("body", "location"), [
+    (without(a_referral_body(), "gateway"), ["body", "gateway"]),
+    (a_referral_body(cohort="adult"), ["body", "cohort"]),
+    (a_referral_body(occurred_at="2024-03-15T10:00:00"), ["body", "occurred_at"]),
+    (a_referral_body(name="Jo Bloggs"), ["body", "name"]),
+], ids=["missing field", "bad enum", "naive datetime", "extra field"])
+def test_a_malformed_referral_is_refused_naming_the_field_and_stores_nothing(client, store, body, location):
+    response = client.post("/referrals", json=body)
+
+    assert response.status_code == 422
+    assert error_locations(response) == [location]
+    assert store.position() == 0
+
+
+def test_every_malformed_field_is_listed_at_once(client, store):
+    body = without(a_referral_body(cohort="adult", flags=["famous"]), "gateway")
+
+    response = client.post("/referrals", json=body)
+
+    assert response.status_code == 422
+    assert sorted(error_locations(response)) == [["body", "cohort"], ["body", "flags", 0], ["body", "gateway"]]
+
+
+def test_an_unknown_district_is_refused_naming_the_district(client, store):
+    response = client.post("/referrals", json=a_referral_body(district="atlantis"))
+
+    assert response.status_code == 422
+    assert error_locations(response) == [["district"]]
+    assert store.position() == 0
+
+
+@pytest.mark.parametrize(("body", "refusal"), [
+    (a_referral_body(date_of_birth=born(15).isoformat(), cohort="homeless_16_17"), "YoungPersonOutsideAgeRange"),
+    (a_referral_body(date_of_birth=born(26).isoformat()), "YoungPersonOutsideAgeRange"),
+    (a_referral_body(date_of_birth=born(17).isoformat(), cohort="care_leaver"), "CohortDoesNotMatchAge"),
+    (a_referral_body(date_of_birth=days_after(REFERRAL_DAY, 1).isoformat()), "DateOfBirthInTheFuture"),
+    (a_referral_body(occurred_at=(datetime.now(UTC) + timedelta(days=1)).isoformat()), "EventDatedInTheFuture"),
+], ids=["15 years old", "26 years old", "cohort not matching age", "born after referral", "dated in the future"])
+def test_a_referral_breaking_a_rule_is_refused_with_the_rule_broken(client, store, body, refusal):
+    response = client.post("/referrals", json=body)
+
+    assert response.status_code == 422
+    assert [error["type"] for error in response.json()["detail"]] == [refusal]
+    assert store.position() == 0
+
+
+def test_the_actor_and_correlation_id_headers_are_stamped_on_the_stored_event(client, store):
+    correlation_id = uuid4()
+
+    client.post("/referrals", json=a_referral_body(),
+                headers={"X-Actor": "worker-42", "X-Correlation-Id": str(correlation_id)})
+
+    [notification] = store.recorder.select_notifications(1, 10)
+    event = parse_event(notification.state)
+    assert (event.actor, event.correlation_id) == ("worker-42", correlation_id)

@@ -1,0 +1,68 @@
+"""Settings refuse placeholder secrets in production; a taken port fails with a one-line message."""
+
+import os
+import socket
+
+import pytest
+from pydantic import ValidationError
+
+from shared.launcher import EngineFailed, ensure_port_free
+from shared.settings import Settings
+
+
+@pytest.fixture(autouse=True)
+def no_casetrack_environment(monkeypatch):
+    for name in [name for name in os.environ if name.startswith("CASETRACK_")]:
+        monkeypatch.delenv(name)
+
+
+def test_development_needs_no_settings_at_all():
+    settings = Settings()
+
+    assert (settings.environment, settings.database_url) == ("development", None)
+    assert settings.data_dir.is_absolute()
+
+
+def test_production_without_a_database_url_is_refused(monkeypatch):
+    monkeypatch.setenv("CASETRACK_ENVIRONMENT", "production")
+
+    with pytest.raises(ValidationError, match="CASETRACK_DATABASE_URL"):
+        Settings()
+
+
+def test_production_with_the_development_password_is_refused(monkeypatch):
+    monkeypatch.setenv("CASETRACK_ENVIRONMENT", "production")
+    monkeypatch.setenv("CASETRACK_DATABASE_URL", "postgresql://casetrack:casetrack-dev@db:5432/casetrack")
+
+    with pytest.raises(ValidationError, match="CASETRACK_DATABASE_URL"):
+        Settings()
+
+
+def test_production_with_a_real_database_url_is_accepted(monkeypatch):
+    url = "postgresql://casetrack:Xq7-long-random@db.internal:5432/casetrack"
+    monkeypatch.setenv("CASETRACK_ENVIRONMENT", "production")
+    monkeypatch.setenv("CASETRACK_DATABASE_URL", url)
+
+    assert Settings().database_url == url
+
+
+def test_a_taken_port_fails_with_a_one_line_message():
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+
+        with pytest.raises(EngineFailed) as failure:
+            ensure_port_free("127.0.0.1", port, "nats-server")
+
+    message = str(failure.value)
+    assert "\n" not in message
+    assert str(port) in message and "nats-server" in message
+
+
+def test_a_free_port_is_let_through():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    ensure_port_free("127.0.0.1", port, "nats-server")
