@@ -117,5 +117,15 @@ def service(name: Annotated[str, typer.Argument(help=f"one of: {', '.join(SERVIC
     uvicorn.run(bootstrap.build(settings), host=settings.service_host, port=port, log_level="info")
 
 
+@app.command(help="Write the event JSON Schemas and the AsyncAPI document under docs/.")
+def docs(folder: Annotated[str, typer.Option(help="where to write")] = "docs") -> None:
+    from pathlib import Path
+
+    from shared.contracts.documents import write_documents
+
+    for path in write_documents(Path(folder)):
+        console.print(f"wrote {path}", highlight=False)
+
+
 if __name__ == "__main__":
     app()
