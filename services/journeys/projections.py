@@ -8,7 +8,7 @@ import asyncpg
 
 from shared.consumer import Delivery
 from shared.contracts import Event
-from shared.contracts.referral import ReferralMade
+from shared.contracts.referral import CaseClosed, CaseReopened, ReferralMade
 
 ENVELOPE = set(Event.model_fields)
 
@@ -20,6 +20,7 @@ READ_MODEL_DDL = [
     " event_id uuid PRIMARY KEY, case_id uuid NOT NULL, event_type text NOT NULL, service text NOT NULL,"
     " district text NOT NULL, occurred_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL,"
     " stream text NOT NULL, stream_sequence bigint NOT NULL, facts jsonb NOT NULL)",
+    "ALTER TABLE journeys.case_journeys ADD COLUMN IF NOT EXISTS status text NOT NULL DEFAULT 'open'",
     "CREATE INDEX IF NOT EXISTS journey_steps_by_case ON journeys.journey_steps (case_id, occurred_at, recorded_at)",
 ]
 
@@ -40,6 +41,9 @@ class JourneyProjection:
                 " VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (case_id) DO NOTHING",
                 event.case_id, event.person_ref, event.district, event.cohort.value, event.gateway.value,
                 event.occurred_at)
+        if isinstance(event, (CaseClosed, CaseReopened)):
+            await conn.execute("UPDATE journeys.case_journeys SET status = $2 WHERE case_id = $1",
+                               event.case_id, "closed" if isinstance(event, CaseClosed) else "open")
         inserted = await conn.fetchval(
             "INSERT INTO journeys.journey_steps (event_id, case_id, event_type, service, district,"
             " occurred_at, recorded_at, stream, stream_sequence, facts)"
@@ -69,6 +73,7 @@ async def journey_of(conn: asyncpg.Connection, case_id) -> dict | None:
         "cohort": case["cohort"],
         "gateway": case["gateway"],
         "referred_at": case["referred_at"].isoformat() if case["referred_at"] else None,
+        "status": case["status"],
         "steps": [
             {
                 "event_id": str(step["event_id"]),

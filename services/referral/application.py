@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime
 from uuid import UUID, uuid4
 
@@ -45,6 +46,12 @@ class Referrals(ServiceApplication):
         )
         position = self.record(context, case)
         return case.id, case.person_ref, position
+
+    def change_case(self, context: EventContext, case_id: UUID, change: Callable[..., None], **facts) -> int:
+        """Load a case, apply one change (a Case method taking `now`), save it; returns the position."""
+        case = self.get_case(case_id)
+        change(case, now=utc_now(), **facts)
+        return self.record(context, case)
 
     def get_case(self, case_id: UUID) -> Case:
         case = self.load(case_id)

@@ -2,13 +2,36 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import singledispatchmethod
 from uuid import UUID, uuid4
 
 from shared.contracts import Event
-from shared.contracts.referral import ReferralMade
-from shared.contracts.vocabulary import Cohort, Flag, Gateway, PresentingReason, known_district
+from shared.contracts.referral import (
+    AssessmentCompleted,
+    CaseClosed,
+    CaseReopened,
+    EligibilityDecided,
+    MediationAttempted,
+    MediationConcluded,
+    PanelDecisionMade,
+    ReferralMade,
+)
+from shared.contracts.vocabulary import (
+    ClosureReason,
+    Cohort,
+    Flag,
+    Gateway,
+    Level,
+    MediationOutcome,
+    PanelDecision,
+    PresentingReason,
+    PriorityBand,
+    SupportNeed,
+    known_district,
+)
+
+PREVENTION_DUTY = timedelta(days=56)
 from shared.eventstore import Aggregate
 
 
@@ -24,6 +47,12 @@ class Case(Aggregate):
     person_ref: UUID
     cohort: Cohort
     referred_at: datetime
+    closed: bool = False
+    assessed: bool = False
+    mediation_attempts: int = 0
+    mediation_in_progress: bool = False
+    prevention_duty_due_on: date | None = None
+    last_occurred_at: datetime
 
     @classmethod
     def make_referral(
@@ -43,16 +72,8 @@ class Case(Aggregate):
         cohort = Cohort(cohort)
         if occurred_at > now:
             raise EventDatedInTheFuture(f"the referral is dated {occurred_at.isoformat()}, after now")
-        if date_of_birth > occurred_at.date():
-            raise DateOfBirthInTheFuture("the date of birth is after the referral date")
-        age = age_on(date_of_birth, occurred_at.date())
-        if not 16 <= age <= 25:
-            raise YoungPersonOutsideAgeRange(f"the young person is {age} at referral; casetrack serves ages 16-25")
-        if age not in cohort.ages:
-            raise CohortDoesNotMatchAge(
-                f"cohort {cohort.value} is for ages {cohort.ages.start}-{cohort.ages.stop - 1}, "
-                f"but the young person is {age} at referral"
-            )
+        age = age_at(date_of_birth, occurred_at)
+        check_cohort(cohort, age)
         case = cls(uuid4())
         case.record(
             ReferralMade,
@@ -68,6 +89,65 @@ class Case(Aggregate):
         )
         return case
 
+    def _change(self, event_class: type[Event], occurred_at: datetime, now: datetime, **facts) -> Event:
+        if self.closed:
+            raise CaseAlreadyClosed(f"case {self.id} is closed: reopen it before recording {event_class.__name__}")
+        self._check_dated(occurred_at, now)
+        return self._record_fact(event_class, occurred_at, **facts)
+
+    def _check_dated(self, occurred_at: datetime, now: datetime) -> None:
+        if occurred_at > now:
+            raise EventDatedInTheFuture(f"{occurred_at.isoformat()} is after now")
+        if occurred_at < self.referred_at:
+            raise EventDatedBeforeReferral(
+                f"{occurred_at.isoformat()} is before the referral on {self.referred_at.isoformat()}")
+
+    def _record_fact(self, event_class: type[Event], occurred_at: datetime, **facts) -> Event:
+        return self.record(event_class, case_id=self.id, person_ref=self.person_ref, district=self.district,
+                           occurred_at=occurred_at, **facts)
+
+    def decide_eligibility(self, *, eligible: bool, occurred_at: datetime, now: datetime) -> None:
+        due = (occurred_at + PREVENTION_DUTY).date() if eligible else None
+        self._change(EligibilityDecided, occurred_at, now, eligible=eligible, prevention_duty_due_on=due)
+
+    def attempt_mediation(self, *, occurred_at: datetime, now: datetime) -> None:
+        if self.mediation_in_progress:
+            raise MediationAlreadyInProgress(f"mediation attempt {self.mediation_attempts} has not concluded")
+        self._change(MediationAttempted, occurred_at, now, attempt=self.mediation_attempts + 1)
+
+    def conclude_mediation(self, *, outcome: MediationOutcome, occurred_at: datetime, now: datetime) -> None:
+        if not self.mediation_in_progress:
+            raise NoMediationInProgress("there is no mediation attempt to conclude")
+        self._change(MediationConcluded, occurred_at, now, attempt=self.mediation_attempts, outcome=outcome)
+
+    def complete_assessment(self, *, support_needs: list[SupportNeed], support_level: Level, risk: Level,
+                            priority_band: PriorityBand, occurred_at: datetime, now: datetime) -> None:
+        self._change(AssessmentCompleted, occurred_at, now, support_needs=sorted(set(support_needs)),
+                     support_level=support_level, risk=risk, priority_band=priority_band)
+
+    def decide_at_panel(self, *, decision: PanelDecision, panel_date: date, emergency_placement_reported: bool,
+                        occurred_at: datetime, now: datetime) -> None:
+        if not self.assessed:
+            raise PanelDecisionBeforeAssessment("a panel cannot decide before the shared assessment is completed")
+        self._change(PanelDecisionMade, occurred_at, now, decision=decision, panel_date=panel_date,
+                     emergency_placement_reported=emergency_placement_reported)
+
+    def close(self, *, reason: ClosureReason, occurred_at: datetime, now: datetime) -> None:
+        self._change(CaseClosed, occurred_at, now, reason=reason)
+
+    def reopen(self, *, presenting_reason: PresentingReason, cohort: Cohort, date_of_birth: date,
+               occurred_at: datetime, now: datetime) -> None:
+        if not self.closed:
+            raise CaseIsNotClosed(f"case {self.id} is open: record the new facts on it instead")
+        self._check_dated(occurred_at, now)
+        if occurred_at < self.last_occurred_at:
+            raise EventDatedBeforeReferral("a re-referral cannot be dated before the case was closed")
+        cohort = Cohort(cohort)
+        age = age_at(date_of_birth, occurred_at)
+        check_cohort(cohort, age)
+        self._record_fact(CaseReopened, occurred_at, presenting_reason=presenting_reason, cohort=cohort,
+                          age_at_event=age)
+
     @singledispatchmethod
     def apply(self, event: Event) -> None:
         raise NotImplementedError(f"a case cannot apply {event.event_type}")
@@ -78,6 +158,61 @@ class Case(Aggregate):
         self.person_ref = event.person_ref
         self.cohort = event.cohort
         self.referred_at = event.occurred_at
+        self.last_occurred_at = event.occurred_at
+
+    @apply.register
+    def _(self, event: EligibilityDecided) -> None:
+        self.prevention_duty_due_on = event.prevention_duty_due_on
+        self.last_occurred_at = max(self.last_occurred_at, event.occurred_at)
+
+    @apply.register
+    def _(self, event: MediationAttempted) -> None:
+        self.mediation_attempts = event.attempt
+        self.mediation_in_progress = True
+        self.last_occurred_at = max(self.last_occurred_at, event.occurred_at)
+
+    @apply.register
+    def _(self, event: MediationConcluded) -> None:
+        self.mediation_in_progress = False
+        self.last_occurred_at = max(self.last_occurred_at, event.occurred_at)
+
+    @apply.register
+    def _(self, event: AssessmentCompleted) -> None:
+        self.assessed = True
+        self.last_occurred_at = max(self.last_occurred_at, event.occurred_at)
+
+    @apply.register
+    def _(self, event: PanelDecisionMade) -> None:
+        self.last_occurred_at = max(self.last_occurred_at, event.occurred_at)
+
+    @apply.register
+    def _(self, event: CaseClosed) -> None:
+        self.closed = True
+        self.mediation_in_progress = False
+        self.last_occurred_at = max(self.last_occurred_at, event.occurred_at)
+
+    @apply.register
+    def _(self, event: CaseReopened) -> None:
+        self.closed = False
+        self.cohort = event.cohort
+        self.last_occurred_at = max(self.last_occurred_at, event.occurred_at)
+
+
+def age_at(date_of_birth: date, occurred_at: datetime) -> int:
+    if date_of_birth > occurred_at.date():
+        raise DateOfBirthInTheFuture("the date of birth is after the date of the event")
+    age = age_on(date_of_birth, occurred_at.date())
+    if not 16 <= age <= 25:
+        raise YoungPersonOutsideAgeRange(f"the young person is {age} at the event; casetrack serves ages 16-25")
+    return age
+
+
+def check_cohort(cohort: Cohort, age: int) -> None:
+    if age not in cohort.ages:
+        raise CohortDoesNotMatchAge(
+            f"cohort {cohort.value} is for ages {cohort.ages.start}-{cohort.ages.stop - 1}, "
+            f"but the young person is {age} at the event"
+        )
 
 
 class ReferralRefused(ValueError):
@@ -98,3 +233,31 @@ class DateOfBirthInTheFuture(ReferralRefused):
 
 class EventDatedInTheFuture(ReferralRefused):
     """Something cannot be recorded as having happened after now."""
+
+
+class EventDatedBeforeReferral(ReferralRefused):
+    """Nothing can happen on a case before its referral."""
+
+
+class CaseConflict(Exception):
+    """The change does not fit the case's current state (HTTP 409)."""
+
+
+class CaseAlreadyClosed(CaseConflict):
+    """A closed case takes no updates until it is reopened."""
+
+
+class CaseIsNotClosed(CaseConflict):
+    """Only a closed case can be reopened."""
+
+
+class MediationAlreadyInProgress(CaseConflict):
+    """A new mediation attempt cannot start before the last one concludes."""
+
+
+class NoMediationInProgress(CaseConflict):
+    """A mediation outcome needs a mediation attempt in progress."""
+
+
+class PanelDecisionBeforeAssessment(CaseConflict):
+    """A panel decides only on an assessed case."""

@@ -9,10 +9,26 @@ from typing import Any
 import json
 
 from shared.contracts.envelope import Event, EventContext
-from shared.contracts.referral import ReferralMade
+from shared.contracts.referral import (
+    AssessmentCompleted,
+    CaseClosed,
+    CaseReopened,
+    EligibilityDecided,
+    MediationAttempted,
+    MediationConcluded,
+    PanelDecisionMade,
+    ReferralMade,
+)
 
 EVENT_TYPES: dict[str, type[Event]] = {cls.model_fields["event_type"].default: cls for cls in (
     ReferralMade,
+    EligibilityDecided,
+    MediationAttempted,
+    MediationConcluded,
+    AssessmentCompleted,
+    PanelDecisionMade,
+    CaseClosed,
+    CaseReopened,
 )}
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]

@@ -1,11 +1,23 @@
-"""Events recorded by the referral service."""
+"""Events recorded by the referral service: a case from presentation to closure."""
 
+from datetime import date
 from typing import Literal
 
 from pydantic import Field
 
 from shared.contracts.envelope import Event
-from shared.contracts.vocabulary import Cohort, Flag, Gateway, PresentingReason
+from shared.contracts.vocabulary import (
+    ClosureReason,
+    Cohort,
+    Flag,
+    Gateway,
+    Level,
+    MediationOutcome,
+    PanelDecision,
+    PresentingReason,
+    PriorityBand,
+    SupportNeed,
+)
 
 
 class ReferralEvent(Event):
@@ -21,3 +33,61 @@ class ReferralMade(ReferralEvent):
     age_at_event: int = Field(ge=16, le=25)
     flags: list[Flag] = Field(default_factory=list)
     presenting_reason: PresentingReason
+
+
+class EligibilityDecided(ReferralEvent):
+    """The housing authority decided whether the young person is eligible; if so the 56-day prevention duty runs."""
+
+    event_type: Literal["EligibilityDecided"] = "EligibilityDecided"
+    eligible: bool
+    prevention_duty_due_on: date | None = None
+
+
+class MediationAttempted(ReferralEvent):
+    """A family mediation attempt started."""
+
+    event_type: Literal["MediationAttempted"] = "MediationAttempted"
+    attempt: int = Field(ge=1)
+
+
+class MediationConcluded(ReferralEvent):
+    """A mediation attempt ended with an outcome."""
+
+    event_type: Literal["MediationConcluded"] = "MediationConcluded"
+    attempt: int = Field(ge=1)
+    outcome: MediationOutcome
+
+
+class AssessmentCompleted(ReferralEvent):
+    """The shared needs-and-risk assessment was completed."""
+
+    event_type: Literal["AssessmentCompleted"] = "AssessmentCompleted"
+    support_needs: list[SupportNeed]
+    support_level: Level
+    risk: Level
+    priority_band: PriorityBand
+
+
+class PanelDecisionMade(ReferralEvent):
+    """The multi-agency panel decided; an emergency placement made since the last panel is reported to it."""
+
+    event_type: Literal["PanelDecisionMade"] = "PanelDecisionMade"
+    decision: PanelDecision
+    panel_date: date
+    emergency_placement_reported: bool = False
+
+
+class CaseClosed(ReferralEvent):
+    """The case was closed."""
+
+    event_type: Literal["CaseClosed"] = "CaseClosed"
+    reason: ClosureReason
+
+
+class CaseReopened(ReferralEvent):
+    """The same young person was referred again: the journey continues on the same case."""
+
+    event_type: Literal["CaseReopened"] = "CaseReopened"
+    presenting_reason: PresentingReason
+    cohort: Cohort
+    age_at_event: int = Field(ge=16, le=25)

@@ -87,3 +87,65 @@ class PresentingReason(StrEnum):
     rough_sleeping = "rough_sleeping"
     overcrowding = "overcrowding"
     other = "other"
+
+
+class MediationOutcome(StrEnum):
+    """How a family mediation attempt ended."""
+
+    returned_home = "returned_home"
+    stayed_with_wider_family_or_friends = "stayed_with_wider_family_or_friends"
+    not_possible = "not_possible"
+
+
+class Level(StrEnum):
+    """High, medium or low: of support needed, or of risk."""
+
+    high = "high"
+    medium = "medium"
+    low = "low"
+
+
+class PriorityBand(StrEnum):
+    """Housing priority band (Band A: under 18, threat of eviction, domestic abuse, rough sleeping, ...)."""
+
+    a = "A"
+    b = "B"
+    c = "C"
+    d = "D"
+
+
+class SupportNeed(StrEnum):
+    """Needs found by the shared assessment ("tell it once")."""
+
+    independent_living_skills = "independent_living_skills"
+    managing_money = "managing_money"
+    mental_health = "mental_health"
+    physical_health = "physical_health"
+    substance_misuse = "substance_misuse"
+    offending = "offending"
+    education_training_employment = "education_training_employment"
+    family_relationships = "family_relationships"
+    parenting = "parenting"
+    domestic_abuse = "domestic_abuse"
+    sexual_exploitation = "sexual_exploitation"
+
+
+class PanelDecision(StrEnum):
+    """What the multi-agency panel decided for a case."""
+
+    allocate_service = "allocate_service"
+    refer_elsewhere = "refer_elsewhere"
+    return_home_with_support = "return_home_with_support"
+    defer = "defer"
+
+
+class ClosureReason(StrEnum):
+    """Why a case was closed."""
+
+    returned_home = "returned_home"
+    moved_on = "moved_on"
+    referred_elsewhere = "referred_elsewhere"
+    not_eligible = "not_eligible"
+    disengaged = "disengaged"
+    duty_ended = "duty_ended"
+    other = "other"
