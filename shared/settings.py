@@ -65,7 +65,8 @@ class Settings(BaseSettings):
 
     @property
     def nats_servers(self) -> list[str]:
-        assert self.nats_url, "nats_url is set by the launcher before services start"
+        if not self.nats_url:
+            raise ValueError("CASETRACK_NATS_URL is not set (casetrack up sets it for each service)")
         return [url.strip() for url in self.nats_url.split(",") if url.strip()]
 
     def port_of(self, service: str) -> int:

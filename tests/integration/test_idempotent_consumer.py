@@ -11,7 +11,6 @@ from faststream.nats import NatsBroker
 from shared.consumer import Delivery, EventCannotBeApplied, IdempotentConsumer, Verdict
 from shared.contracts import Event
 from shared.outbox import OutboxRelay
-from shared.subjects import POSITION_HEADER
 from tests.integration.builders import make_referral, referrals_store
 
 
