@@ -8,28 +8,14 @@ from typing import Any
 
 import json
 
+from shared.contracts import placement, referral
 from shared.contracts.envelope import Event, EventContext
-from shared.contracts.referral import (
-    AssessmentCompleted,
-    CaseClosed,
-    CaseReopened,
-    EligibilityDecided,
-    MediationAttempted,
-    MediationConcluded,
-    PanelDecisionMade,
-    ReferralMade,
-)
+from shared.contracts.referral import ReferralMade
 
-EVENT_TYPES: dict[str, type[Event]] = {cls.model_fields["event_type"].default: cls for cls in (
-    ReferralMade,
-    EligibilityDecided,
-    MediationAttempted,
-    MediationConcluded,
-    AssessmentCompleted,
-    PanelDecisionMade,
-    CaseClosed,
-    CaseReopened,
-)}
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.model_fields["event_type"].default: cls for cls in (*referral.EVENTS, *placement.EVENTS)
+}
+"""Each contract module lists its event types in EVENTS; a new module is added here."""
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
 UPCASTERS: dict[tuple[str, int], Upcaster] = {}

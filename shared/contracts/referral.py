@@ -91,3 +91,15 @@ class CaseReopened(ReferralEvent):
     presenting_reason: PresentingReason
     cohort: Cohort
     age_at_event: int = Field(ge=16, le=25)
+
+
+EVENTS: list[type[Event]] = [
+    ReferralMade,
+    EligibilityDecided,
+    MediationAttempted,
+    MediationConcluded,
+    AssessmentCompleted,
+    PanelDecisionMade,
+    CaseClosed,
+    CaseReopened,
+]
