@@ -6,7 +6,8 @@ what the relay publishes and what consumers receive are the same bytes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from functools import singledispatchmethod
 from typing import Any, ClassVar, Self
 from urllib.parse import unquote, urlparse
@@ -14,6 +15,7 @@ from uuid import UUID
 
 from eventsourcing.application import Application
 from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.postgres import PostgresApplicationRecorder
 
 from shared.contracts import Event, EventContext, parse_event
 from shared.telemetry import current_traceparent
@@ -32,6 +34,26 @@ class ContractMapper(Mapper):
 
     def to_domain_event(self, stored_event: StoredEvent) -> Event:  # type: ignore[override]
         return parse_event(stored_event.state)
+
+
+@dataclass(frozen=True)
+class SqlWrite:
+    """A statement to run in the same transaction as the events it belongs with (psycopg `%s` parameters)."""
+
+    sql: str
+    params: tuple[Any, ...] = ()
+
+
+class TransactionalRecorder(PostgresApplicationRecorder):
+    """The PostgreSQL recorder, also running a change's `SqlWrite`s inside the transaction that saves its events.
+
+    Everything else is the library's: the table lock that makes notification order commit order, and
+    the unique (originator, version) key that refuses a concurrent change."""
+
+    def _insert_events(self, curs, stored_events, **kwargs: Any) -> None:  # type: ignore[override]
+        for write in kwargs.get("also_write", ()):
+            curs.execute(write.sql, write.params)
+        super()._insert_events(curs, stored_events, **kwargs)
 
 
 class _UnusedTranscoder(Transcoder):
@@ -92,8 +114,10 @@ class ServiceApplication(Application):
     def construct_mapper(self) -> Mapper:
         return ContractMapper(transcoder=self.construct_transcoder())
 
-    def record(self, context: EventContext, *aggregates: Aggregate) -> int:
-        """Stamp who and why on the new events, save them in one transaction, return the last position."""
+    def record(self, context: EventContext, *aggregates: Aggregate, also_write: Sequence[SqlWrite] = ()) -> int:
+        """Stamp who and why on the new events, save them in one transaction, return the last position.
+
+        `also_write` statements run in that same transaction (PostgreSQL stores only)."""
         events = [
             event.model_copy(update={
                 "actor": context.actor,
@@ -105,8 +129,12 @@ class ServiceApplication(Application):
             for event in aggregate.collect_events()
         ]
         if not events:
+            if also_write:
+                raise ValueError("writes that belong with events need at least one event")
             return self.position()
-        recordings = self.save(*events)
+        if also_write and not isinstance(self.recorder, TransactionalRecorder):
+            raise TypeError("only a PostgreSQL store can run writes in the transaction of its events")
+        recordings = self.save(*events, also_write=tuple(also_write))
         return max(recording.notification.id for recording in recordings)
 
     def load(self, aggregate_id: UUID) -> Aggregate | None:
@@ -127,6 +155,7 @@ def postgres_env(database_url: str, schema: str, lock_timeout_seconds: int) -> d
         "POSTGRES_USER": unquote(url.username or "postgres"),
         "POSTGRES_PASSWORD": unquote(url.password or ""),
         "POSTGRES_SCHEMA": schema,
+        "APPLICATION_RECORDER_TOPIC": "shared.eventstore:TransactionalRecorder",
         "POSTGRES_LOCK_TIMEOUT": str(lock_timeout_seconds),
         "POSTGRES_POOL_SIZE": "5",
         "POSTGRES_MAX_OVERFLOW": "5",

@@ -329,6 +329,7 @@ class System:
             "CASETRACK_SERVICE_HOST": self.settings.host,
             "CASETRACK_ENVIRONMENT": self.settings.environment,
             "CASETRACK_DATA_DIR": str(self.settings.data_dir),
+            "CASETRACK_VAULT_KEY": self.settings.vault_key.get_secret_value(),
         }
 
     def start_services(self) -> None:

@@ -40,6 +40,8 @@ class ServiceRuntime:
     projections: dict[str, Projection] = field(default_factory=dict)
     """source service -> projection fed by that service's stream."""
     prepare_read_model: Callable[[asyncpg.Connection], Any] | None = None
+    store_env: dict[str, str] = field(default_factory=dict)
+    """Extra settings for the service's store (e.g. the referral vault's key)."""
 
     store: ServiceApplication | None = None
     pool: asyncpg.Pool | None = None
@@ -66,7 +68,7 @@ class ServiceRuntime:
             async with self.pool.acquire() as conn:
                 await self.prepare_read_model(conn)
         if self.store_class:
-            env = postgres_env(settings.database_url, self.schema, settings.lock_timeout_seconds)
+            env = postgres_env(settings.database_url, self.schema, settings.lock_timeout_seconds) | self.store_env
             self.store = await asyncio.to_thread(self.store_class, env)
             self.relay = OutboxRelay(self.name, self.store, self.nats, self.pool, self.schema)
             await self.relay.prepare()

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import field_validator, model_validator
+from pydantic import SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES: dict[str, int] = {
@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     lock_timeout_seconds: int = 5
     read_wait_seconds: float = 5.0
     """Longest a read waits for a projection to reach a requested position."""
+    vault_key: SecretStr = SecretStr("casetrack-dev-vault-key")
+    """The referral service's person vault secret: wraps each young person's data key and keys the
+    match hashes. Losing it makes every vaulted detail unreadable; production refuses the placeholder."""
 
     @field_validator("data_dir")
     @classmethod
@@ -61,6 +64,9 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "CASETRACK_DATABASE_URL must name a real database with a real password in production"
                 )
+            vault_key = self.vault_key.get_secret_value()
+            if len(vault_key) < 32 or any(p in vault_key for p in PLACEHOLDER_SECRETS):
+                raise ValueError("CASETRACK_VAULT_KEY must be a real secret of at least 32 characters in production")
         return self
 
     @property

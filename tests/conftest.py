@@ -32,3 +32,13 @@ def nats_server(tmp_path: Path) -> Iterator[NatsServer]:
 def schema() -> str:
     """A schema of its own for each test, in the session's PostgreSQL."""
     return f"t_{uuid.uuid4().hex[:12]}"
+
+
+@pytest.fixture
+def referrals_store(postgres: Postgres, schema: str):
+    """The referral service's application (store and person vault) on the session's PostgreSQL."""
+    from tests.unit.builders import referrals
+
+    store = referrals(postgres.url, schema)
+    yield store
+    store.close()

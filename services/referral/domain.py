@@ -15,6 +15,11 @@ from shared.contracts.referral import (
     MediationAttempted,
     MediationConcluded,
     PanelDecisionMade,
+    PersonalDataErased,
+    PersonLinked,
+    PersonUnlinked,
+    PossibleMatchDismissed,
+    PossibleMatchFlagged,
     ReferralMade,
 )
 from shared.contracts.vocabulary import (
@@ -23,6 +28,8 @@ from shared.contracts.vocabulary import (
     Flag,
     Gateway,
     Level,
+    LinkBasis,
+    MatchedDetail,
     MediationOutcome,
     PanelDecision,
     PresentingReason,
@@ -31,8 +38,9 @@ from shared.contracts.vocabulary import (
     known_district,
 )
 
-PREVENTION_DUTY = timedelta(days=56)
 from shared.eventstore import Aggregate
+
+PREVENTION_DUTY = timedelta(days=56)
 
 
 def age_on(date_of_birth: date, day: date) -> int:
@@ -45,6 +53,9 @@ class Case(Aggregate):
 
     district: str
     person_ref: UUID
+    """Who the young person is now (changes when the case is linked to a person already known)."""
+    own_person_ref: UUID
+    """The person_ref the case was referred with: what an unlink returns to."""
     cohort: Cohort
     referred_at: datetime
     closed: bool = False
@@ -53,6 +64,11 @@ class Case(Aggregate):
     mediation_in_progress: bool = False
     prevention_duty_due_on: date | None = None
     last_occurred_at: datetime
+    personal_data_erased: bool = False
+
+    def __init__(self, id: UUID):
+        super().__init__(id)
+        self.possible_matches: set[UUID] = set()
 
     @classmethod
     def make_referral(
@@ -67,6 +83,7 @@ class Case(Aggregate):
         flags: list[Flag],
         occurred_at: datetime,
         now: datetime,
+        case_id: UUID | None = None,
     ) -> Case:
         known_district(district)
         cohort = Cohort(cohort)
@@ -74,7 +91,7 @@ class Case(Aggregate):
             raise EventDatedInTheFuture(f"the referral is dated {occurred_at.isoformat()}, after now")
         age = age_at(date_of_birth, occurred_at)
         check_cohort(cohort, age)
-        case = cls(uuid4())
+        case = cls(case_id or uuid4())
         case.record(
             ReferralMade,
             case_id=case.id,
@@ -148,6 +165,42 @@ class Case(Aggregate):
         self._record_fact(CaseReopened, occurred_at, presenting_reason=presenting_reason, cohort=cohort,
                           age_at_event=age)
 
+    # -- who the young person is ----------------------------------------------------------------
+
+    def link_person(self, *, person_ref: UUID, basis: LinkBasis, occurred_at: datetime, now: datetime) -> None:
+        """The young person is `person_ref`, already known from another front door."""
+        if person_ref == self.person_ref:
+            raise AlreadyThatPerson(f"case {self.id} is already linked to {person_ref}")
+        self._check_dated(occurred_at, now)
+        self.record(PersonLinked, case_id=self.id, person_ref=person_ref, district=self.district,
+                    occurred_at=occurred_at, previous_person_ref=self.person_ref, basis=basis)
+
+    def unlink_person(self, *, occurred_at: datetime, now: datetime) -> None:
+        """Undo a link: the young person is the person the case was referred with again."""
+        if self.person_ref == self.own_person_ref:
+            raise CaseIsNotLinked(f"case {self.id} is not linked to another person")
+        self._check_dated(occurred_at, now)
+        self.record(PersonUnlinked, case_id=self.id, person_ref=self.own_person_ref, district=self.district,
+                    occurred_at=occurred_at, unlinked_from=self.person_ref)
+
+    def flag_possible_match(self, *, candidate_person_ref: UUID, matched_on: list[MatchedDetail],
+                            occurred_at: datetime) -> None:
+        if candidate_person_ref == self.person_ref or candidate_person_ref in self.possible_matches:
+            return
+        self._record_fact(PossibleMatchFlagged, occurred_at, candidate_person_ref=candidate_person_ref,
+                          matched_on=sorted(set(matched_on)))
+
+    def dismiss_possible_match(self, *, candidate_person_ref: UUID, occurred_at: datetime, now: datetime) -> None:
+        if candidate_person_ref not in self.possible_matches:
+            raise NoSuchPossibleMatch(f"case {self.id} has no open possible match with {candidate_person_ref}")
+        self._check_dated(occurred_at, now)
+        self._record_fact(PossibleMatchDismissed, occurred_at, candidate_person_ref=candidate_person_ref)
+
+    def erase_personal_data(self, *, occurred_at: datetime) -> None:
+        """Record that the young person's personal details were destroyed (closed cases included)."""
+        if not self.personal_data_erased:
+            self._record_fact(PersonalDataErased, max(occurred_at, self.last_occurred_at))
+
     @singledispatchmethod
     def apply(self, event: Event) -> None:
         raise NotImplementedError(f"a case cannot apply {event.event_type}")
@@ -155,7 +208,7 @@ class Case(Aggregate):
     @apply.register
     def _(self, event: ReferralMade) -> None:
         self.district = event.district
-        self.person_ref = event.person_ref
+        self.person_ref = self.own_person_ref = event.person_ref
         self.cohort = event.cohort
         self.referred_at = event.occurred_at
         self.last_occurred_at = event.occurred_at
@@ -195,7 +248,29 @@ class Case(Aggregate):
     def _(self, event: CaseReopened) -> None:
         self.closed = False
         self.cohort = event.cohort
+        self.personal_data_erased = False  # a re-referral gives the details again
         self.last_occurred_at = max(self.last_occurred_at, event.occurred_at)
+
+    @apply.register
+    def _(self, event: PersonLinked) -> None:
+        self.person_ref = event.person_ref
+        self.possible_matches.discard(event.person_ref)
+
+    @apply.register
+    def _(self, event: PersonUnlinked) -> None:
+        self.person_ref = event.person_ref
+
+    @apply.register
+    def _(self, event: PossibleMatchFlagged) -> None:
+        self.possible_matches.add(event.candidate_person_ref)
+
+    @apply.register
+    def _(self, event: PossibleMatchDismissed) -> None:
+        self.possible_matches.discard(event.candidate_person_ref)
+
+    @apply.register
+    def _(self, event: PersonalDataErased) -> None:
+        self.personal_data_erased = True
 
 
 def age_at(date_of_birth: date, occurred_at: datetime) -> int:
@@ -261,3 +336,15 @@ class NoMediationInProgress(CaseConflict):
 
 class PanelDecisionBeforeAssessment(CaseConflict):
     """A panel decides only on an assessed case."""
+
+
+class AlreadyThatPerson(CaseConflict):
+    """The case is already linked to that person."""
+
+
+class CaseIsNotLinked(CaseConflict):
+    """Only a linked case can be unlinked."""
+
+
+class NoSuchPossibleMatch(CaseConflict):
+    """The case has no open possible match with that person."""

@@ -2,6 +2,7 @@
 
 from datetime import date
 from typing import Literal
+from uuid import UUID
 
 from pydantic import Field
 
@@ -12,6 +13,8 @@ from shared.contracts.vocabulary import (
     Flag,
     Gateway,
     Level,
+    LinkBasis,
+    MatchedDetail,
     MediationOutcome,
     PanelDecision,
     PresentingReason,
@@ -93,6 +96,42 @@ class CaseReopened(ReferralEvent):
     age_at_event: int = Field(ge=16, le=25)
 
 
+class PersonLinked(ReferralEvent):
+    """The case's young person is a person already known: from now on the case carries their person_ref."""
+
+    event_type: Literal["PersonLinked"] = "PersonLinked"
+    previous_person_ref: UUID
+    basis: LinkBasis
+
+
+class PersonUnlinked(ReferralEvent):
+    """A link was undone: the case's young person is a person of their own again (the envelope's person_ref)."""
+
+    event_type: Literal["PersonUnlinked"] = "PersonUnlinked"
+    unlinked_from: UUID
+
+
+class PossibleMatchFlagged(ReferralEvent):
+    """The young person may be a person already known, but the match is uncertain: a person must decide."""
+
+    event_type: Literal["PossibleMatchFlagged"] = "PossibleMatchFlagged"
+    candidate_person_ref: UUID
+    matched_on: list[MatchedDetail]
+
+
+class PossibleMatchDismissed(ReferralEvent):
+    """A case worker decided the flagged person is someone else."""
+
+    event_type: Literal["PossibleMatchDismissed"] = "PossibleMatchDismissed"
+    candidate_person_ref: UUID
+
+
+class PersonalDataErased(ReferralEvent):
+    """The young person's personal details were destroyed; the case's facts and shape remain."""
+
+    event_type: Literal["PersonalDataErased"] = "PersonalDataErased"
+
+
 EVENTS: list[type[Event]] = [
     ReferralMade,
     EligibilityDecided,
@@ -102,4 +141,9 @@ EVENTS: list[type[Event]] = [
     PanelDecisionMade,
     CaseClosed,
     CaseReopened,
+    PersonLinked,
+    PersonUnlinked,
+    PossibleMatchFlagged,
+    PossibleMatchDismissed,
+    PersonalDataErased,
 ]

@@ -149,3 +149,19 @@ class ClosureReason(StrEnum):
     disengaged = "disengaged"
     duty_ended = "duty_ended"
     other = "other"
+
+
+class MatchedDetail(StrEnum):
+    """An identifying detail two referrals share (which details matched, never their values)."""
+
+    given_name = "given_name"
+    family_name = "family_name"
+    date_of_birth = "date_of_birth"
+
+
+class LinkBasis(StrEnum):
+    """Why a case's young person was linked to a person already known."""
+
+    matching_details = "matching_details"
+    """Given name, family name and date of birth all match one known person: linked automatically."""
+    case_worker_decision = "case_worker_decision"

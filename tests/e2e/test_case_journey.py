@@ -23,7 +23,7 @@ def test_each_referral_stage_of_a_case_is_in_its_journey_in_order(referral, jour
         assert response.status_code == 200, (path, response.text)
     closed = referral.post(f"{url}/mediation-attempts", json={"occurred_at": "2026-06-02T09:00:00Z"})
     reopened = referral.post(f"{url}/reopening", json={
-        "presenting_reason": "loss_of_tenancy", "cohort": "homeless_16_17", "date_of_birth": "2009-06-01",
+        "presenting_reason": "loss_of_tenancy", "cohort": "homeless_16_17",
         "occurred_at": "2026-11-01T09:00:00Z"})
 
     assert closed.status_code == 409 and closed.json()["detail"][0]["type"] == "CaseAlreadyClosed"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import uuid
 from datetime import UTC, datetime
 
 import asyncpg
@@ -12,12 +13,20 @@ import httpx
 from shared.launcher import System
 
 
-def a_referral(**overrides) -> dict:
+def a_referral(*, date_of_birth: str = "2009-03-14", given_name: str | None = None,
+               family_name: str | None = None, **overrides) -> dict:
+    """A referral body; the young person gets a name of their own unless one is given, so that
+    referrals in different tests are never taken for the same young person."""
     referral = {
         "district": "preston",
         "gateway": "district_housing_options",
         "cohort": "homeless_16_17",
-        "date_of_birth": "2009-03-14",
+        "young_person": {
+            "given_name": given_name or f"Alex{uuid.uuid4().hex[:8]}",
+            "family_name": family_name or f"Tester{uuid.uuid4().hex[:8]}",
+            "date_of_birth": date_of_birth,
+            "phone": "07700 900123",
+        },
         "presenting_reason": "parental_eviction",
         "flags": ["neet"],
         "occurred_at": "2026-11-20T10:00:00Z",

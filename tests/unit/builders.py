@@ -9,9 +9,10 @@ from uuid import UUID, uuid4
 from shared.contracts import EventContext
 from shared.contracts.referral import ReferralMade
 from shared.contracts.vocabulary import Cohort, Flag, Gateway, PresentingReason
-from shared.eventstore import IN_MEMORY_ENV
+from shared.eventstore import postgres_env
 from services.referral.application import Referrals
 from services.referral.domain import Case
+from services.referral.vault import YoungPerson
 
 REFERRAL_DAY = date(2024, 3, 15)
 """The day most test referrals are made: well in the past, so never refused as dated in the future."""
@@ -53,13 +54,34 @@ def a_case(now: datetime | None = None, person_ref: UUID | None = None, **overri
     )
 
 
+def a_young_person(**overrides: Any) -> YoungPerson:
+    """Personal details with a name of their own, so no two built people are taken for the same one."""
+    fields: dict[str, Any] = {
+        "given_name": f"Jo{uuid4().hex[:8]}",
+        "family_name": f"Bloggs{uuid4().hex[:8]}",
+        "date_of_birth": born(20),
+        "phone": "07700 900456",
+        "email": "jo@example.org",
+        "address": "1 Example Street, Preston",
+    }
+    return YoungPerson(**(fields | overrides))
+
+
+def a_referral_request(young_person: YoungPerson | None = None, **overrides: Any) -> dict[str, Any]:
+    """The keyword arguments of `Referrals.make_referral` for `a_referral`."""
+    fields = a_referral(**overrides)
+    date_of_birth = fields.pop("date_of_birth")
+    return fields | {"young_person": young_person or a_young_person(date_of_birth=date_of_birth)}
+
+
 def a_referral_body(**overrides: Any) -> dict[str, Any]:
-    """The JSON body of POST /referrals for `a_referral`."""
+    """The JSON body of POST /referrals for `a_referral`; `date_of_birth` goes into the young person."""
+    person = a_young_person(date_of_birth=overrides.pop("date_of_birth", born(20))).model_dump(mode="json")
     body = {
         key: (value.isoformat() if isinstance(value, (date, datetime)) else value)
-        for key, value in a_referral().items()
+        for key, value in a_referral().items() if key != "date_of_birth"
     }
-    return body | overrides
+    return body | {"young_person": person} | overrides
 
 
 def without(body: dict[str, Any], field: str) -> dict[str, Any]:
@@ -94,6 +116,10 @@ def a_referral_made(**overrides: Any) -> ReferralMade:
     return ReferralMade(**(fields | overrides))
 
 
-def referrals() -> Referrals:
-    """The referral service's application on the in-memory store."""
-    return Referrals(env=IN_MEMORY_ENV)
+def referrals(database_url: str, schema: str) -> Referrals:
+    """The referral service's application on PostgreSQL (its person vault needs it), in a schema of its own."""
+    import psycopg
+
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    return Referrals(env=postgres_env(database_url, schema, lock_timeout_seconds=5))

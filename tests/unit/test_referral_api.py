@@ -1,4 +1,4 @@
-"""POST /referrals on a bare FastAPI app: the router, the in-memory store, no lifespan."""
+"""The referral routes on a bare FastAPI app: the router and the store on PostgreSQL, no NATS, no lifespan."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -12,7 +12,7 @@ from shared.contracts import parse_event
 from services.referral.api import router
 from services.referral.application import Referrals
 
-from .builders import REFERRAL_DAY, a_referral_body, born, days_after, referrals, without
+from .builders import REFERRAL_DAY, a_referral_body, born, days_after, without
 
 
 @dataclass
@@ -26,8 +26,8 @@ class StandInRuntime:
 
 
 @pytest.fixture
-def store():
-    return referrals()
+def store(referrals_store):
+    return referrals_store
 
 
 @pytest.fixture
@@ -56,7 +56,9 @@ def test_a_referral_opens_a_case_and_returns_its_ids_and_position(client, store)
     (a_referral_body(cohort="adult"), ["body", "cohort"]),
     (a_referral_body(occurred_at="2024-03-15T10:00:00"), ["body", "occurred_at"]),
     (a_referral_body(name="Jo Bloggs"), ["body", "name"]),
-], ids=["missing field", "bad enum", "naive datetime", "extra field"])
+    (a_referral_body(young_person={"given_name": "Jo", "date_of_birth": "2004-01-01"}),
+     ["body", "young_person", "family_name"]),
+], ids=["missing field", "bad enum", "naive datetime", "extra field", "incomplete young person"])
 def test_a_malformed_referral_is_refused_naming_the_field_and_stores_nothing(client, store, body, location):
     response = client.post("/referrals", json=body)
 

@@ -1,4 +1,4 @@
-"""The Referrals application on the in-memory store: what it stores and how it reads it back."""
+"""The Referrals application on PostgreSQL: what it stores and how it reads it back."""
 
 import json
 from uuid import uuid4
@@ -11,12 +11,12 @@ from shared.contracts.vocabulary import Cohort
 from services.referral.application import CaseNotFound
 from services.referral.domain import CohortDoesNotMatchAge
 
-from .builders import REFERRAL_DAY, a_case, a_context, a_referral, at, born, referrals
+from .builders import REFERRAL_DAY, a_case, a_context, a_referral, a_referral_request, a_young_person, at, born
 
 
 @pytest.fixture
-def store():
-    return referrals()
+def store(referrals_store):
+    return referrals_store
 
 
 def stored_notifications(store):
@@ -24,7 +24,8 @@ def stored_notifications(store):
 
 
 def test_a_referral_is_stored_as_exactly_its_contract_json_under_its_event_type(store):
-    case_id, person_ref, _ = store.make_referral(a_context(), **a_referral())
+    case, _ = store.make_referral(a_context(), **a_referral_request())
+    case_id, person_ref = case.id, case.person_ref
 
     [notification] = stored_notifications(store)
     event = parse_event(notification.state)
@@ -37,18 +38,20 @@ def test_a_referral_is_stored_as_exactly_its_contract_json_under_its_event_type(
 
 def test_the_stored_event_carries_no_date_of_birth(store):
     date_of_birth = born(19)
-    store.make_referral(a_context(), **a_referral(date_of_birth=date_of_birth))
+    person = a_young_person(date_of_birth=date_of_birth)
+    store.make_referral(a_context(), **a_referral_request(person))
 
     [notification] = stored_notifications(store)
     state = notification.state.decode()
     assert "date_of_birth" not in state
     assert date_of_birth.isoformat() not in state
+    assert person.given_name not in state and person.family_name not in state and "07700" not in state
 
 
 def test_the_stored_event_is_stamped_with_the_actor_and_correlation_of_the_request(store):
     context = a_context(actor="panel-chair", correlation_id=uuid4(), causation_id=uuid4())
 
-    store.make_referral(context, **a_referral())
+    store.make_referral(context, **a_referral_request())
 
     [notification] = stored_notifications(store)
     event = parse_event(notification.state)
@@ -72,10 +75,10 @@ def test_recording_no_new_events_returns_the_current_position_and_stores_nothing
 
 
 def test_a_case_is_rebuilt_from_its_stored_events(store):
-    person_ref = uuid4()
-    case_id, _, _ = store.make_referral(
-        a_context(), person_ref=person_ref, **a_referral(district="wyre", cohort=Cohort.young_person_at_risk),
+    made, _ = store.make_referral(
+        a_context(), **a_referral_request(district="wyre", cohort=Cohort.young_person_at_risk),
     )
+    case_id, person_ref = made.id, made.person_ref
 
     case = store.get_case(case_id)
 
@@ -91,6 +94,6 @@ def test_getting_a_case_that_was_never_opened_raises_case_not_found(store):
 
 def test_a_refused_referral_stores_nothing(store):
     with pytest.raises(CohortDoesNotMatchAge):
-        store.make_referral(a_context(), **a_referral(date_of_birth=born(17), cohort=Cohort.care_leaver))
+        store.make_referral(a_context(), **a_referral_request(date_of_birth=born(17), cohort=Cohort.care_leaver))
 
     assert store.position() == 0

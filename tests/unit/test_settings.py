@@ -42,8 +42,17 @@ def test_production_with_a_real_database_url_is_accepted(monkeypatch):
     url = "postgresql://casetrack:Xq7-long-random@db.internal:5432/casetrack"
     monkeypatch.setenv("CASETRACK_ENVIRONMENT", "production")
     monkeypatch.setenv("CASETRACK_DATABASE_URL", url)
+    monkeypatch.setenv("CASETRACK_VAULT_KEY", "k" * 16 + "-a-real-random-vault-secret")
 
     assert Settings().database_url == url
+
+
+def test_production_with_the_development_vault_key_is_refused(monkeypatch):
+    monkeypatch.setenv("CASETRACK_ENVIRONMENT", "production")
+    monkeypatch.setenv("CASETRACK_DATABASE_URL", "postgresql://casetrack:Xq7-long-random@db.internal:5432/casetrack")
+
+    with pytest.raises(ValueError, match="CASETRACK_VAULT_KEY"):
+        Settings()
 
 
 def test_a_taken_port_fails_with_a_one_line_message():

@@ -1,0 +1,303 @@
+"""The person vault: the only place casetrack keeps a young person's name, date of birth and contact details.
+
+Each young person (`person_ref`) has a data key of their own. Their details are sealed with it
+(AES-256-GCM, bound to the case they were given for) and the key is stored wrapped by the vault key
+from settings. Erasing a person deletes their data key: the sealed details stay where they were and
+can never be opened again, and the case history keeps its shape.
+
+Finding the same young person at another front door uses blind match keys: keyed hashes (HMAC) of
+normalised name and date-of-birth combinations, so the vault can look for a match without holding
+searchable personal data in the clear.
+
+Writes are returned as `SqlWrite`s, which the referral store runs in the same transaction as the
+case events they belong with: a referral and its sealed details are saved together or not at all.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import os
+import unicodedata
+from dataclasses import dataclass
+from datetime import date
+from typing import Any
+from uuid import UUID
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from shared.contracts.vocabulary import MatchedDetail
+from shared.eventstore import SqlWrite
+
+NONCE_BYTES = 12
+MOST_CANDIDATES = 5
+
+
+class YoungPerson(BaseModel):
+    """Who the young person is: personal data, kept only in the vault."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    given_name: str = Field(min_length=1, max_length=100)
+    family_name: str = Field(min_length=1, max_length=100)
+    date_of_birth: date
+    phone: str | None = Field(default=None, max_length=40)
+    email: str | None = Field(default=None, max_length=200)
+    address: str | None = Field(default=None, max_length=500)
+
+    @field_validator("given_name", "family_name")
+    @classmethod
+    def _has_letters(cls, value: str) -> str:
+        if not normalised(value):
+            raise ValueError("must contain letters")
+        return value
+
+
+MATCH_KINDS: dict[str, tuple[MatchedDetail, ...]] = {
+    "name_and_date_of_birth": (MatchedDetail.given_name, MatchedDetail.family_name, MatchedDetail.date_of_birth),
+    "family_name_and_date_of_birth": (MatchedDetail.family_name, MatchedDetail.date_of_birth),
+    "given_name_and_date_of_birth": (MatchedDetail.given_name, MatchedDetail.date_of_birth),
+    "name": (MatchedDetail.given_name, MatchedDetail.family_name),
+}
+"""Each kind of match key and the details it is made of. Only the first is a certain match."""
+CERTAIN_MATCH = "name_and_date_of_birth"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    """A person already known whose details match a new referral's, and on which details."""
+
+    person_ref: UUID
+    matched_on: tuple[MatchedDetail, ...]
+
+    @property
+    def certain(self) -> bool:
+        return set(self.matched_on) == set(MATCH_KINDS[CERTAIN_MATCH])
+
+
+class PersonalDataErased(Exception):
+    """The young person's personal data was erased; it cannot be read or used."""
+
+
+def normalised(text: str) -> str:
+    """Case, accents, spaces and punctuation removed: 'Zoë O'Neil' and 'zoe oneil' match."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(ch for ch in decomposed if ch.isalnum() and not unicodedata.combining(ch))
+
+
+def vault_ddl(schema: str) -> list[str]:
+    return [
+        f"CREATE TABLE IF NOT EXISTS {schema}.person_keys ("
+        " person_ref uuid PRIMARY KEY, wrapped_key bytea NOT NULL, created_at timestamptz NOT NULL DEFAULT now())",
+        f"CREATE TABLE IF NOT EXISTS {schema}.personal_details ("
+        " case_id uuid PRIMARY KEY, person_ref uuid NOT NULL, sealed bytea NOT NULL,"
+        " recorded_at timestamptz NOT NULL DEFAULT now())",
+        f"CREATE INDEX IF NOT EXISTS personal_details_by_person ON {schema}.personal_details (person_ref)",
+        f"CREATE TABLE IF NOT EXISTS {schema}.match_keys ("
+        " case_id uuid NOT NULL, kind text NOT NULL, digest bytea NOT NULL, person_ref uuid NOT NULL,"
+        " PRIMARY KEY (case_id, kind))",
+        f"CREATE INDEX IF NOT EXISTS match_keys_by_digest ON {schema}.match_keys (kind, digest)",
+        f"CREATE TABLE IF NOT EXISTS {schema}.possible_matches ("
+        " case_id uuid NOT NULL, candidate_person_ref uuid NOT NULL, matched_on text[] NOT NULL,"
+        " flagged_at timestamptz NOT NULL DEFAULT now(), resolved_at timestamptz, resolution text,"
+        " PRIMARY KEY (case_id, candidate_person_ref))",
+        f"CREATE TABLE IF NOT EXISTS {schema}.personal_data_erasures ("
+        " id bigserial PRIMARY KEY, person_ref uuid NOT NULL, case_ids uuid[] NOT NULL, actor text NOT NULL,"
+        " erased_at timestamptz NOT NULL DEFAULT now())",
+        f"CREATE TABLE IF NOT EXISTS {schema}.personal_data_reads ("
+        " id bigserial PRIMARY KEY, person_ref uuid NOT NULL, actor text NOT NULL,"
+        " read_at timestamptz NOT NULL DEFAULT now())",
+    ]
+
+
+class PersonVault:
+    """Seals, matches, reads and erases young people's personal details in the referral schema."""
+
+    def __init__(self, datastore: Any, schema: str, vault_key: str):
+        """`datastore` is the eventsourcing PostgresDatastore of the referral store (its connection pool)."""
+        self.datastore = datastore
+        self.schema = schema
+        secret = vault_key.encode()
+        self._wrapping = AESGCM(_derive(secret, b"casetrack vault: wrapping data keys"))
+        self._match_secret = _derive(secret, b"casetrack vault: match keys")
+
+    def prepare(self) -> None:
+        with self.datastore.transaction(commit=True) as cursor:
+            for statement in vault_ddl(self.schema):
+                cursor.execute(statement)
+
+    # -- sealing details -------------------------------------------------------------------------
+
+    def data_key_of(self, person_ref: UUID) -> bytes | None:
+        """The person's data key, or None if they have none (new, or erased)."""
+        with self.datastore.transaction() as cursor:
+            cursor.execute(f"SELECT wrapped_key FROM {self.schema}.person_keys WHERE person_ref = %s",
+                           (person_ref,))
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        wrapped = bytes(row["wrapped_key"])
+        return self._wrapping.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], person_ref.bytes)
+
+    def keep_details(self, case_id: UUID, person_ref: UUID, person: YoungPerson) -> list[SqlWrite]:
+        """The writes that keep `person`'s details for `case_id`, sealed with `person_ref`'s data key."""
+        writes: list[SqlWrite] = []
+        key = self.data_key_of(person_ref)
+        if key is None:
+            key = AESGCM.generate_key(bit_length=256)
+            nonce = os.urandom(NONCE_BYTES)
+            wrapped = nonce + self._wrapping.encrypt(nonce, key, person_ref.bytes)
+            writes.append(SqlWrite(
+                f"INSERT INTO {self.schema}.person_keys (person_ref, wrapped_key) VALUES (%s, %s)",
+                (person_ref, wrapped)))
+        nonce = os.urandom(NONCE_BYTES)
+        sealed = nonce + AESGCM(key).encrypt(nonce, person.model_dump_json().encode(), case_id.bytes)
+        writes.append(SqlWrite(
+            f"INSERT INTO {self.schema}.personal_details (case_id, person_ref, sealed) VALUES (%s, %s, %s)"
+            " ON CONFLICT (case_id) DO UPDATE SET person_ref = EXCLUDED.person_ref, sealed = EXCLUDED.sealed,"
+            " recorded_at = now()",
+            (case_id, person_ref, sealed)))
+        writes.append(SqlWrite(f"DELETE FROM {self.schema}.match_keys WHERE case_id = %s", (case_id,)))
+        for kind, digest in self._match_keys(person).items():
+            writes.append(SqlWrite(
+                f"INSERT INTO {self.schema}.match_keys (case_id, kind, digest, person_ref) VALUES (%s, %s, %s, %s)",
+                (case_id, kind, digest, person_ref)))
+        return writes
+
+    def details_of_case(self, case_id: UUID) -> YoungPerson | None:
+        """The details given for a case; None if none were; PersonalDataErased if they were erased."""
+        with self.datastore.transaction() as cursor:
+            cursor.execute(
+                f"SELECT d.person_ref, d.sealed, k.wrapped_key FROM {self.schema}.personal_details d"
+                f" LEFT JOIN {self.schema}.person_keys k USING (person_ref) WHERE d.case_id = %s", (case_id,))
+            row = cursor.fetchone()
+        if row is None:
+            return None
+        if row["wrapped_key"] is None:
+            raise PersonalDataErased(f"the personal data given for case {case_id} was erased")
+        return self._open(case_id, row["person_ref"], bytes(row["sealed"]))
+
+    def move_case(self, case_id: UUID, to_person_ref: UUID) -> list[SqlWrite]:
+        """The writes that re-seal a case's details under another person's key (on link or unlink)."""
+        try:
+            person = self.details_of_case(case_id)
+        except PersonalDataErased:
+            person = None
+        if person is None:
+            return [SqlWrite(f"UPDATE {self.schema}.personal_details SET person_ref = %s WHERE case_id = %s",
+                               (to_person_ref, case_id))]
+        return self.keep_details(case_id, to_person_ref, person)
+
+    # -- finding the same young person -------------------------------------------------------------
+
+    def candidates_for(self, person: YoungPerson) -> list[Candidate]:
+        """People already known whose details match, most certain first (erased people never match)."""
+        keys = self._match_keys(person)
+        with self.datastore.transaction() as cursor:
+            cursor.execute(
+                f"SELECT person_ref, array_agg(DISTINCT kind) AS kinds FROM {self.schema}.match_keys"
+                " WHERE (kind, digest) IN (SELECT * FROM unnest(%s::text[], %s::bytea[])) GROUP BY person_ref",
+                (list(keys), list(keys.values())))
+            rows = cursor.fetchall()
+        candidates = [
+            Candidate(row["person_ref"], tuple(sorted({d for kind in row["kinds"] for d in MATCH_KINDS[kind]})))
+            for row in rows
+        ]
+        candidates.sort(key=lambda c: (not c.certain, -len(c.matched_on), str(c.person_ref)))
+        return candidates[:MOST_CANDIDATES]
+
+    def note_possible_match(self, case_id: UUID, candidate: Candidate) -> SqlWrite:
+        return SqlWrite(
+            f"INSERT INTO {self.schema}.possible_matches (case_id, candidate_person_ref, matched_on)"
+            " VALUES (%s, %s, %s) ON CONFLICT DO NOTHING",
+            (case_id, candidate.person_ref, [str(d) for d in candidate.matched_on]))
+
+    def resolve_possible_match(self, case_id: UUID, candidate_person_ref: UUID, resolution: str) -> SqlWrite:
+        return SqlWrite(
+            f"UPDATE {self.schema}.possible_matches SET resolved_at = now(), resolution = %s"
+            " WHERE case_id = %s AND candidate_person_ref = %s AND resolved_at IS NULL",
+            (resolution, case_id, candidate_person_ref))
+
+    def open_possible_matches(self) -> list[dict[str, Any]]:
+        with self.datastore.transaction() as cursor:
+            cursor.execute(
+                f"SELECT case_id, candidate_person_ref, matched_on, flagged_at FROM {self.schema}.possible_matches"
+                " WHERE resolved_at IS NULL ORDER BY flagged_at, case_id")
+            return [dict(row) for row in cursor.fetchall()]
+
+    # -- reading and erasing -----------------------------------------------------------------------
+
+    def cases_of(self, person_ref: UUID) -> list[UUID]:
+        with self.datastore.transaction() as cursor:
+            cursor.execute(f"SELECT case_id FROM {self.schema}.personal_details WHERE person_ref = %s"
+                           " ORDER BY recorded_at, case_id", (person_ref,))
+            return [row["case_id"] for row in cursor.fetchall()]
+
+    def read_person(self, person_ref: UUID, actor: str) -> YoungPerson | None:
+        """The latest details held for a person, for a case worker; the read itself is recorded.
+
+        None if the vault holds nothing for them; PersonalDataErased if it was erased."""
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(
+                f"SELECT d.case_id, d.sealed, k.wrapped_key FROM {self.schema}.personal_details d"
+                f" LEFT JOIN {self.schema}.person_keys k USING (person_ref)"
+                " WHERE d.person_ref = %s ORDER BY d.recorded_at DESC LIMIT 1", (person_ref,))
+            row = cursor.fetchone()
+            if row is None:
+                return None
+            cursor.execute(f"INSERT INTO {self.schema}.personal_data_reads (person_ref, actor) VALUES (%s, %s)",
+                           (person_ref, actor))
+        if row["wrapped_key"] is None:
+            raise PersonalDataErased(f"the personal data of {person_ref} was erased")
+        return self._open(row["case_id"], person_ref, bytes(row["sealed"]))
+
+    def erase(self, person_ref: UUID, actor: str) -> list[UUID]:
+        """Destroy the person's data key and match keys; returns the cases whose details became unreadable.
+
+        The two tables are then rewritten (VACUUM FULL), so the key is gone from their files too: plain
+        VACUUM would leave the deleted bytes in the pages' free space. PostgreSQL's write-ahead log and
+        any backups still hold the wrapped key until they are recycled; the vault key wraps it there."""
+        with self.datastore.transaction(commit=True) as cursor:
+            cursor.execute(f"SELECT case_id FROM {self.schema}.personal_details WHERE person_ref = %s",
+                           (person_ref,))
+            case_ids = [row["case_id"] for row in cursor.fetchall()]
+            cursor.execute(f"DELETE FROM {self.schema}.person_keys WHERE person_ref = %s", (person_ref,))
+            cursor.execute(f"DELETE FROM {self.schema}.match_keys WHERE person_ref = %s", (person_ref,))
+            cursor.execute(
+                f"INSERT INTO {self.schema}.personal_data_erasures (person_ref, case_ids, actor) VALUES (%s, %s, %s)",
+                (person_ref, case_ids, actor))
+        with self.datastore.get_connection() as conn:
+            conn.autocommit = True
+            try:
+                for table in ("person_keys", "match_keys"):
+                    conn.execute(f"VACUUM FULL {self.schema}.{table}")
+            finally:
+                conn.autocommit = False
+        return case_ids
+
+    def _open(self, case_id: UUID, person_ref: UUID, sealed: bytes) -> YoungPerson:
+        key = self.data_key_of(person_ref)
+        if key is None:
+            raise PersonalDataErased(f"the personal data of {person_ref} was erased")
+        plain = AESGCM(key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], case_id.bytes)
+        return YoungPerson.model_validate(json.loads(plain))
+
+    def _match_keys(self, person: YoungPerson) -> dict[str, bytes]:
+        parts = {
+            MatchedDetail.given_name: normalised(person.given_name),
+            MatchedDetail.family_name: normalised(person.family_name),
+            MatchedDetail.date_of_birth: person.date_of_birth.isoformat(),
+        }
+        return {
+            kind: hmac.new(self._match_secret, f"{kind}|{'|'.join(parts[d] for d in details)}".encode(),
+                           hashlib.sha256).digest()
+            for kind, details in MATCH_KINDS.items()
+        }
+
+
+def _derive(secret: bytes, purpose: bytes) -> bytes:
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose).derive(secret)
