@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,7 @@ from fastapi import FastAPI
 from fastapi.responses import JSONResponse
 from faststream.nats import NatsBroker
 from nats.aio.client import Client as NATS
+from nats.js import JetStreamContext
 
 from shared.consumer import IdempotentConsumer, Projection
 from shared.eventstore import ServiceApplication, postgres_env
@@ -40,6 +41,8 @@ class ServiceRuntime:
     projections: dict[str, Projection] = field(default_factory=dict)
     """source service -> projection fed by that service's stream."""
     prepare_read_model: Callable[[asyncpg.Connection], Any] | None = None
+    starting: list[Callable[[ServiceRuntime, JetStreamContext], Awaitable[None]]] = field(default_factory=list)
+    """Run once the store, NATS and the broker exist, before the broker starts: e.g. to add subscribers."""
     store_env: dict[str, str] = field(default_factory=dict)
     """Extra settings for the service's store (e.g. the referral vault's key)."""
 
@@ -81,6 +84,8 @@ class ServiceRuntime:
             await consumer.prepare(js)
             consumer.subscribe(self.broker)
             self.consumers[source] = consumer
+        for start in self.starting:
+            await start(self, js)
         await self.broker.start()
         try:
             yield

@@ -28,5 +28,10 @@ def rejected_subject(district: str) -> str:
     return f"{PREFIX}.rejected.{district}"
 
 
+def accepted_subject(district: str) -> str:
+    """Where casetrack tells a district which of its messages were applied, to which case."""
+    return f"{PREFIX}.accepted.{district}"
+
+
 POSITION_HEADER = "Casetrack-Position"
 """Header on every published event: its position in the publishing service's store."""

@@ -8,7 +8,7 @@ import asyncpg
 
 from shared.consumer import Delivery
 from shared.contracts import Event
-from shared.contracts.referral import CaseClosed, CaseReopened, ReferralMade
+from shared.contracts.referral import CaseClosed, CaseReopened, PersonLinked, PersonUnlinked, ReferralMade
 
 ENVELOPE = set(Event.model_fields)
 
@@ -44,6 +44,9 @@ class JourneyProjection:
         if isinstance(event, (CaseClosed, CaseReopened)):
             await conn.execute("UPDATE journeys.case_journeys SET status = $2 WHERE case_id = $1",
                                event.case_id, "closed" if isinstance(event, CaseClosed) else "open")
+        if isinstance(event, (PersonLinked, PersonUnlinked)):
+            await conn.execute("UPDATE journeys.case_journeys SET person_ref = $2 WHERE case_id = $1",
+                               event.case_id, event.person_ref)
         inserted = await conn.fetchval(
             "INSERT INTO journeys.journey_steps (event_id, case_id, event_type, service, district,"
             " occurred_at, recorded_at, stream, stream_sequence, facts)"

@@ -72,14 +72,15 @@ class Referrals(ServiceApplication):
         position = self.record(context, case, also_write=writes)
         return case, position
 
-    def change_case(self, context: EventContext, case_id: UUID, change: Callable[..., None], **facts) -> int:
+    def change_case(self, context: EventContext, case_id: UUID, change: Callable[..., None],
+                    also_write: Sequence[SqlWrite] = (), **facts) -> int:
         """Load a case, apply one change (a Case method taking `now`), save it; returns the position."""
         case = self.get_case(case_id)
         change(case, now=utc_now(), **facts)
-        return self.record(context, case)
+        return self.record(context, case, also_write=also_write)
 
     def reopen_case(self, context: EventContext, case_id: UUID, *, young_person: YoungPerson | None,
-                    **facts: Any) -> int:
+                    also_write: Sequence[SqlWrite] = (), **facts: Any) -> int:
         """Re-referral of the same young person; their date of birth comes from the vault unless given anew."""
         case = self.get_case(case_id)
         writes: list[SqlWrite] = []
@@ -95,7 +96,7 @@ class Referrals(ServiceApplication):
         else:
             writes = self.vault.keep_details(case_id, case.person_ref, young_person)
         case.reopen(date_of_birth=young_person.date_of_birth, now=utc_now(), **facts)
-        return self.record(context, case, also_write=writes)
+        return self.record(context, case, also_write=[*writes, *also_write])
 
     def link_person(self, context: EventContext, case_id: UUID, person_ref: UUID, occurred_at: datetime) -> int:
         """A case worker decides the case's young person is `person_ref`, already known."""

@@ -21,40 +21,19 @@ import json
 import os
 import unicodedata
 from dataclasses import dataclass
-from datetime import date
 from typing import Any
 from uuid import UUID
 
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
-from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from shared.contracts.inbound import YoungPerson
 from shared.contracts.vocabulary import MatchedDetail
 from shared.eventstore import SqlWrite
 
 NONCE_BYTES = 12
 MOST_CANDIDATES = 5
-
-
-class YoungPerson(BaseModel):
-    """Who the young person is: personal data, kept only in the vault."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    given_name: str = Field(min_length=1, max_length=100)
-    family_name: str = Field(min_length=1, max_length=100)
-    date_of_birth: date
-    phone: str | None = Field(default=None, max_length=40)
-    email: str | None = Field(default=None, max_length=200)
-    address: str | None = Field(default=None, max_length=500)
-
-    @field_validator("given_name", "family_name")
-    @classmethod
-    def _has_letters(cls, value: str) -> str:
-        if not normalised(value):
-            raise ValueError("must contain letters")
-        return value
 
 
 MATCH_KINDS: dict[str, tuple[MatchedDetail, ...]] = {
@@ -228,6 +207,18 @@ class PersonVault:
                 f"SELECT case_id, candidate_person_ref, matched_on, flagged_at FROM {self.schema}.possible_matches"
                 " WHERE resolved_at IS NULL ORDER BY flagged_at, case_id")
             return [dict(row) for row in cursor.fetchall()]
+
+    def seal_message(self, body: bytes) -> tuple[bytes, bytes]:
+        """Seal a refused district message (it may hold personal data) under a key of its own;
+        returns (sealed body, wrapped key). Deleting the wrapped key shreds the message."""
+        key = AESGCM.generate_key(bit_length=256)
+        nonce, key_nonce = os.urandom(NONCE_BYTES), os.urandom(NONCE_BYTES)
+        sealed = nonce + AESGCM(key).encrypt(nonce, body, b"district message")
+        return sealed, key_nonce + self._wrapping.encrypt(key_nonce, key, b"district message")
+
+    def open_message(self, sealed: bytes, wrapped_key: bytes) -> bytes:
+        key = self._wrapping.decrypt(wrapped_key[:NONCE_BYTES], wrapped_key[NONCE_BYTES:], b"district message")
+        return AESGCM(key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], b"district message")
 
     # -- reading and erasing -----------------------------------------------------------------------
 

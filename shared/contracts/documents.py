@@ -13,6 +13,7 @@ from faststream.nats import NatsBroker
 from faststream.specification import AsyncAPI
 
 from shared.contracts import EVENT_TYPES
+from shared.contracts.inbound import MESSAGE_KINDS, MessageAccepted, MessageRejected
 
 VERSION = "0.1.0"
 
@@ -25,8 +26,26 @@ def event_schemas() -> dict[str, dict[str, Any]]:
     }
 
 
+def inbound_schemas() -> dict[str, dict[str, Any]]:
+    """File name -> JSON Schema of each message a district system may send, and of casetrack's answers."""
+    schemas = {f"{kind}.schema.json": model.model_json_schema() for kind, model in sorted(MESSAGE_KINDS.items())}
+    schemas["answers/accepted.schema.json"] = MessageAccepted.model_json_schema()
+    schemas["answers/rejected.schema.json"] = MessageRejected.model_json_schema()
+    return schemas
+
+
 def asyncapi_document() -> dict[str, Any]:
     broker = NatsBroker(description="casetrack's NATS JetStream: one stream per service, CASETRACK_<SERVICE>")
+    for kind, model in sorted(MESSAGE_KINDS.items()):
+        broker.subscriber(
+            f"casetrack.ingest.{{district}}.{kind}",
+            title=f"ingest/{kind}",
+            description=(model.__doc__ or kind).strip() + " Published by a district housing system.",
+        )(_inbound_handler(model))
+    broker.publisher("casetrack.accepted.{district}", title="answers/accepted",
+                     description=(MessageAccepted.__doc__ or "").strip(), schema=MessageAccepted)
+    broker.publisher("casetrack.rejected.{district}", title="answers/rejected",
+                     description=(MessageRejected.__doc__ or "").strip(), schema=MessageRejected)
     for name, model in sorted(EVENT_TYPES.items()):
         broker.publisher(
             f"casetrack.{model.service}.{{district}}.{name}",
@@ -40,8 +59,16 @@ def asyncapi_document() -> dict[str, Any]:
     return spec.to_specification().to_jsonable()
 
 
+def _inbound_handler(model):
+    async def handle(message: model) -> None:  # type: ignore[valid-type]  # documents the payload only
+        """Applied by the referral service's district inbox."""
+
+    return handle
+
+
 def documents() -> dict[str, str]:
     files = {f"events/{file}": _dump(schema) for file, schema in event_schemas().items()}
+    files |= {f"ingest/{file}": _dump(schema) for file, schema in inbound_schemas().items()}
     files["asyncapi.json"] = _dump(asyncapi_document())
     return files
 

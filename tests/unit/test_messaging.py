@@ -36,9 +36,10 @@ def test_every_stream_keeps_every_event_on_file_on_every_replica():
         assert (config.num_replicas, config.max_age, config.storage) == (3, 0, StorageType.FILE), config.name
 
 
-def test_district_ingest_and_rejections_have_their_own_streams():
+def test_district_ingest_and_its_answers_have_their_own_streams():
     configs = {config.name: config for config in stream_configs(3)}
 
     assert configs["CASETRACK_INGEST"].subjects == ["casetrack.ingest.>"]
     assert configs["CASETRACK_REJECTED"].subjects == ["casetrack.rejected.>"]
-    assert len(configs) == len(SERVICES) + 2
+    assert configs["CASETRACK_ACCEPTED"].subjects == ["casetrack.accepted.>"]
+    assert len(configs) == len(SERVICES) + 3

@@ -1,0 +1,162 @@
+"""What district housing systems send casetrack over NATS, and what casetrack answers.
+
+A district publishes JSON on `casetrack.ingest.<district>.<kind>`; `kind` picks the message model
+below. Every message names the district's own case reference (`district_ref`) and a `message_id`
+unique within the district: a repeat of either is applied once. casetrack answers each message on
+`casetrack.accepted.<district>` or `casetrack.rejected.<district>` (with every reason).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from uuid import UUID
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from shared.contracts.vocabulary import (
+    ClosureReason,
+    Cohort,
+    Flag,
+    Gateway,
+    Level,
+    MediationOutcome,
+    PanelDecision,
+    PresentingReason,
+    PriorityBand,
+    SupportNeed,
+)
+
+
+class YoungPerson(BaseModel):
+    """Who the young person is: personal data, kept sealed in the referral service's vault only."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    given_name: str = Field(min_length=1, max_length=100)
+    family_name: str = Field(min_length=1, max_length=100)
+    date_of_birth: date
+    phone: str | None = Field(default=None, max_length=40)
+    email: str | None = Field(default=None, max_length=200)
+    address: str | None = Field(default=None, max_length=500)
+
+    @field_validator("given_name", "family_name")
+    @classmethod
+    def _has_letters(cls, value: str) -> str:
+        if not any(ch.isalpha() for ch in value):
+            raise ValueError("must contain letters")
+        return value
+
+
+class DistrictMessage(BaseModel):
+    """What every district message carries."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    district_ref: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$",
+                              description="The district system's own reference for the case")
+    message_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$",
+                            description="Unique per message within the district; a resend of a message keeps it")
+    occurred_at: AwareDatetime = Field(description="When it happened (timezone-aware)")
+
+
+class ReferralReceived(DistrictMessage):
+    """A young person presented to the district: opens a case (kind `referral`)."""
+
+    gateway: Gateway
+    cohort: Cohort
+    young_person: YoungPerson
+    presenting_reason: PresentingReason
+    flags: list[Flag] = Field(default_factory=list)
+
+
+class EligibilityDecision(DistrictMessage):
+    """The housing authority's eligibility decision (kind `eligibility`)."""
+
+    eligible: bool
+
+
+class MediationStarted(DistrictMessage):
+    """A family mediation attempt started (kind `mediation-attempt`)."""
+
+
+class MediationEnded(DistrictMessage):
+    """The mediation attempt in progress ended (kind `mediation-outcome`)."""
+
+    outcome: MediationOutcome
+
+
+class AssessmentDone(DistrictMessage):
+    """The shared needs-and-risk assessment (kind `assessment`)."""
+
+    support_needs: list[SupportNeed] = Field(default_factory=list)
+    support_level: Level
+    risk: Level
+    priority_band: PriorityBand
+
+
+class PanelDecided(DistrictMessage):
+    """The multi-agency panel's decision (kind `panel-decision`)."""
+
+    decision: PanelDecision
+    panel_date: date
+    emergency_placement_reported: bool = False
+
+
+class CaseClosure(DistrictMessage):
+    """The district closed the case (kind `closure`)."""
+
+    reason: ClosureReason
+
+
+class ReReferral(DistrictMessage):
+    """The same young person referred again on a closed case (kind `reopening`)."""
+
+    presenting_reason: PresentingReason
+    cohort: Cohort
+    young_person: YoungPerson | None = None
+
+
+MESSAGE_KINDS: dict[str, type[DistrictMessage]] = {
+    "referral": ReferralReceived,
+    "eligibility": EligibilityDecision,
+    "mediation-attempt": MediationStarted,
+    "mediation-outcome": MediationEnded,
+    "assessment": AssessmentDone,
+    "panel-decision": PanelDecided,
+    "closure": CaseClosure,
+    "reopening": ReReferral,
+}
+"""Subject kind -> the message model a district publishes on `casetrack.ingest.<district>.<kind>`."""
+
+
+class Reason(BaseModel):
+    """One reason a message was refused. Never echoes the values sent (they may be personal data)."""
+
+    field: str | None = Field(description="Dotted path of the field at fault; null for the message as a whole")
+    problem: str
+    type: str
+
+
+class MessageRejected(BaseModel):
+    """casetrack refused a district message (published on `casetrack.rejected.<district>`)."""
+
+    rejection_id: UUID
+    district: str
+    kind: str | None
+    district_ref: str | None
+    message_id: str | None
+    reasons: list[Reason]
+    stream_sequence: int = Field(description="Where the message sat on CASETRACK_INGEST")
+    received_at: AwareDatetime
+
+
+class MessageAccepted(BaseModel):
+    """casetrack applied a district message (published on `casetrack.accepted.<district>`)."""
+
+    district: str
+    kind: str
+    district_ref: str
+    message_id: str
+    case_id: UUID
+    position: str = Field(description="The referral store position of the change, e.g. referral:12")
+    duplicate: bool = Field(description="True if this repeats a message or referral already applied")

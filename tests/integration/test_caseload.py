@@ -1,0 +1,343 @@
+"""The caseload projection on real PostgreSQL: the panel agenda and the prevention clock it gives."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Literal
+from uuid import UUID, uuid4
+
+import asyncpg
+import pytest
+
+from shared.consumer import Delivery
+from shared.contracts import Event
+from shared.contracts.referral import (
+    AssessmentCompleted,
+    CaseClosed,
+    CaseReopened,
+    EligibilityDecided,
+    MediationAttempted,
+    MediationConcluded,
+    PanelDecisionMade,
+    ReferralEvent,
+    ReferralMade,
+)
+from shared.contracts.vocabulary import (
+    ClosureReason,
+    Cohort,
+    Gateway,
+    Level,
+    MediationOutcome,
+    PanelDecision,
+    PresentingReason,
+    PriorityBand,
+)
+from services.referral.caseload import (
+    CaseloadProjection,
+    PanelAgenda,
+    PreventionClock,
+    panel_agenda,
+    prepare_read_model,
+    prevention_clock,
+)
+
+TODAY = date(2026, 5, 1)
+
+
+def on(day: date, hour: int = 10) -> datetime:
+    return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+
+
+def days_ago(days: int, hour: int = 10) -> datetime:
+    return on(TODAY - timedelta(days=days), hour)
+
+
+class PersonLinked(ReferralEvent):
+    """Stands in for an event type added to the contract after the caseload was written."""
+
+    event_type: Literal["PersonLinked"] = "PersonLinked"
+    linked_person_ref: UUID
+
+
+@dataclass
+class ACase:
+    """Builds one case's events in order, each with the envelope it would carry."""
+
+    district: str = "preston"
+    case_id: UUID = field(default_factory=uuid4)
+    person_ref: UUID = field(default_factory=uuid4)
+    version: int = 0
+
+    def _event(self, event_class: type[Event], occurred_at: datetime, **facts) -> Event:
+        self.version += 1
+        return event_class(aggregate_id=self.case_id, aggregate_version=self.version, case_id=self.case_id,
+                           person_ref=self.person_ref, district=self.district, occurred_at=occurred_at, **facts)
+
+    def referred(self, at: datetime = days_ago(90)) -> ReferralMade:
+        return self._event(ReferralMade, at, gateway=Gateway.hub, cohort=Cohort.care_leaver, age_at_event=19,
+                           presenting_reason=PresentingReason.leaving_care)
+
+    def eligible(self, at: datetime) -> EligibilityDecided:
+        return self._event(EligibilityDecided, at, eligible=True,
+                           prevention_duty_due_on=(at + timedelta(days=56)).date())
+
+    def ineligible(self, at: datetime) -> EligibilityDecided:
+        return self._event(EligibilityDecided, at, eligible=False)
+
+    def assessed(self, at: datetime, band: PriorityBand = PriorityBand.a,
+                 level: Level = Level.high) -> AssessmentCompleted:
+        return self._event(AssessmentCompleted, at, support_needs=[], support_level=level, risk=Level.medium,
+                           priority_band=band)
+
+    def decided(self, at: datetime, decision: PanelDecision) -> PanelDecisionMade:
+        return self._event(PanelDecisionMade, at, decision=decision, panel_date=at.date())
+
+    def closed(self, at: datetime) -> CaseClosed:
+        return self._event(CaseClosed, at, reason=ClosureReason.moved_on)
+
+    def reopened(self, at: datetime) -> CaseReopened:
+        return self._event(CaseReopened, at, presenting_reason=PresentingReason.loss_of_tenancy,
+                           cohort=Cohort.care_leaver, age_at_event=19)
+
+
+class Caseload:
+    """The projection in a schema of its own, fed as the consumer would: one transaction per event."""
+
+    def __init__(self, pool: asyncpg.Pool, schema: str):
+        self.pool = pool
+        self.schema = schema
+        self.projection = CaseloadProjection(schema)
+        self.sequence = 0
+
+    async def apply(self, *events: Event) -> None:
+        for event in events:
+            self.sequence += 1
+            await self.reapply(event, self.sequence)
+
+    async def reapply(self, event: Event, sequence: int) -> None:
+        delivery = Delivery("CASETRACK_REFERRAL", sequence, sequence,
+                            f"casetrack.referral.{event.district}.{event.event_type}", 1)
+        async with self.pool.acquire() as conn, conn.transaction():
+            await self.projection.apply(conn, event, delivery)
+
+    async def agenda(self, today: date = TODAY, district: str | None = None) -> PanelAgenda:
+        async with self.pool.acquire() as conn:
+            return await panel_agenda(conn, today, district, self.schema)
+
+    async def agenda_ids(self, **query) -> list[UUID]:
+        return [entry.case_id for entry in (await self.agenda(**query)).cases]
+
+    async def clock(self, today: date = TODAY, within_days: int = 14, district: str | None = None) -> PreventionClock:
+        async with self.pool.acquire() as conn:
+            return await prevention_clock(conn, today, within_days, district, self.schema)
+
+    async def clock_ids(self, **query) -> list[UUID]:
+        return [entry.case_id for entry in (await self.clock(**query)).cases]
+
+    async def row(self, case_id: UUID) -> dict:
+        async with self.pool.acquire() as conn:
+            return dict(await conn.fetchrow(f"SELECT * FROM {self.schema}.caseload WHERE case_id = $1", case_id))
+
+
+@pytest.fixture
+async def caseload(pool: asyncpg.Pool, schema: str) -> Caseload:
+    async with pool.acquire() as conn:
+        await prepare_read_model(conn, schema)
+        await prepare_read_model(conn, schema)  # a restarted service prepares it again
+    return Caseload(pool, schema)
+
+
+async def test_an_assessed_case_is_on_the_panel_agenda_with_how_long_it_has_waited(caseload):
+    case = ACase(district="burnley")
+    await caseload.apply(case.referred(), case.assessed(days_ago(12, hour=9), PriorityBand.b, Level.medium))
+
+    agenda = await caseload.agenda()
+
+    [entry] = agenda.cases
+    assert agenda.as_of == TODAY
+    assert (entry.case_id, entry.person_ref, entry.district) == (case.case_id, case.person_ref, "burnley")
+    assert entry.awaiting_panel_since == days_ago(12, hour=9)
+    assert entry.days_waiting == 12
+    assert (entry.priority_band, entry.support_level) == (PriorityBand.b, Level.medium)
+    assert entry.last_panel_decision is None and entry.last_panel_date is None
+
+
+async def test_a_case_not_yet_assessed_is_not_on_the_panel_agenda(caseload):
+    case = ACase()
+    await caseload.apply(case.referred(), case.eligible(days_ago(80)))
+
+    assert await caseload.agenda_ids() == []
+
+
+@pytest.mark.parametrize("decision", [PanelDecision.allocate_service, PanelDecision.refer_elsewhere,
+                                      PanelDecision.return_home_with_support])
+async def test_a_panel_decision_takes_the_case_off_the_agenda(caseload, decision):
+    case = ACase()
+    await caseload.apply(case.referred(), case.assessed(days_ago(12)), case.decided(days_ago(5), decision))
+
+    assert await caseload.agenda_ids() == []
+    assert (await caseload.row(case.case_id))["last_panel_decision"] == decision.value
+
+
+async def test_a_deferred_case_stays_on_the_agenda_still_waiting_since_its_assessment(caseload):
+    case = ACase()
+    await caseload.apply(case.referred(), case.assessed(days_ago(20)),
+                         case.decided(days_ago(6), PanelDecision.defer))
+
+    [entry] = (await caseload.agenda()).cases
+    assert entry.awaiting_panel_since == days_ago(20) and entry.days_waiting == 20
+    assert entry.last_panel_decision is PanelDecision.defer and entry.last_panel_date == days_ago(6).date()
+
+
+async def test_a_deferral_or_a_new_assessment_after_a_decision_puts_the_case_back_on_the_agenda(caseload):
+    deferred, reassessed = ACase(), ACase()
+    await caseload.apply(
+        deferred.referred(), deferred.assessed(days_ago(30)),
+        deferred.decided(days_ago(20), PanelDecision.allocate_service),
+        deferred.decided(days_ago(8), PanelDecision.defer),
+        reassessed.referred(), reassessed.assessed(days_ago(30)),
+        reassessed.decided(days_ago(20), PanelDecision.return_home_with_support),
+        reassessed.assessed(days_ago(4)))
+
+    agenda = {entry.case_id: entry for entry in (await caseload.agenda()).cases}
+    assert agenda[deferred.case_id].awaiting_panel_since == days_ago(8)
+    assert agenda[reassessed.case_id].awaiting_panel_since == days_ago(4)
+
+
+async def test_a_second_assessment_before_the_panel_keeps_the_first_wait_and_the_new_band(caseload):
+    case = ACase()
+    await caseload.apply(case.referred(), case.assessed(days_ago(15), PriorityBand.c),
+                         case.assessed(days_ago(3), PriorityBand.a))
+
+    [entry] = (await caseload.agenda()).cases
+    assert entry.awaiting_panel_since == days_ago(15) and entry.priority_band is PriorityBand.a
+
+
+async def test_closure_takes_a_case_off_the_agenda_and_a_reopening_does_not_put_it_back(caseload):
+    case = ACase()
+    await caseload.apply(case.referred(), case.assessed(days_ago(12)), case.closed(days_ago(10)))
+    assert await caseload.agenda_ids() == []
+    assert (await caseload.row(case.case_id))["status"] == "closed"
+
+    await caseload.apply(case.reopened(days_ago(2)))
+    assert await caseload.agenda_ids() == []
+    assert (await caseload.row(case.case_id))["status"] == "open"
+
+    await caseload.apply(case.assessed(days_ago(1)))
+    assert await caseload.agenda_ids() == [case.case_id]
+
+
+async def test_the_agenda_puts_priority_band_first_then_the_longest_wait(caseload):
+    band_b_long, band_a_short, band_a_long, band_d = ACase(), ACase(), ACase(), ACase()
+    await caseload.apply(
+        band_b_long.referred(), band_b_long.assessed(days_ago(40), PriorityBand.b),
+        band_a_short.referred(), band_a_short.assessed(days_ago(2), PriorityBand.a),
+        band_d.referred(), band_d.assessed(days_ago(60), PriorityBand.d),
+        band_a_long.referred(), band_a_long.assessed(days_ago(9), PriorityBand.a))
+
+    assert await caseload.agenda_ids() == [band_a_long.case_id, band_a_short.case_id, band_b_long.case_id,
+                                           band_d.case_id]
+
+
+async def test_the_agenda_can_be_confined_to_one_district(caseload):
+    preston, wyre = ACase(district="preston"), ACase(district="wyre")
+    await caseload.apply(preston.referred(), preston.assessed(days_ago(3)),
+                         wyre.referred(), wyre.assessed(days_ago(3)))
+
+    assert await caseload.agenda_ids(district="wyre") == [wyre.case_id]
+    assert set(await caseload.agenda_ids()) == {preston.case_id, wyre.case_id}
+
+
+async def test_days_waiting_are_whole_utc_days_from_the_day_the_wait_began(caseload):
+    case = ACase()
+    late_evening = on(TODAY - timedelta(days=1), hour=23)
+    await caseload.apply(case.referred(), case.assessed(late_evening))
+
+    assert [e.days_waiting for e in (await caseload.agenda(today=TODAY - timedelta(days=1))).cases] == [0]
+    assert [e.days_waiting for e in (await caseload.agenda(today=TODAY)).cases] == [1]
+    assert [e.days_waiting for e in (await caseload.agenda(today=TODAY + timedelta(days=30))).cases] == [31]
+
+
+async def test_the_prevention_clock_lists_overdue_and_near_duties_most_urgent_first_but_not_later_ones(caseload):
+    overdue, due_today, near, at_the_horizon, not_yet = ACase(), ACase(), ACase(), ACase(), ACase()
+    await caseload.apply(
+        near.referred(), near.eligible(days_ago(56 - 5)),
+        not_yet.referred(), not_yet.eligible(days_ago(56 - 15)),
+        overdue.referred(), overdue.eligible(days_ago(56 + 3)),
+        at_the_horizon.referred(), at_the_horizon.eligible(days_ago(56 - 14)),
+        due_today.referred(), due_today.eligible(days_ago(56)))
+
+    clock = await caseload.clock(within_days=14)
+
+    assert [(e.case_id, e.days_left, e.overdue) for e in clock.cases] == [
+        (overdue.case_id, -3, True), (due_today.case_id, 0, False), (near.case_id, 5, False),
+        (at_the_horizon.case_id, 14, False)]
+    assert clock.cases[0].prevention_duty_due_on == TODAY - timedelta(days=3)
+    assert clock.as_of == TODAY and clock.within_days == 14
+    assert not_yet.case_id in await caseload.clock_ids(within_days=15)
+    assert await caseload.clock_ids(within_days=0) == [overdue.case_id, due_today.case_id]
+
+
+async def test_closing_a_case_stops_its_prevention_clock_even_after_a_reopening(caseload):
+    case, other = ACase(), ACase()
+    await caseload.apply(case.referred(), case.eligible(days_ago(60)), other.referred(), other.eligible(days_ago(60)))
+    assert set(await caseload.clock_ids()) == {case.case_id, other.case_id}
+
+    await caseload.apply(case.closed(days_ago(1)))
+    assert await caseload.clock_ids() == [other.case_id]
+    assert (await caseload.row(case.case_id))["prevention_duty_due_on"] is None
+
+    await caseload.apply(case.reopened(days_ago(0)))
+    assert await caseload.clock_ids() == [other.case_id]
+
+
+async def test_an_ineligible_decision_leaves_no_prevention_duty_to_count(caseload):
+    case = ACase()
+    await caseload.apply(case.referred(), case.eligible(days_ago(60)), case.ineligible(days_ago(59)))
+
+    assert await caseload.clock_ids() == []
+
+
+async def test_the_prevention_clock_can_be_confined_to_one_district(caseload):
+    dover, thanet = ACase(district="dover"), ACase(district="thanet")
+    await caseload.apply(dover.referred(), dover.eligible(days_ago(50)),
+                         thanet.referred(), thanet.eligible(days_ago(50)))
+
+    assert await caseload.clock_ids(district="thanet") == [thanet.case_id]
+
+
+async def test_event_types_the_caseload_has_no_use_for_are_ignored(caseload):
+    case = ACase()
+    await caseload.apply(case.referred(), case.assessed(days_ago(7)))
+    before = await caseload.row(case.case_id)
+
+    await caseload.apply(
+        case._event(MediationAttempted, days_ago(6), attempt=1),
+        case._event(MediationConcluded, days_ago(5), attempt=1, outcome=MediationOutcome.not_possible),
+        case._event(PersonLinked, days_ago(4), linked_person_ref=uuid4()))
+
+    assert await caseload.row(case.case_id) == before
+
+
+async def test_applying_an_event_again_or_an_older_one_changes_nothing(caseload):
+    case = ACase()
+    referred, assessed, decided = case.referred(), case.assessed(days_ago(12)), case.decided(
+        days_ago(2), PanelDecision.allocate_service)
+    await caseload.apply(referred, assessed, decided)
+    after_decision = await caseload.row(case.case_id)
+
+    for event, sequence in ((assessed, 2), (referred, 1), (decided, 3)):
+        await caseload.reapply(event, sequence)
+
+        assert await caseload.row(case.case_id) == after_decision, event.event_type
+        assert await caseload.agenda_ids() == []
+
+
+async def test_each_row_records_the_position_of_the_last_event_applied(caseload):
+    case = ACase()
+    await caseload.apply(case.referred(), case.eligible(days_ago(30)), case.assessed(days_ago(20)))
+
+    row = await caseload.row(case.case_id)
+    assert (row["last_sequence"], row["last_position"]) == (3, 3)
+    assert row["assessed_at"] == days_ago(20) and row["cohort"] == "care_leaver"

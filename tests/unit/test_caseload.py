@@ -1,0 +1,196 @@
+"""GET /panel-agenda and /prevention-clock on a bare FastAPI app: input checks, waiting for a position,
+and how rows become answers. The projection itself runs on PostgreSQL in tests/integration/test_caseload.py."""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
+from uuid import uuid4
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+
+from services.referral.caseload import days_between, router, today_utc, utc_day
+
+TODAY = date(2026, 5, 1)
+
+
+@dataclass
+class StandInConnection:
+    """Answers every query with the rows it was given, and remembers the queries."""
+
+    rows: list[dict]
+    queries: list[tuple] = field(default_factory=list)
+
+    async def fetch(self, sql: str, *args) -> list[dict]:
+        self.queries.append((sql, args))
+        return self.rows
+
+
+@dataclass
+class StandInPool:
+    conn: StandInConnection
+
+    @contextlib.asynccontextmanager
+    async def acquire(self):
+        yield self.conn
+
+
+@dataclass
+class StandInConsumer:
+    """A consumer that has applied the source store's events up to `position`."""
+
+    position: int
+    asked: list[int] = field(default_factory=list)
+
+    async def wait_for(self, source_position: int, timeout: float) -> bool:
+        self.asked.append(source_position)
+        return source_position <= self.position
+
+
+@dataclass
+class StandInRuntime:
+    """What the caseload routes use from a ServiceRuntime."""
+
+    pool: StandInPool
+    consumers: dict[str, StandInConsumer]
+    settings: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(read_wait_seconds=0.01))
+
+
+def a_row(**overrides) -> dict:
+    """A caseload row as PostgreSQL gives it."""
+    row = {
+        "case_id": uuid4(), "person_ref": uuid4(), "district": "preston", "cohort": "care_leaver",
+        "status": "open", "referred_at": datetime(2026, 3, 1, 9, tzinfo=UTC),
+        "assessed_at": datetime(2026, 4, 10, 9, tzinfo=UTC), "priority_band": "A", "support_level": "high",
+        "awaiting_panel_since": datetime(2026, 4, 10, 9, tzinfo=UTC), "last_panel_decision": None,
+        "last_panel_date": None, "prevention_duty_due_on": None,
+    }
+    return row | overrides
+
+
+@pytest.fixture
+def conn() -> StandInConnection:
+    return StandInConnection(rows=[])
+
+
+@pytest.fixture
+def consumer() -> StandInConsumer:
+    return StandInConsumer(position=7)
+
+
+@pytest.fixture
+def client(conn, consumer) -> TestClient:
+    app = FastAPI()
+    app.include_router(router)
+    app.state.runtime = StandInRuntime(StandInPool(conn), {"referral": consumer})
+    app.dependency_overrides[today_utc] = lambda: TODAY
+    return TestClient(app)
+
+
+def test_the_agenda_gives_each_case_its_wait_since_it_became_ready_in_days(client, conn):
+    row = a_row(awaiting_panel_since=datetime(2026, 4, 10, 23, 30, tzinfo=UTC), last_panel_decision="defer",
+                last_panel_date=date(2026, 4, 24))
+    conn.rows = [row]
+
+    response = client.get("/panel-agenda")
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["as_of"] == "2026-05-01" and body["district"] is None
+    [entry] = body["cases"]
+    assert entry["days_waiting"] == 21
+    assert entry["awaiting_panel_since"] == "2026-04-10T23:30:00Z"
+    assert (entry["case_id"], entry["person_ref"]) == (str(row["case_id"]), str(row["person_ref"]))
+    assert (entry["priority_band"], entry["support_level"], entry["last_panel_decision"]) == ("A", "high", "defer")
+
+
+def test_the_prevention_clock_counts_days_left_and_marks_overdue_duties(client, conn):
+    conn.rows = [a_row(prevention_duty_due_on=TODAY - timedelta(days=2)), a_row(prevention_duty_due_on=TODAY),
+                 a_row(prevention_duty_due_on=TODAY + timedelta(days=9))]
+
+    response = client.get("/prevention-clock", params={"within_days": 10})
+
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert [(e["days_left"], e["overdue"]) for e in body["cases"]] == [(-2, True), (0, False), (9, False)]
+    assert body["cases"][0]["prevention_duty_due_on"] == "2026-04-29"
+    assert body["within_days"] == 10 and body["as_of"] == "2026-05-01"
+    [(_, (horizon, district))] = conn.queries
+    assert (horizon, district) == (TODAY + timedelta(days=10), None)
+
+
+def test_the_prevention_clock_looks_fourteen_days_ahead_unless_told(client, conn):
+    assert client.get("/prevention-clock").json()["within_days"] == 14
+    assert conn.queries[0][1][0] == TODAY + timedelta(days=14)
+
+
+def test_a_district_filter_is_passed_to_the_read_model(client, conn):
+    assert client.get("/panel-agenda", params={"district": "wyre"}).json()["district"] == "wyre"
+    assert client.get("/prevention-clock", params={"district": "wyre"}).status_code == 200
+    assert [args[-1] for _, args in conn.queries] == ["wyre", "wyre"]
+
+
+@pytest.mark.parametrize("path", ["/panel-agenda", "/prevention-clock"])
+def test_an_unknown_district_is_refused_naming_it_and_nothing_is_read(client, conn, path):
+    response = client.get(path, params={"district": "atlantis"})
+
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["loc"] == ["query", "district"] and error["type"] == "UnknownDistrict"
+    assert "atlantis" in error["msg"]
+    assert conn.queries == []
+
+
+@pytest.mark.parametrize("within_days", ["-1", "57", "soon"])
+def test_within_days_outside_the_prevention_duty_is_refused(client, conn, within_days):
+    response = client.get("/prevention-clock", params={"within_days": within_days})
+
+    assert response.status_code == 422
+    assert response.json()["detail"][0]["loc"] == ["query", "within_days"]
+    assert conn.queries == []
+
+
+@pytest.mark.parametrize("path", ["/panel-agenda", "/prevention-clock"])
+def test_a_read_after_a_position_waits_for_the_projection_to_apply_it(client, consumer, path):
+    response = client.get(path, params={"after": "referral:7"})
+
+    assert response.status_code == 200, response.text
+    assert consumer.asked == [7]
+
+
+@pytest.mark.parametrize("path", ["/panel-agenda", "/prevention-clock"])
+def test_a_position_not_reached_in_time_is_a_503_to_retry(client, conn, path):
+    response = client.get(path, params={"after": "referral:8"})
+
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "1"
+    assert "referral:8" in response.json()["detail"]
+    assert conn.queries == []
+
+
+@pytest.mark.parametrize("token", ["journeys:3", "referral", "referral:-1", "referral:x"])
+def test_a_position_this_service_does_not_follow_is_refused(client, consumer, token):
+    response = client.get("/panel-agenda", params={"after": token})
+
+    assert response.status_code == 422
+    [error] = response.json()["detail"]
+    assert error["type"] == "unknown_position" and error["follows"] == ["referral"]
+    assert consumer.asked == []
+
+
+def test_no_answer_carries_personal_data_fields(client, conn):
+    conn.rows = [a_row(prevention_duty_due_on=TODAY)]
+    fields = set(client.get("/panel-agenda").json()["cases"][0]) | set(
+        client.get("/prevention-clock").json()["cases"][0])
+
+    assert fields.isdisjoint({"date_of_birth", "name", "contact", "address", "phone", "email"})
+
+
+def test_days_are_counted_between_utc_calendar_days():
+    assert utc_day(datetime.fromisoformat("2026-04-30T23:30:00-02:00")) == date(2026, 5, 1)
+    assert days_between(date(2026, 4, 30), date(2026, 5, 1)) == 1
+    assert days_between(date(2026, 5, 3), date(2026, 5, 1)) == -2
