@@ -24,6 +24,8 @@ from shared.contracts.referral import (
     CaseReopened,
     EligibilityDecided,
     PanelDecisionMade,
+    PersonLinked,
+    PersonUnlinked,
     ReferralMade,
 )
 from shared.contracts.vocabulary import Cohort, Level, PanelDecision, PriorityBand, UnknownDistrict, known_district
@@ -91,6 +93,8 @@ class CaseloadProjection:
         elif isinstance(event, CaseReopened):
             await self._update(conn, event, delivery, "status = 'open', cohort = $5, awaiting_panel_since = NULL",
                                event.cohort.value)
+        elif isinstance(event, (PersonLinked, PersonUnlinked)):
+            await self._update(conn, event, delivery, "person_ref = $5", event.person_ref)
 
     async def _open(self, conn: asyncpg.Connection, event: ReferralMade, delivery: Delivery) -> None:
         await conn.execute(

@@ -13,6 +13,7 @@ import pytest
 from shared.consumer import Delivery
 from shared.contracts import Event
 from shared.contracts.referral import (
+    PersonLinked,
     AssessmentCompleted,
     CaseClosed,
     CaseReopened,
@@ -24,6 +25,7 @@ from shared.contracts.referral import (
     ReferralMade,
 )
 from shared.contracts.vocabulary import (
+    LinkBasis,
     ClosureReason,
     Cohort,
     Gateway,
@@ -53,10 +55,10 @@ def days_ago(days: int, hour: int = 10) -> datetime:
     return on(TODAY - timedelta(days=days), hour)
 
 
-class PersonLinked(ReferralEvent):
+class SomethingNew(ReferralEvent):
     """Stands in for an event type added to the contract after the caseload was written."""
 
-    event_type: Literal["PersonLinked"] = "PersonLinked"
+    event_type: Literal["SomethingNew"] = "SomethingNew"
     linked_person_ref: UUID
 
 
@@ -315,9 +317,19 @@ async def test_event_types_the_caseload_has_no_use_for_are_ignored(caseload):
     await caseload.apply(
         case._event(MediationAttempted, days_ago(6), attempt=1),
         case._event(MediationConcluded, days_ago(5), attempt=1, outcome=MediationOutcome.not_possible),
-        case._event(PersonLinked, days_ago(4), linked_person_ref=uuid4()))
+        case._event(SomethingNew, days_ago(4), linked_person_ref=uuid4()))
 
     assert await caseload.row(case.case_id) == before
+
+
+async def test_a_case_linked_to_a_person_already_known_carries_their_person_ref(caseload):
+    case = ACase()
+    referred, own, known = case.referred(), case.person_ref, uuid4()
+    case.person_ref = known
+    await caseload.apply(referred, case._event(PersonLinked, days_ago(4), previous_person_ref=own,
+                                               basis=LinkBasis.matching_details))
+
+    assert (await caseload.row(case.case_id))["person_ref"] == known
 
 
 async def test_applying_an_event_again_or_an_older_one_changes_nothing(caseload):
