@@ -9,14 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
 import asyncpg
 import nats
 import psycopg
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import JSONResponse
 from faststream.nats import NatsBroker
 from nats.aio.client import Client as NATS
@@ -29,6 +30,13 @@ from shared.settings import Settings
 from shared.streams import ensure_streams
 
 log = logging.getLogger(__name__)
+
+POSITION = re.compile(r"^(?P<service>[a-z]+):(?P<position>\d+)$")
+"""A write position as services return it: `<service>:<position in that service's store>`."""
+
+After = Annotated[list[str] | None, Query(
+    description="Positions returned by writes (e.g. referral:12): the read waits until they are projected")]
+"""The `?after=` parameter of a read that waits for the caller's own writes."""
 
 
 @dataclass
@@ -104,6 +112,22 @@ class ServiceRuntime:
         if self.relay:
             self.relay.nudge()
         return f"{self.name}:{position}"
+
+    async def wait_for_positions(self, positions: list[str], read_model: str) -> None:
+        """Wait until this service's projections have applied each write position (`referral:12`, ...):
+        a 422 for a position this service does not follow, a 503 (retry) if not reached in time."""
+        for token in positions:
+            match = POSITION.match(token)
+            if not match or match["service"] not in self.consumers:
+                raise HTTPException(422, [{
+                    "loc": ["query", "after"], "msg": f"{token!r} is not a position this service follows",
+                    "type": "unknown_position", "follows": sorted(self.consumers)}])
+            consumer = self.consumers[match["service"]]
+            if not await consumer.wait_for(int(match["position"]), self.settings.read_wait_seconds):
+                raise HTTPException(
+                    503, f"the {read_model} has not reached {token} within "
+                         f"{self.settings.read_wait_seconds:.0f}s; try again",
+                    headers={"Retry-After": "1"})
 
     async def health(self) -> JSONResponse:
         checks: dict[str, Any] = {}

@@ -7,7 +7,6 @@ they have waited) and the prevention clock (open cases whose 56-day prevention d
 
 from __future__ import annotations
 
-import re
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
 from uuid import UUID
@@ -29,7 +28,7 @@ from shared.contracts.referral import (
     ReferralMade,
 )
 from shared.contracts.vocabulary import Cohort, Level, PanelDecision, PriorityBand, UnknownDistrict, known_district
-from shared.service import ServiceRuntime
+from shared.service import After, ServiceRuntime
 
 SCHEMA = "referral"
 
@@ -201,8 +200,6 @@ async def prevention_clock(conn: asyncpg.Connection, today: date, within_days: i
 
 router = APIRouter(tags=["caseload"])
 
-POSITION = re.compile(r"^(?P<service>[a-z]+):(?P<position>\d+)$")
-
 
 def runtime_of(request: Request) -> ServiceRuntime:
     return request.app.state.runtime
@@ -227,14 +224,12 @@ def district_filter(
 Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 Today = Annotated[date, Depends(today_utc)]
 District = Annotated[str | None, Depends(district_filter)]
-After = Annotated[list[str] | None, Query(
-    description="Positions returned by writes (e.g. referral:12): the read waits until they are projected")]
 
 
 @router.get("/panel-agenda")
 async def get_panel_agenda(runtime: Runtime, today: Today, district: District, after: After = None) -> PanelAgenda:
     """Cases awaiting a panel decision, with how long each has waited: priority band first, then longest wait."""
-    await wait_for_positions(runtime, after or [])
+    await runtime.wait_for_positions(after or [], "caseload projection")
     async with runtime.pool.acquire() as conn:
         return await panel_agenda(conn, today, district)
 
@@ -249,21 +244,6 @@ async def get_prevention_clock(
     after: After = None,
 ) -> PreventionClock:
     """Open cases whose prevention duty is overdue or due within `within_days`, most urgent first."""
-    await wait_for_positions(runtime, after or [])
+    await runtime.wait_for_positions(after or [], "caseload projection")
     async with runtime.pool.acquire() as conn:
         return await prevention_clock(conn, today, within_days, district)
-
-
-async def wait_for_positions(runtime: ServiceRuntime, positions: list[str]) -> None:
-    for token in positions:
-        match = POSITION.match(token)
-        if not match or match["service"] not in runtime.consumers:
-            raise HTTPException(422, [{
-                "loc": ["query", "after"], "msg": f"{token!r} is not a position this service follows",
-                "type": "unknown_position", "follows": sorted(runtime.consumers)}])
-        consumer = runtime.consumers[match["service"]]
-        if not await consumer.wait_for(int(match["position"]), runtime.settings.read_wait_seconds):
-            raise HTTPException(
-                503, f"the caseload projection has not reached {token} within "
-                     f"{runtime.settings.read_wait_seconds:.0f}s; try again",
-                headers={"Retry-After": "1"})

@@ -13,6 +13,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from shared.service import ServiceRuntime
 from services.referral.caseload import days_between, router, today_utc, utc_day
 
 TODAY = date(2026, 5, 1)
@@ -58,6 +59,8 @@ class StandInRuntime:
     pool: StandInPool
     consumers: dict[str, StandInConsumer]
     settings: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(read_wait_seconds=0.01))
+
+    wait_for_positions = ServiceRuntime.wait_for_positions  # the real waiting, on these stand-ins
 
 
 def a_row(**overrides) -> dict:
