@@ -1,0 +1,77 @@
+"""The district inbox on real PostgreSQL, without NATS: once-only application, kept refusals, giving up."""
+
+from __future__ import annotations
+
+import json
+import uuid
+
+import psycopg
+import pytest
+
+from shared.contracts.inbound import MessageAccepted, MessageRejected
+from services.referral.ingest import DistrictInbox
+
+SUBJECT = "casetrack.ingest.preston.referral"
+
+
+@pytest.fixture
+def inbox(referrals_store, schema):
+    inbox = DistrictInbox(referrals_store, schema, give_up_after=3)
+    inbox._create_tables()
+    return inbox
+
+
+def a_referral(ref: str, **overrides) -> bytes:
+    return json.dumps({
+        "district_ref": ref, "message_id": f"{ref}-1", "occurred_at": "2026-11-02T09:30:00Z",
+        "gateway": "hub", "cohort": "care_leaver", "presenting_reason": "leaving_care",
+        "young_person": {"given_name": f"Ari{uuid.uuid4().hex[:6]}", "family_name": "Inbox",
+                         "date_of_birth": "2006-01-01"},
+    } | overrides).encode()
+
+
+def test_a_message_delivered_again_is_applied_once(inbox, referrals_store):
+    first = inbox.receive(SUBJECT, a_referral("PR-7"), sequence=1)
+    again = inbox.receive(SUBJECT, a_referral("PR-7"), sequence=1, attempt=2)
+    resent = inbox.receive(SUBJECT, a_referral("PR-7", message_id="PR-7-resent"), sequence=2)
+
+    assert isinstance(first.body, MessageAccepted) and not first.body.duplicate
+    assert again.body.duplicate and resent.body.duplicate
+    assert again.body.case_id == resent.body.case_id == first.body.case_id
+    assert referrals_store.position() == 1
+
+
+def test_a_failure_is_retried_then_kept_as_a_rejection_the_district_can_resend(inbox, referrals_store, monkeypatch,
+                                                                               postgres, schema):
+    body = a_referral("PR-8")
+    monkeypatch.setattr(referrals_store, "make_referral", lambda *a, **k: (_ for _ in ()).throw(OSError("disk")))
+
+    with pytest.raises(OSError):
+        inbox.receive(SUBJECT, body, sequence=5, attempt=1)
+    gave_up = inbox.receive(SUBJECT, body, sequence=5, attempt=3)
+
+    assert isinstance(gave_up.body, MessageRejected)
+    assert [r.type for r in gave_up.body.reasons] == ["ProcessingFailed"]
+    with psycopg.connect(postgres.url) as conn:
+        sealed, wrapped = conn.execute(f"SELECT sealed_body, wrapped_body_key FROM {schema}.rejected_messages"
+                                       " WHERE stream_sequence = 5").fetchone()
+    assert b"Inbox" not in bytes(sealed)
+    assert referrals_store.vault.open_message(bytes(sealed), bytes(wrapped)) == body
+
+    monkeypatch.undo()
+    resent = inbox.receive(SUBJECT, body, sequence=6)
+
+    assert isinstance(resent.body, MessageAccepted)
+    with psycopg.connect(postgres.url) as conn:
+        row = conn.execute(f"SELECT resolved_by_message_id, sealed_body, wrapped_body_key"
+                           f" FROM {schema}.rejected_messages WHERE stream_sequence = 5").fetchone()
+    assert row == ("PR-8-1", None, None)  # resolved, and the kept copy shredded
+
+
+def test_a_refusal_delivered_again_is_kept_once(inbox, postgres, schema):
+    first = inbox.receive(SUBJECT, b"not json", sequence=9)
+    again = inbox.receive(SUBJECT, b"not json", sequence=9, attempt=2)
+
+    assert first.body.rejection_id == again.body.rejection_id
+    with psycopg.connect(postgres.url) as conn:
+        assert conn.execute(f"SELECT count(*) FROM {schema}.rejected_messages").fetchone()[0] == 1
