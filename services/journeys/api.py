@@ -6,14 +6,11 @@ from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Request
 
-from shared.service import After, ServiceRuntime
+from shared.service import After
+from shared.web import runtime_of
 from services.journeys.projections import journey_of
 
 router = APIRouter(tags=["journeys"])
-
-
-def runtime_of(request: Request) -> ServiceRuntime:
-    return request.app.state.runtime
 
 
 @router.get("/journeys/{case_id}")

@@ -12,7 +12,7 @@ def build(settings: Settings) -> FastAPI:
     runtime = ServiceRuntime(
         name="journeys",
         settings=settings,
-        projections={"referral": JourneyProjection()},
+        projections={"referral": JourneyProjection(), "placement": JourneyProjection()},
         prepare_read_model=prepare_read_model,
     )
     app = service_app(runtime, "casetrack journeys",

@@ -8,6 +8,7 @@ import asyncpg
 
 from shared.consumer import Delivery
 from shared.contracts import Event
+from shared.contracts.placement import NO_CASE
 from shared.contracts.referral import CaseClosed, CaseReopened, PersonLinked, PersonUnlinked, ReferralMade
 
 ENVELOPE = set(Event.model_fields)
@@ -34,6 +35,8 @@ class JourneyProjection:
     """Adds each event as a step of its case's journey; a referral opens the journey."""
 
     async def apply(self, conn: asyncpg.Connection, event: Event, delivery: Delivery) -> None:
+        if event.case_id == NO_CASE:
+            return  # catalogue events (providers, schemes, units) belong to no journey
         if isinstance(event, ReferralMade):
             await conn.execute(
                 "INSERT INTO journeys.case_journeys"

@@ -1,13 +1,25 @@
-"""Composition root of the placement service (its events come with their own issues)."""
+"""Composition root of the placement service."""
 
 from fastapi import FastAPI
 
 from shared.service import ServiceRuntime, service_app
 from shared.settings import Settings
+from services.placement.api import router
+from services.placement.application import Placements
+from services.placement.cases import KnownCasesProjection
+from services.placement.read_model import PlacementReadModel, prepare_read_model
 
 
 def build(settings: Settings) -> FastAPI:
-    runtime = ServiceRuntime(name="placement", settings=settings)
-    app = service_app(runtime, "casetrack placement", "The placement service")
+    runtime = ServiceRuntime(
+        name="placement",
+        settings=settings,
+        store_class=Placements,
+        projections={"referral": KnownCasesProjection(), "placement": PlacementReadModel()},
+        prepare_read_model=prepare_read_model,
+    )
+    app = service_app(runtime, "casetrack placement",
+                      "Providers, schemes and their units, and young people's placements along the pathway")
     app.state.runtime = runtime
+    app.include_router(router)
     return app

@@ -6,7 +6,7 @@ from datetime import date
 from typing import Annotated
 from uuid import UUID
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from shared.contracts import EventContext
@@ -24,6 +24,7 @@ from shared.contracts.vocabulary import (
     UnknownDistrict,
 )
 from shared.service import ServiceRuntime
+from shared.web import Context, Runtime
 from services.referral.application import CaseNotFound, PersonalDataNeeded, Referrals, UnknownPerson
 from services.referral.domain import Case, CaseConflict, ReferralRefused
 from services.referral.vault import PersonalDataErased, YoungPerson
@@ -31,24 +32,11 @@ from services.referral.vault import PersonalDataErased, YoungPerson
 router = APIRouter(tags=["referrals"])
 
 
-def runtime_of(request: Request) -> ServiceRuntime:
-    return request.app.state.runtime
-
-
 def referrals_of(request: Request) -> Referrals:
-    return runtime_of(request).store
+    return request.app.state.runtime.store
 
 
-def context_of(
-    x_actor: Annotated[str, Header(description="Who is making the change (user or system id)")] = "anonymous",
-    x_correlation_id: Annotated[UUID | None, Header()] = None,
-) -> EventContext:
-    return EventContext(actor=x_actor, **({"correlation_id": x_correlation_id} if x_correlation_id else {}))
-
-
-Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 ReferralsStore = Annotated[Referrals, Depends(referrals_of)]
-Context = Annotated[EventContext, Depends(context_of)]
 
 
 class MakeReferral(BaseModel):

@@ -12,7 +12,7 @@ from typing import Annotated
 from uuid import UUID
 
 import asyncpg
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import AwareDatetime, BaseModel, Field
 
 from shared.consumer import Delivery
@@ -27,8 +27,9 @@ from shared.contracts.referral import (
     PersonUnlinked,
     ReferralMade,
 )
-from shared.contracts.vocabulary import Cohort, Level, PanelDecision, PriorityBand, UnknownDistrict, known_district
-from shared.service import After, ServiceRuntime
+from shared.contracts.vocabulary import Cohort, Level, PanelDecision, PriorityBand
+from shared.service import After
+from shared.web import District, Runtime, Today, today_utc  # noqa: F401 - today_utc: tests override it
 
 SCHEMA = "referral"
 
@@ -201,29 +202,6 @@ async def prevention_clock(conn: asyncpg.Connection, today: date, within_days: i
 router = APIRouter(tags=["caseload"])
 
 
-def runtime_of(request: Request) -> ServiceRuntime:
-    return request.app.state.runtime
-
-
-def today_utc() -> date:
-    return datetime.now(UTC).date()
-
-
-def district_filter(
-    district: Annotated[str | None, Query(description="Only this district's cases, e.g. preston")] = None,
-) -> str | None:
-    if not district:
-        return None
-    try:
-        return known_district(district)
-    except UnknownDistrict as error:
-        raise HTTPException(422, [{"loc": ["query", "district"], "msg": str(error),
-                                   "type": type(error).__name__}]) from None
-
-
-Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
-Today = Annotated[date, Depends(today_utc)]
-District = Annotated[str | None, Depends(district_filter)]
 
 
 @router.get("/panel-agenda")

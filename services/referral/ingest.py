@@ -30,7 +30,6 @@ from nats.js.api import ConsumerConfig, DeliverPolicy
 from pydantic import BaseModel, ValidationError
 
 from shared.contracts import EventContext
-from shared.contracts.envelope import utc_now
 from shared.contracts.inbound import (
     MESSAGE_KINDS,
     AssessmentDone,

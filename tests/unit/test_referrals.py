@@ -11,7 +11,7 @@ from shared.contracts.vocabulary import Cohort
 from services.referral.application import CaseNotFound
 from services.referral.domain import CohortDoesNotMatchAge
 
-from .builders import REFERRAL_DAY, a_case, a_context, a_referral, a_referral_request, a_young_person, at, born
+from .builders import REFERRAL_DAY, a_case, a_context, a_referral_request, a_young_person, at, born
 
 
 @pytest.fixture

@@ -1,0 +1,235 @@
+"""Placements: the placement service's event-sourced application (catalogue, units and placements)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import date, datetime
+from itertools import count
+from typing import TypeVar
+from uuid import UUID
+
+from eventsourcing.persistence import IntegrityError
+from eventsourcing.postgres import PostgresApplicationRecorder
+
+from shared.contracts import EventContext
+from shared.contracts.envelope import utc_now
+from shared.contracts.placement_vocabulary import (
+    BreakdownReason,
+    Destination,
+    MoveDirection,
+    PathwayStage,
+    ProvisionType,
+)
+from shared.contracts.vocabulary import Level
+from shared.eventstore import ServiceApplication
+
+from services.placement.cases import CaseDirectory, CasesInMemory, CasesInPostgres
+from services.placement.domain import (
+    KindOfAggregate,
+    Placement,
+    PlacementConflict,
+    PlacementRefused,
+    Provider,
+    Scheme,
+    placement_id_for,
+)
+
+A = TypeVar("A", bound=KindOfAggregate)
+T = TypeVar("T")
+
+
+class Placements(ServiceApplication):
+    """Records the catalogue of providers and schemes, the units they let, and young people's placements."""
+
+    aggregate_class = Placement
+    ATTEMPTS = 10
+    """How often a change is decided again after other requests changed the same scheme or placement first.
+    Each refusal by the store means another change was saved, so deciding again makes progress: a scheme
+    fills up, or the young person is placed, and the next decision refuses for that reason."""
+
+    def __init__(self, env: dict[str, str] | None = None):
+        super().__init__(env)
+        self.cases: CaseDirectory
+        if isinstance(self.recorder, PostgresApplicationRecorder):
+            directory = CasesInPostgres(self.recorder.datastore, self.recorder.datastore.schema)
+            directory.prepare()
+            self.cases = directory
+        else:
+            self.cases = CasesInMemory()
+
+    # -- the catalogue ------------------------------------------------------------------------------
+
+    def register_provider(self, context: EventContext, *, name: str, district: str,
+                          occurred_at: datetime) -> tuple[Provider, int]:
+        provider = Provider.register(name=name, district=district, occurred_at=occurred_at, now=utc_now())
+        return provider, self.record(context, provider)
+
+    def register_scheme(self, context: EventContext, *, provider_id: UUID, name: str, district: str,
+                        provision_type: ProvisionType, pathway_stage: PathwayStage, support_level: Level,
+                        support_hours_per_week: float, capacity_units: int, opened_on: date,
+                        max_stay_days: int | None, target_stay_days: int | None,
+                        occurred_at: datetime) -> tuple[Scheme, int]:
+        provider = self._load(Provider, provider_id)
+        if provider is None:
+            raise UnknownProvider(f"no provider {provider_id}")
+        scheme = Scheme.register(
+            provider=provider, name=name, district=district, provision_type=provision_type,
+            pathway_stage=pathway_stage, support_level=support_level, support_hours_per_week=support_hours_per_week,
+            capacity_units=capacity_units, opened_on=opened_on, max_stay_days=max_stay_days,
+            target_stay_days=target_stay_days, occurred_at=occurred_at, now=utc_now())
+        return scheme, self.record(context, scheme)
+
+    def change_capacity(self, context: EventContext, scheme_id: UUID, *, units: int, effective_from: date,
+                        occurred_at: datetime) -> int:
+        def attempt() -> int:
+            scheme = self.get_scheme(scheme_id)
+            scheme.change_capacity(units=units, effective_from=effective_from, occurred_at=occurred_at,
+                                   now=utc_now())
+            return self.record(context, scheme)
+        return self._deciding_again_on_conflict(attempt)
+
+    # -- placements ---------------------------------------------------------------------------------
+
+    def start_placement(self, context: EventContext, *, case_id: UUID, scheme_id: UUID,
+                        occurred_at: datetime) -> tuple[Placement, int]:
+        """Place a young person in a scheme: the placement and the scheme's unit are saved together."""
+        def attempt() -> tuple[Placement, int]:
+            case = self.cases.case(case_id)
+            if case is None:
+                raise UnknownCase(f"no case {case_id} is known to the placement service (yet)")
+            scheme = self._scheme(scheme_id, UnknownScheme)
+            earlier = self.placements_of(case.person_ref)
+            placement = Placement.start(case=case, number=len(earlier) + 1, previous=earlier[-1] if earlier else None,
+                                        scheme=scheme, occurred_at=occurred_at, now=utc_now())
+            return placement, self.record(context, placement, scheme)
+        return self._deciding_again_on_conflict(attempt)
+
+    def move_placement(self, context: EventContext, placement_id: UUID, *, to_scheme_id: UUID,
+                       direction: MoveDirection, planned: bool, overlap_until: date | None,
+                       occurred_at: datetime) -> int:
+        def attempt() -> int:
+            placement = self.get_placement(placement_id)
+            leaving = self.get_scheme(placement.scheme_id)
+            to = self._scheme(to_scheme_id, UnknownScheme)
+            placement.move(leaving=leaving, to=to, direction=direction, planned=planned,
+                           overlap_until=overlap_until, occurred_at=occurred_at, now=utc_now())
+            return self.record(context, placement, leaving, to)
+        return self._deciding_again_on_conflict(attempt)
+
+    def end_placement(self, context: EventContext, placement_id: UUID, *, planned: bool, destination: Destination,
+                      occurred_at: datetime) -> int:
+        def attempt() -> int:
+            placement = self.get_placement(placement_id)
+            scheme = self.get_scheme(placement.scheme_id)
+            placement.end(scheme=scheme, planned=planned, destination=destination, occurred_at=occurred_at,
+                          now=utc_now())
+            return self.record(context, placement, scheme)
+        return self._deciding_again_on_conflict(attempt)
+
+    def record_breakdown(self, context: EventContext, placement_id: UUID, *, reason: BreakdownReason,
+                         destination: Destination | None, occurred_at: datetime) -> int:
+        def attempt() -> int:
+            placement = self.get_placement(placement_id)
+            scheme = self.get_scheme(placement.scheme_id)
+            placement.break_down(scheme=scheme, reason=reason, destination=destination, occurred_at=occurred_at,
+                                 now=utc_now())
+            return self.record(context, placement, scheme)
+        return self._deciding_again_on_conflict(attempt)
+
+    def record_bed_and_breakfast_nights(self, context: EventContext, placement_id: UUID, *, first_night: date,
+                                        nights: int) -> int:
+        def attempt() -> int:
+            placement = self.get_placement(placement_id)
+            placement.record_bed_and_breakfast_nights(first_night=first_night, nights=nights, now=utc_now())
+            return self.record(context, placement)
+        return self._deciding_again_on_conflict(attempt)
+
+    # -- reading ------------------------------------------------------------------------------------
+
+    def placements_of(self, person_ref: UUID) -> list[Placement]:
+        """A young person's placements, first to last (their ids follow from the person_ref)."""
+        placements = []
+        for number in count(1):
+            placement = self._load(Placement, placement_id_for(person_ref, number))
+            if placement is None:
+                return placements
+            placements.append(placement)
+        raise AssertionError("unreachable")
+
+    def current_placement(self, person_ref: UUID) -> Placement | None:
+        placements = self.placements_of(person_ref)
+        return placements[-1] if placements and placements[-1].open else None
+
+    def get_placement(self, placement_id: UUID) -> Placement:
+        placement = self._load(Placement, placement_id)
+        if placement is None:
+            raise PlacementNotFound(f"no placement {placement_id}")
+        return placement
+
+    def get_scheme(self, scheme_id: UUID) -> Scheme:
+        return self._scheme(scheme_id, SchemeNotFound)
+
+    def get_provider(self, provider_id: UUID) -> Provider:
+        provider = self._load(Provider, provider_id)
+        if provider is None:
+            raise ProviderNotFound(f"no provider {provider_id}")
+        return provider
+
+    def schemes(self, scheme_ids: list[UUID]) -> list[Scheme]:
+        return [scheme for scheme_id in scheme_ids if (scheme := self._load(Scheme, scheme_id)) is not None]
+
+    def _scheme(self, scheme_id: UUID, missing: type[Exception]) -> Scheme:
+        scheme = self._load(Scheme, scheme_id)
+        if scheme is None:
+            raise missing(f"no scheme {scheme_id}")
+        return scheme
+
+    def _load(self, kind: type[A], aggregate_id: UUID) -> A | None:
+        events = list(self.events.get(aggregate_id))
+        if not events or not isinstance(events[0], kind.created_by):
+            return None
+        return kind.from_history(events)
+
+    def _deciding_again_on_conflict(self, attempt: Callable[[], T]) -> T:
+        """Run a change; if another request saved a change to the same scheme or placement first (the
+        store refuses the second version of an aggregate), decide again on what that request saved."""
+        for _ in range(self.ATTEMPTS):
+            try:
+                return attempt()
+            except IntegrityError:
+                continue
+        raise ChangedConcurrently(f"the change was overtaken by others {self.ATTEMPTS} times; try again")
+
+
+class PlacementNotFound(LookupError):
+    """No placement has that id."""
+
+
+class SchemeNotFound(LookupError):
+    """No scheme has that id."""
+
+
+class ProviderNotFound(LookupError):
+    """No provider has that id."""
+
+
+class UnknownCase(PlacementRefused):
+    """The placement service has not heard of that case from the referral service."""
+
+    field = "case_id"
+
+
+class UnknownScheme(PlacementRefused):
+    """The scheme named in the request is not in the catalogue."""
+
+    field = "scheme_id"
+
+
+class UnknownProvider(PlacementRefused):
+    """The provider named in the request is not in the catalogue."""
+
+    field = "provider_id"
+
+
+class ChangedConcurrently(PlacementConflict):
+    """Other requests kept changing the same scheme or placement first."""

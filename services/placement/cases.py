@@ -1,0 +1,132 @@
+"""What the placement service knows of young people's cases: projected from the referral service's events.
+
+`KnownCasesProjection` is fed by the referral stream (the idempotent consumer `placement`, source
+`referral`) and keeps one row per case in the placement schema: who (`person_ref`), where (`district`),
+the cohort, open or closed, and the latest panel decision. The placement store reads it through a
+`CaseDirectory` before starting a placement; analysts read the cases allocated a service that are still
+awaiting a placement (see read_model.py).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+from uuid import UUID
+
+import asyncpg
+
+from shared.consumer import Delivery
+from shared.contracts import Event
+from shared.contracts.referral import (
+    AssessmentCompleted,
+    CaseClosed,
+    CaseReopened,
+    PanelDecisionMade,
+    PersonLinked,
+    PersonUnlinked,
+    ReferralMade,
+)
+from shared.contracts.vocabulary import Cohort, PanelDecision
+
+from services.placement.domain import KnownCase
+
+SCHEMA = "placement"
+
+
+def known_cases_ddl(schema: str) -> list[str]:
+    return [
+        f"CREATE TABLE IF NOT EXISTS {schema}.known_cases ("
+        " case_id uuid PRIMARY KEY, person_ref uuid NOT NULL, district text NOT NULL, cohort text NOT NULL,"
+        " status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),"
+        " referred_at timestamptz NOT NULL, support_level text, priority_band text,"
+        " last_panel_decision text, last_panel_date date, allocated_at timestamptz,"
+        " last_sequence bigint NOT NULL, updated_at timestamptz NOT NULL)",
+        f"CREATE INDEX IF NOT EXISTS known_cases_allocated ON {schema}.known_cases (district, allocated_at)"
+        " WHERE allocated_at IS NOT NULL",
+    ]
+
+
+class KnownCasesProjection:
+    """Keeps one row per case from the referral service's events; other event types are ignored.
+
+    Every update is guarded by the stream sequence of the last event applied to the row, so applying an
+    event again, or an older one, changes nothing."""
+
+    def __init__(self, schema: str = SCHEMA):
+        self.schema = schema
+
+    async def apply(self, conn: asyncpg.Connection, event: Event, delivery: Delivery) -> None:
+        if isinstance(event, ReferralMade):
+            await conn.execute(
+                f"INSERT INTO {self.schema}.known_cases (case_id, person_ref, district, cohort, referred_at,"
+                " last_sequence, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (case_id) DO NOTHING",
+                event.case_id, event.person_ref, event.district, event.cohort.value, event.occurred_at,
+                delivery.sequence, event.recorded_at)
+        elif isinstance(event, AssessmentCompleted):
+            await self._update(conn, event, delivery, "support_level = $4, priority_band = $5",
+                               event.support_level.value, event.priority_band.value)
+        elif isinstance(event, PanelDecisionMade):
+            allocates = event.decision is PanelDecision.allocate_service
+            await self._update(conn, event, delivery,
+                               "last_panel_decision = $4, last_panel_date = $5, allocated_at = $6",
+                               event.decision.value, event.panel_date, event.occurred_at if allocates else None)
+        elif isinstance(event, CaseClosed):
+            await self._update(conn, event, delivery, "status = 'closed'")
+        elif isinstance(event, CaseReopened):
+            # A re-referral goes back to a panel: the old allocation no longer stands.
+            await self._update(conn, event, delivery, "status = 'open', cohort = $4, allocated_at = NULL",
+                               event.cohort.value)
+        elif isinstance(event, (PersonLinked, PersonUnlinked)):
+            await self._update(conn, event, delivery, "person_ref = $4", event.person_ref)
+
+    async def _update(self, conn: asyncpg.Connection, event: Event, delivery: Delivery, assignments: str,
+                      *values: Any) -> None:
+        await conn.execute(
+            f"UPDATE {self.schema}.known_cases SET {assignments}, last_sequence = $2, updated_at = $3"
+            " WHERE case_id = $1 AND last_sequence < $2",
+            event.case_id, delivery.sequence, event.recorded_at, *values)
+
+
+def known_case_of(row: Any) -> KnownCase:
+    return KnownCase(case_id=row["case_id"], person_ref=row["person_ref"], district=row["district"],
+                     cohort=Cohort(row["cohort"]), open=row["status"] == "open",
+                     allocated=row["allocated_at"] is not None)
+
+
+class CaseDirectory(Protocol):
+    """Where the placement store finds what it knows of a case."""
+
+    def case(self, case_id: UUID) -> KnownCase | None: ...
+
+
+class CasesInPostgres:
+    """The known cases the referral projection keeps, read with the store's own connection pool."""
+
+    def __init__(self, datastore: Any, schema: str):
+        """`datastore` is the eventsourcing PostgresDatastore of the placement store."""
+        self.datastore = datastore
+        self.schema = schema
+
+    def prepare(self) -> None:
+        with self.datastore.transaction(commit=True) as cursor:
+            for statement in known_cases_ddl(self.schema):
+                cursor.execute(statement)
+
+    def case(self, case_id: UUID) -> KnownCase | None:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(f"SELECT * FROM {self.schema}.known_cases WHERE case_id = %s", (case_id,))
+            row = cursor.fetchone()
+        return known_case_of(row) if row else None
+
+
+class CasesInMemory:
+    """Known cases held in memory: for a store without PostgreSQL (unit tests)."""
+
+    def __init__(self) -> None:
+        self.cases: dict[UUID, KnownCase] = {}
+
+    def remember(self, case: KnownCase) -> KnownCase:
+        self.cases[case.case_id] = case
+        return case
+
+    def case(self, case_id: UUID) -> KnownCase | None:
+        return self.cases.get(case_id)

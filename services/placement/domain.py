@@ -1,0 +1,585 @@
+"""The placement service's aggregates: providers, schemes with their units, and young people's placements.
+
+Nights are UTC dates: a unit let from night N and released on day M is occupied on the nights N..M-1.
+A placement moves through schemes (each a *stay*); its units are let and released on the schemes'
+own aggregates in the same save, so no scheme is ever let beyond its capacity.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import singledispatchmethod
+from typing import ClassVar
+from uuid import UUID, uuid4, uuid5
+
+from shared.contracts import Event
+from shared.contracts.placement import (
+    BedAndBreakfastNightsRecorded,
+    PlacementBrokeDown,
+    PlacementEnded,
+    PlacementMoved,
+    PlacementStarted,
+    ProviderRegistered,
+    SchemeCapacityChanged,
+    SchemeRegistered,
+    UnitAllocated,
+    UnitReleased,
+)
+from shared.contracts.placement_vocabulary import (
+    BreakdownReason,
+    Destination,
+    MoveDirection,
+    PathwayStage,
+    ProvisionType,
+)
+from shared.contracts.vocabulary import Cohort, Level, known_district
+from shared.eventstore import Aggregate
+
+EMERGENCY_MAX_STAY_DAYS = 91
+"""An assessment / emergency stay lasts 3 months (13 weeks) at most [003 4.4]."""
+EMERGENCY_TARGET_STAY_DAYS = 42
+"""... and 6 weeks on average is desirable [003 4.4]."""
+
+PLACEMENT_IDS = UUID("6f1c2a52-5b0e-4d3c-9a57-0c3f1d1f7a01")
+"""Namespace of placement ids: a young person's nth placement has the id uuid5(PLACEMENT_IDS, "<person_ref>/n")."""
+
+
+def placement_id_for(person_ref: UUID, number: int) -> UUID:
+    """The id of a young person's `number`th placement. Two placements started at once for the same young
+    person get the same id, so the store refuses one of them: a young person's placements never overlap."""
+    return uuid5(PLACEMENT_IDS, f"{person_ref}/{number}")
+
+
+def night_of(moment: datetime) -> date:
+    return moment.astimezone(UTC).date()
+
+
+def check_dated(occurred_at: datetime, now: datetime) -> None:
+    if occurred_at > now:
+        raise EventDatedInTheFuture(f"{occurred_at.isoformat()} is after now")
+
+
+class KindOfAggregate(Aggregate):
+    """An aggregate that knows the event creating it, so a history loaded by id is recognised as its kind."""
+
+    created_by: ClassVar[type[Event]]
+
+
+class Provider(KindOfAggregate):
+    """An organisation providing accommodation or support (YMCA, a foyer, a supported lodgings scheme...)."""
+
+    created_by = ProviderRegistered
+    name: str
+    district: str
+
+    @classmethod
+    def register(cls, *, name: str, district: str, occurred_at: datetime, now: datetime) -> Provider:
+        known_district(district)
+        check_dated(occurred_at, now)
+        provider = cls(uuid4())
+        provider.record(ProviderRegistered, district=district, occurred_at=occurred_at, provider_id=provider.id,
+                        name=name)
+        return provider
+
+    @singledispatchmethod
+    def apply(self, event: Event) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot apply {event.event_type}")
+
+    @apply.register
+    def _(self, event: ProviderRegistered) -> None:
+        self.name = event.name
+        self.district = event.district
+
+
+@dataclass
+class Letting:
+    """A unit of a scheme let to a placement from a night, until it is released."""
+
+    placement_id: UUID
+    from_night: date
+    released_on: date | None = None
+
+    def occupies(self, night: date) -> bool:
+        return self.from_night <= night and (self.released_on is None or night < self.released_on)
+
+
+@dataclass(frozen=True)
+class NightOccupancy:
+    night: date
+    capacity: int
+    occupied: int
+
+    @property
+    def void(self) -> int:
+        """Units empty that night."""
+        return max(self.capacity - self.occupied, 0)
+
+
+class Scheme(KindOfAggregate):
+    """A provider's scheme: its provision type, pathway stage, support, capacity, and the units it has let."""
+
+    created_by = SchemeRegistered
+    provider_id: UUID
+    name: str
+    district: str
+    provision_type: ProvisionType
+    pathway_stage: PathwayStage
+    support_level: Level
+    support_hours_per_week: float
+    opened_on: date
+    max_stay_days: int | None
+    target_stay_days: int | None
+
+    def __init__(self, id: UUID):
+        super().__init__(id)
+        self.capacities: list[tuple[date, int]] = []
+        """(effective from, units), in the order they take effect."""
+        self.lettings: list[Letting] = []
+
+    @classmethod
+    def register(cls, *, provider: Provider, name: str, district: str, provision_type: ProvisionType,
+                 pathway_stage: PathwayStage, support_level: Level, support_hours_per_week: float,
+                 capacity_units: int, opened_on: date, max_stay_days: int | None, target_stay_days: int | None,
+                 occurred_at: datetime, now: datetime) -> Scheme:
+        known_district(district)
+        check_dated(occurred_at, now)
+        if pathway_stage is PathwayStage.assessment:
+            max_stay_days = max_stay_days or EMERGENCY_MAX_STAY_DAYS
+            target_stay_days = target_stay_days or min(EMERGENCY_TARGET_STAY_DAYS, max_stay_days)
+            if max_stay_days > EMERGENCY_MAX_STAY_DAYS:
+                raise EmergencyStayLimitTooLong(
+                    f"an assessment / emergency stay lasts {EMERGENCY_MAX_STAY_DAYS} days (3 months) at most, "
+                    f"not {max_stay_days}")
+        if max_stay_days and target_stay_days and target_stay_days > max_stay_days:
+            raise TargetStayLongerThanMaximum(
+                f"the target stay ({target_stay_days} days) is longer than the maximum ({max_stay_days} days)")
+        scheme = cls(uuid4())
+        scheme.record(SchemeRegistered, district=district, occurred_at=occurred_at, scheme_id=scheme.id,
+                      provider_id=provider.id, name=name, provision_type=provision_type, pathway_stage=pathway_stage,
+                      support_level=support_level, support_hours_per_week=support_hours_per_week,
+                      capacity_units=capacity_units, opened_on=opened_on, max_stay_days=max_stay_days,
+                      target_stay_days=target_stay_days)
+        return scheme
+
+    # -- capacity and occupancy ------------------------------------------------------------------
+
+    def capacity_on(self, night: date) -> int:
+        units = 0
+        for effective_from, capacity in self.capacities:
+            if effective_from <= night:
+                units = capacity
+        return units
+
+    def occupied_on(self, night: date) -> int:
+        return sum(1 for letting in self.lettings if letting.occupies(night))
+
+    def vacant_on(self, night: date) -> int:
+        return max(self.capacity_on(night) - self.occupied_on(night), 0)
+
+    def occupancy(self, first_night: date, last_night: date) -> list[NightOccupancy]:
+        """Capacity and units let on each night from `first_night` to `last_night`, both included."""
+        nights = (first_night + timedelta(days=n) for n in range((last_night - first_night).days + 1))
+        return [NightOccupancy(night, self.capacity_on(night), self.occupied_on(night)) for night in nights]
+
+    def _nights_that_change_from(self, night: date) -> list[date]:
+        """`night`, and every later night on which a letting starts or the capacity changes: occupancy
+        and capacity are constant between them, so checking these checks every night from `night` on."""
+        later = {letting.from_night for letting in self.lettings if letting.from_night > night}
+        later |= {effective_from for effective_from, _ in self.capacities if effective_from > night}
+        return [night, *sorted(later)]
+
+    def change_capacity(self, *, units: int, effective_from: date, occurred_at: datetime, now: datetime) -> None:
+        check_dated(occurred_at, now)
+        if effective_from < self.opened_on:
+            raise CapacityChangeBeforeTheSchemeOpened(
+                f"scheme {self.id} opened on {self.opened_on.isoformat()}, after {effective_from.isoformat()}")
+        last_change = self.capacities[-1][0]
+        if effective_from < last_change:
+            raise CapacityChangeBeforeTheLastOne(
+                f"the capacity of scheme {self.id} last changed from {last_change.isoformat()}: "
+                f"a change cannot take effect before that")
+        for night in self._nights_that_change_from(effective_from):
+            if self.occupied_on(night) > units:
+                raise CapacityBelowOccupancy(
+                    f"scheme {self.id} has {self.occupied_on(night)} units let on the night of {night.isoformat()}: "
+                    f"its capacity cannot fall to {units} from {effective_from.isoformat()}")
+        self.record(SchemeCapacityChanged, district=self.district, occurred_at=occurred_at, scheme_id=self.id,
+                    units=units, previous_units=self.capacity_on(effective_from), effective_from=effective_from)
+
+    def allocate(self, placement_id: UUID, from_night: date, occurred_at: datetime) -> None:
+        """Let a unit to a placement from `from_night` on, if one is free on every night from then on."""
+        if from_night < self.opened_on:
+            raise SchemeNotOpen(f"scheme {self.id} opens on {self.opened_on.isoformat()}, "
+                                f"after the night of {from_night.isoformat()}")
+        for night in self._nights_that_change_from(from_night):
+            if self.occupied_on(night) >= self.capacity_on(night):
+                raise PlacementWouldExceedCapacity(
+                    f"scheme {self.id} has no unit free on the night of {night.isoformat()}: "
+                    f"{self.occupied_on(night)} of its {self.capacity_on(night)} units are let")
+        self.record(UnitAllocated, district=self.district, occurred_at=occurred_at, scheme_id=self.id,
+                    placement_id=placement_id, from_night=from_night)
+
+    def release(self, placement_id: UUID, released_on: date, occurred_at: datetime) -> None:
+        self._open_letting_of(placement_id)
+        self.record(UnitReleased, district=self.district, occurred_at=occurred_at, scheme_id=self.id,
+                    placement_id=placement_id, released_on=released_on)
+
+    def _open_letting_of(self, placement_id: UUID) -> Letting:
+        for letting in reversed(self.lettings):
+            if letting.placement_id == placement_id and letting.released_on is None:
+                return letting
+        raise NoUnitLetToThePlacement(f"scheme {self.id} has no unit let to placement {placement_id}")
+
+    @singledispatchmethod
+    def apply(self, event: Event) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot apply {event.event_type}")
+
+    @apply.register
+    def _(self, event: SchemeRegistered) -> None:
+        self.provider_id = event.provider_id
+        self.name = event.name
+        self.district = event.district
+        self.provision_type = event.provision_type
+        self.pathway_stage = event.pathway_stage
+        self.support_level = event.support_level
+        self.support_hours_per_week = event.support_hours_per_week
+        self.opened_on = event.opened_on
+        self.max_stay_days = event.max_stay_days
+        self.target_stay_days = event.target_stay_days
+        self.capacities.append((event.opened_on, event.capacity_units))
+
+    @apply.register
+    def _(self, event: SchemeCapacityChanged) -> None:
+        self.capacities.append((event.effective_from, event.units))
+
+    @apply.register
+    def _(self, event: UnitAllocated) -> None:
+        self.lettings.append(Letting(event.placement_id, event.from_night))
+
+    @apply.register
+    def _(self, event: UnitReleased) -> None:
+        self._open_letting_of(event.placement_id).released_on = event.released_on
+
+
+@dataclass(frozen=True)
+class KnownCase:
+    """What the placement service knows of a young person's case, from the referral service's events."""
+
+    case_id: UUID
+    person_ref: UUID
+    district: str
+    cohort: Cohort
+    open: bool
+    allocated: bool
+    """The case's latest panel decision allocated a service."""
+
+
+@dataclass
+class Stay:
+    """The part of a placement spent in one scheme."""
+
+    scheme_id: UUID
+    provision_type: ProvisionType
+    from_night: date
+    until: date | None = None
+    """The day the young person left the scheme (the first night not spent there)."""
+
+    def includes(self, night: date) -> bool:
+        return self.from_night <= night and (self.until is None or night < self.until)
+
+
+class Placement(KindOfAggregate):
+    """A young person's placement along the pathway, from the scheme they started in, through any moves,
+    to its end (a move-on or a breakdown)."""
+
+    created_by = PlacementStarted
+    number: int
+    case_id: UUID
+    person_ref: UUID
+    district: str
+    cohort: Cohort
+    started_at: datetime
+    scheme_id: UUID
+    provision_type: ProvisionType
+    pathway_stage: PathwayStage
+    support_level: Level
+    stay_started_at: datetime
+    ended_at: datetime | None = None
+    ending: PlacementEnded | PlacementBrokeDown | None = None
+
+    def __init__(self, id: UUID):
+        super().__init__(id)
+        self.stays: list[Stay] = []
+        self.bed_and_breakfast_nights: set[date] = set()
+
+    @property
+    def open(self) -> bool:
+        return self.ending is None
+
+    @classmethod
+    def start(cls, *, case: KnownCase, number: int, previous: Placement | None, scheme: Scheme,
+              occurred_at: datetime, now: datetime) -> Placement:
+        """Place the young person of `case` in `scheme`: their `number`th placement, after `previous`."""
+        check_dated(occurred_at, now)
+        if not case.open:
+            raise CaseIsClosed(f"case {case.case_id} is closed: a placement needs an open case")
+        emergency = scheme.pathway_stage is PathwayStage.assessment
+        if not case.allocated and not emergency:
+            raise NoPanelAllocation(
+                f"case {case.case_id} has no panel decision allocating a service: only an assessment / emergency "
+                f"placement can be made before the panel decides")
+        if previous is not None and previous.open:
+            raise YoungPersonAlreadyPlaced(
+                f"the young person is in placement {previous.id} (scheme {previous.scheme_id}): end it or move "
+                f"them instead")
+        if previous is not None and previous.ended_at and occurred_at < previous.ended_at:
+            raise PlacementsWouldOverlap(
+                f"the young person's previous placement {previous.id} ended on {previous.ended_at.isoformat()}, "
+                f"after {occurred_at.isoformat()}")
+        placement = cls(placement_id_for(case.person_ref, number))
+        scheme.allocate(placement.id, night_of(occurred_at), occurred_at)
+        placement.record(PlacementStarted, case_id=case.case_id, person_ref=case.person_ref, district=case.district,
+                         occurred_at=occurred_at, placement_id=placement.id, placement_number=number,
+                         cohort=case.cohort, allocated_by_panel=case.allocated, **_facts_of(scheme))
+        return placement
+
+    def _record_fact(self, event_class: type[Event], occurred_at: datetime, **facts) -> None:
+        self.record(event_class, case_id=self.case_id, person_ref=self.person_ref, district=self.district,
+                    occurred_at=occurred_at, placement_id=self.id, **facts)
+
+    def _check_change(self, occurred_at: datetime, now: datetime, what: str,
+                      too_early: type[PlacementRefused]) -> None:
+        if not self.open:
+            raise PlacementAlreadyEnded(f"placement {self.id} ended on {self.ended_at.isoformat()}")
+        check_dated(occurred_at, now)
+        if occurred_at < self.stay_started_at:
+            raise too_early(f"{what} on {occurred_at.isoformat()} is before the young person's stay in scheme "
+                            f"{self.scheme_id} started on {self.stay_started_at.isoformat()}")
+
+    def days_in_scheme(self, on: date) -> int:
+        return (on - night_of(self.stay_started_at)).days
+
+    def days_in_placement(self, on: date) -> int:
+        return (on - night_of(self.started_at)).days
+
+    def move(self, *, leaving: Scheme, to: Scheme, direction: MoveDirection, planned: bool,
+             overlap_until: date | None, occurred_at: datetime, now: datetime) -> None:
+        """Move the young person from the scheme they are in (`leaving`) to another (`to`)."""
+        self._check_change(occurred_at, now, "the move", MoveDatedBeforeTheStay)
+        if to.id == self.scheme_id:
+            raise MoveToTheSameScheme(f"the young person is already in scheme {to.id}")
+        moved_on = night_of(occurred_at)
+        if overlap_until is not None and not planned:
+            raise OverlapMustBePlanned("only a planned move can keep the unit left behind for an overlap")
+        if overlap_until is not None and overlap_until <= moved_on:
+            raise OverlapMustEndAfterTheMove(
+                f"the overlap must end after the move on {moved_on.isoformat()}, not on {overlap_until.isoformat()}")
+        to.allocate(self.id, moved_on, occurred_at)
+        leaving.release(self.id, overlap_until or moved_on, occurred_at)
+        self._record_fact(PlacementMoved, occurred_at, from_scheme_id=self.scheme_id, direction=direction,
+                          planned=planned, overlap_until=overlap_until,
+                          days_in_previous_scheme=self.days_in_scheme(moved_on), **_facts_of(to))
+
+    def end(self, *, scheme: Scheme, planned: bool, destination: Destination, occurred_at: datetime,
+            now: datetime) -> None:
+        """The young person moves on from the pathway placement."""
+        self._check_change(occurred_at, now, "the end", PlacementEndsBeforeItStarted)
+        destination = Destination(destination)
+        if planned and not destination.can_be_planned:
+            raise DestinationCannotBePlanned(f"a move-on to {destination.value} is never planned")
+        left_on = night_of(occurred_at)
+        scheme.release(self.id, left_on, occurred_at)
+        self._record_fact(PlacementEnded, occurred_at, scheme_id=self.scheme_id, planned=planned,
+                          destination=destination, days_in_scheme=self.days_in_scheme(left_on),
+                          days_in_placement=self.days_in_placement(left_on))
+
+    def break_down(self, *, scheme: Scheme, reason: BreakdownReason, destination: Destination | None,
+                   occurred_at: datetime, now: datetime) -> None:
+        """The placement ends unplanned, for `reason`."""
+        self._check_change(occurred_at, now, "the breakdown", PlacementEndsBeforeItStarted)
+        reason = BreakdownReason(reason)
+        left_on = night_of(occurred_at)
+        scheme.release(self.id, left_on, occurred_at)
+        self._record_fact(PlacementBrokeDown, occurred_at, scheme_id=self.scheme_id, reason=reason,
+                          destination=destination or reason.usual_destination,
+                          days_in_scheme=self.days_in_scheme(left_on),
+                          days_in_placement=self.days_in_placement(left_on))
+
+    def record_bed_and_breakfast_nights(self, *, first_night: date, nights: int, now: datetime) -> None:
+        """Count nights the young person spent in a bed and breakfast scheme of this placement."""
+        bed_and_breakfast = [s for s in self.stays if s.provision_type is ProvisionType.bed_and_breakfast]
+        if not bed_and_breakfast:
+            raise NotABedAndBreakfastPlacement(
+                f"placement {self.id} has not been in bed and breakfast: it is in {self.provision_type.value}")
+        counted = [first_night + timedelta(days=n) for n in range(nights)]
+        if counted[-1] > night_of(now):
+            raise EventDatedInTheFuture(f"the night of {counted[-1].isoformat()} has not come yet")
+        outside = [night for night in counted if not any(stay.includes(night) for stay in bed_and_breakfast)]
+        if outside:
+            raise NightsOutsideTheBedAndBreakfastStay(
+                f"the young person was not in bed and breakfast on the night of {outside[0].isoformat()}"
+                + (f" (and {len(outside) - 1} more)" if len(outside) > 1 else ""))
+        again = sorted(self.bed_and_breakfast_nights.intersection(counted))
+        if again:
+            raise NightsAlreadyRecorded(f"the night of {again[0].isoformat()} is already counted"
+                                        + (f" (and {len(again) - 1} more)" if len(again) > 1 else ""))
+        scheme_id = next(s.scheme_id for s in bed_and_breakfast if s.includes(first_night))
+        self._record_fact(BedAndBreakfastNightsRecorded, _moment_of(first_night, self.started_at, now),
+                          scheme_id=scheme_id, first_night=first_night, nights=nights, cohort=self.cohort)
+
+    @singledispatchmethod
+    def apply(self, event: Event) -> None:
+        raise NotImplementedError(f"{type(self).__name__} cannot apply {event.event_type}")
+
+    @apply.register
+    def _(self, event: PlacementStarted) -> None:
+        self.number = event.placement_number
+        self.case_id = event.case_id
+        self.person_ref = event.person_ref
+        self.district = event.district
+        self.cohort = event.cohort
+        self.started_at = event.occurred_at
+        self._enter(event, event.occurred_at)
+
+    def _enter(self, event: PlacementStarted | PlacementMoved, at: datetime) -> None:
+        self.scheme_id = event.scheme_id
+        self.provision_type = event.provision_type
+        self.pathway_stage = event.pathway_stage
+        self.support_level = event.support_level
+        self.stay_started_at = at
+        self.stays.append(Stay(event.scheme_id, event.provision_type, night_of(at)))
+
+    @apply.register
+    def _(self, event: PlacementMoved) -> None:
+        self.stays[-1].until = night_of(event.occurred_at)
+        self._enter(event, event.occurred_at)
+
+    @apply.register
+    def _(self, event: PlacementEnded) -> None:
+        self._leave(event)
+
+    @apply.register
+    def _(self, event: PlacementBrokeDown) -> None:
+        self._leave(event)
+
+    def _leave(self, event: PlacementEnded | PlacementBrokeDown) -> None:
+        self.stays[-1].until = night_of(event.occurred_at)
+        self.ended_at = event.occurred_at
+        self.ending = event
+
+    @apply.register
+    def _(self, event: BedAndBreakfastNightsRecorded) -> None:
+        self.bed_and_breakfast_nights.update(event.first_night + timedelta(days=n) for n in range(event.nights))
+
+
+def _facts_of(scheme: Scheme) -> dict:
+    return {"scheme_id": scheme.id, "provider_id": scheme.provider_id, "provision_type": scheme.provision_type,
+            "pathway_stage": scheme.pathway_stage, "support_level": scheme.support_level,
+            "scheme_district": scheme.district}
+
+
+def _moment_of(night: date, started_at: datetime, now: datetime) -> datetime:
+    """When B&B nights are dated: the evening of their first night, but never before the placement
+    started nor after now."""
+    return max(min(datetime(night.year, night.month, night.day, 18, tzinfo=UTC), now), started_at)
+
+
+class PlacementRefused(ValueError):
+    """The request breaks one of the placement rules (HTTP 422)."""
+
+
+class EventDatedInTheFuture(PlacementRefused):
+    """Something cannot be recorded as having happened after now."""
+
+
+class EmergencyStayLimitTooLong(PlacementRefused):
+    """An assessment / emergency stay lasts 3 months at most."""
+
+
+class TargetStayLongerThanMaximum(PlacementRefused):
+    """A scheme's target stay cannot be longer than its maximum stay."""
+
+
+class CapacityChangeBeforeTheSchemeOpened(PlacementRefused):
+    """A scheme's capacity cannot change before it opened."""
+
+
+class CapacityChangeBeforeTheLastOne(PlacementRefused):
+    """Capacity changes take effect in order: none before the last one recorded."""
+
+
+class PlacementEndsBeforeItStarted(PlacementRefused):
+    """A move, an end or a breakdown cannot be dated before the stay it ends began."""
+
+
+class MoveDatedBeforeTheStay(PlacementRefused):
+    """A move cannot be dated before the young person's stay in the scheme they leave began."""
+
+
+class MoveToTheSameScheme(PlacementRefused):
+    """A move goes to another scheme."""
+
+
+class OverlapMustBePlanned(PlacementRefused):
+    """Only a planned move may keep the unit left behind for an overlap."""
+
+
+class OverlapMustEndAfterTheMove(PlacementRefused):
+    """A planned overlap ends after the day of the move."""
+
+
+class DestinationCannotBePlanned(PlacementRefused):
+    """Nobody plans a move-on to sleeping rough, to an abandoned placement, or to death."""
+
+
+class NightsOutsideTheBedAndBreakfastStay(PlacementRefused):
+    """B&B nights are counted only for nights the young person spent in a B&B scheme of the placement."""
+
+
+class PlacementConflict(Exception):
+    """The change does not fit the current state of a case, scheme or placement (HTTP 409)."""
+
+
+class CaseIsClosed(PlacementConflict):
+    """A placement needs an open case."""
+
+
+class NoPanelAllocation(PlacementConflict):
+    """Only an assessment / emergency placement can be made before a panel allocates a service."""
+
+
+class YoungPersonAlreadyPlaced(PlacementConflict):
+    """A young person has one placement at a time: move them, or end the one they are in."""
+
+
+class PlacementsWouldOverlap(PlacementConflict):
+    """A new placement cannot start before the young person's previous placement ended."""
+
+
+class SchemeNotOpen(PlacementConflict):
+    """No unit of a scheme can be let before the scheme opens."""
+
+
+class PlacementWouldExceedCapacity(PlacementConflict):
+    """The scheme has no unit free: every unit is let on some night from the start of the stay on."""
+
+
+class CapacityBelowOccupancy(PlacementConflict):
+    """A scheme's capacity cannot fall below the units it has let."""
+
+
+class NoUnitLetToThePlacement(PlacementConflict):
+    """The scheme has no unit let to that placement."""
+
+
+class PlacementAlreadyEnded(PlacementConflict):
+    """An ended placement takes no moves, ends or breakdowns."""
+
+
+class NotABedAndBreakfastPlacement(PlacementConflict):
+    """B&B nights are recorded only on a placement that has been in a bed and breakfast scheme."""
+
+
+class NightsAlreadyRecorded(PlacementConflict):
+    """Each B&B night is counted once."""

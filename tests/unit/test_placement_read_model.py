@@ -1,0 +1,265 @@
+"""The placement service's projections on real PostgreSQL: the cases it knows from the referral service's
+events, and its read model of its own events (catalogue, stays over their limit, cases awaiting placement).
+
+The placement events come from a scenario played on the placement store itself, so the projection sees
+exactly what the service records."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+from uuid import UUID, uuid4
+
+import asyncpg
+import psycopg
+import pytest
+
+from shared.consumer import Delivery
+from shared.contracts import Event, parse_event
+from shared.contracts.placement_vocabulary import Destination, MoveDirection
+from shared.contracts.referral import (
+    AssessmentCompleted,
+    CaseClosed,
+    CaseReopened,
+    PanelDecisionMade,
+    PersonLinked,
+    ReferralMade,
+)
+from shared.contracts.vocabulary import (
+    ClosureReason,
+    Cohort,
+    Gateway,
+    Level,
+    LinkBasis,
+    PanelDecision,
+    PresentingReason,
+    PriorityBand,
+)
+from shared.eventstore import postgres_env
+from services.placement.application import Placements
+from services.placement.cases import KnownCasesProjection
+from services.placement.domain import KnownCase
+from services.placement.read_model import (
+    PlacementReadModel,
+    cases_awaiting_placement,
+    prepare_read_model,
+    schemes_matching,
+    stays_over_limit,
+)
+
+from .placement_builders import EMERGENCY, TODAY, Catalogue, days_ago, in_memory_placements
+
+
+@pytest.fixture
+async def conn(postgres, schema) -> AsyncIterator[asyncpg.Connection]:
+    conn = await asyncpg.connect(postgres.url)
+    await conn.execute(f"CREATE SCHEMA {schema}")
+    await prepare_read_model(conn, schema)
+    yield conn
+    await conn.close()
+
+
+@dataclass
+class Feed:
+    """Applies events to projections as the idempotent consumer would: one stream sequence each, in order."""
+
+    conn: asyncpg.Connection
+    projection: Any
+    stream: str
+    delivered: list[tuple[Event, Delivery]] = field(default_factory=list)
+
+    async def apply(self, *events: Event) -> None:
+        for event in events:
+            sequence = len(self.delivered) + 1
+            delivery = Delivery(self.stream, sequence, sequence, f"casetrack.x.{event.district}.{event.event_type}", 1)
+            async with self.conn.transaction():
+                await self.projection.apply(self.conn, event, delivery)
+            self.delivered.append((event, delivery))
+
+    async def redeliver_everything(self) -> None:
+        for event, delivery in self.delivered:
+            await self.projection.apply(self.conn, event, delivery)
+
+
+@dataclass
+class ACase:
+    """Builds one referral case's events in order, each with the envelope it would carry."""
+
+    district: str = "preston"
+    case_id: UUID = field(default_factory=uuid4)
+    person_ref: UUID = field(default_factory=uuid4)
+    version: int = 0
+
+    def _event(self, event_class: type[Event], occurred_at: datetime, **facts: Any) -> Event:
+        self.version += 1
+        return event_class(aggregate_id=self.case_id, aggregate_version=self.version, case_id=self.case_id,
+                           person_ref=self.person_ref, district=self.district, occurred_at=occurred_at, **facts)
+
+    def referred(self, days: int = 200) -> Event:
+        return self._event(ReferralMade, days_ago(days), gateway=Gateway.hub, cohort=Cohort.care_leaver,
+                           age_at_event=19, presenting_reason=PresentingReason.leaving_care)
+
+    def assessed(self, days: int) -> Event:
+        return self._event(AssessmentCompleted, days_ago(days), support_needs=[], support_level=Level.high,
+                           risk=Level.medium, priority_band=PriorityBand.a)
+
+    def decided(self, days: int, decision: PanelDecision = PanelDecision.allocate_service) -> Event:
+        return self._event(PanelDecisionMade, days_ago(days), decision=decision, panel_date=days_ago(days).date())
+
+    def closed(self, days: int) -> Event:
+        return self._event(CaseClosed, days_ago(days), reason=ClosureReason.moved_on)
+
+    def reopened(self, days: int) -> Event:
+        return self._event(CaseReopened, days_ago(days), presenting_reason=PresentingReason.other,
+                           cohort=Cohort.care_leaver, age_at_event=19)
+
+    def allocated(self, days: int) -> list[Event]:
+        return [self.referred(), self.assessed(days + 1), self.decided(days)]
+
+    def known(self, allocated: bool = True) -> KnownCase:
+        return KnownCase(case_id=self.case_id, person_ref=self.person_ref, district=self.district,
+                         cohort=Cohort.care_leaver, open=True, allocated=allocated)
+
+
+def events_of(store: Placements) -> list[Event]:
+    return [parse_event(n.state) for n in store.recorder.select_notifications(1, 10_000)]
+
+
+# -- the cases the placement service knows -----------------------------------------------------------
+
+
+@pytest.fixture
+def postgres_store(postgres, schema, conn) -> Iterator[Placements]:
+    """The placement store on PostgreSQL in the test's schema: its case directory reads `known_cases` there."""
+    with psycopg.connect(postgres.url, autocommit=True) as sync_conn:
+        sync_conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    store = Placements(postgres_env(postgres.url, schema, lock_timeout_seconds=5))
+    yield store
+    store.close()
+
+
+async def test_the_store_knows_a_case_from_the_referral_events_open_or_closed_and_whether_allocated(
+        conn, schema, postgres_store):
+    feed = Feed(conn, KnownCasesProjection(schema), "CASETRACK_REFERRAL")
+    allocated, deferred, closed, reopened, linked = (ACase() for _ in range(5))
+    new_person = uuid4()
+    await feed.apply(*allocated.allocated(10), deferred.referred(), deferred.assessed(9),
+                     deferred.decided(8, PanelDecision.defer), *closed.allocated(10), closed.closed(5),
+                     *reopened.allocated(10), reopened.closed(5), reopened.reopened(3), linked.referred())
+    await feed.apply(linked._event(PersonLinked, days_ago(1), previous_person_ref=linked.person_ref,
+                                   basis=LinkBasis.case_worker_decision).model_copy(update={"person_ref": new_person}))
+
+    known = {name: postgres_store.cases.case(case.case_id) for name, case in
+             {"allocated": allocated, "deferred": deferred, "closed": closed, "reopened": reopened,
+              "linked": linked}.items()}
+
+    assert (known["allocated"].open, known["allocated"].allocated) == (True, True)
+    assert (known["deferred"].open, known["deferred"].allocated) == (True, False)
+    assert (known["closed"].open, known["closed"].allocated) == (False, True)
+    assert (known["reopened"].open, known["reopened"].allocated) == (True, False)
+    assert known["linked"].person_ref == new_person
+    assert postgres_store.cases.case(uuid4()) is None
+
+
+async def test_applying_referral_events_again_or_late_changes_nothing(conn, schema, postgres_store):
+    feed = Feed(conn, KnownCasesProjection(schema), "CASETRACK_REFERRAL")
+    case = ACase()
+    await feed.apply(*case.allocated(10), case.closed(2))
+
+    await feed.redeliver_everything()
+
+    assert postgres_store.cases.case(case.case_id).open is False
+
+
+# -- the read model of the placement service's own events --------------------------------------------
+
+
+@pytest.fixture
+def scenario() -> tuple[Placements, dict[str, Any]]:
+    """Stays of different lengths in an emergency scheme (91-day maximum, 42-day target) and a foyer (no limit)."""
+    store = in_memory_placements()
+    catalogue = Catalogue(store)
+    emergency = catalogue.scheme(**EMERGENCY, capacity_units=10)
+    foyer = catalogue.scheme(capacity_units=10)
+    cases = {name: ACase(district="burnley" if name == "burnley_over" else "preston")
+             for name in ("over_maximum", "over_target", "within", "moved_on", "ended", "burnley_over", "foyer")}
+    placements = {}
+    for name, days, scheme in [("over_maximum", 100, emergency), ("over_target", 50, emergency),
+                               ("within", 20, emergency), ("moved_on", 100, emergency), ("ended", 120, emergency),
+                               ("burnley_over", 95, emergency), ("foyer", 300, foyer)]:
+        store.cases.remember(cases[name].known())
+        placements[name], _ = store.start_placement(catalogue.context, case_id=cases[name].case_id,
+                                                    scheme_id=scheme, occurred_at=days_ago(days))
+    store.move_placement(catalogue.context, placements["moved_on"].id, to_scheme_id=foyer,
+                         direction=MoveDirection.step_down, planned=True, overlap_until=None,
+                         occurred_at=days_ago(10))
+    store.end_placement(catalogue.context, placements["ended"].id, planned=True,
+                        destination=Destination.social_rented, occurred_at=days_ago(20))
+    return store, {"cases": cases, "placements": placements, "emergency": emergency, "foyer": foyer}
+
+
+async def test_stays_over_their_schemes_maximum_or_target_are_listed_longest_over_first(conn, schema, scenario):
+    store, s = scenario
+    await Feed(conn, PlacementReadModel(schema), "CASETRACK_PLACEMENT").apply(*events_of(store))
+    placements = s["placements"]
+
+    over_maximum = await stays_over_limit(conn, today=TODAY, limit="max_stay_days", district=None, schema=schema)
+    over_target = await stays_over_limit(conn, today=TODAY, limit="target_stay_days", district="preston",
+                                         schema=schema)
+
+    assert [(row["placement_id"], row["days_in_scheme"]) for row in over_maximum] == [
+        (placements["over_maximum"].id, 100), (placements["burnley_over"].id, 95)]
+    assert [row["placement_id"] for row in over_target] == [placements["over_maximum"].id,
+                                                            placements["over_target"].id]
+    assert over_maximum[0]["scheme_id"] == s["emergency"] and over_maximum[0]["max_stay_days"] == 91
+
+
+async def test_the_catalogue_is_found_by_district_stage_and_support_level(conn, schema, scenario):
+    store, s = scenario
+    await Feed(conn, PlacementReadModel(schema), "CASETRACK_PLACEMENT").apply(*events_of(store))
+
+    assessment = await schemes_matching(conn, pathway_stage="assessment", schema=schema)
+    high_in_burnley = await schemes_matching(conn, district="burnley", support_level="high", schema=schema)
+
+    assert [row["scheme_id"] for row in assessment] == [s["emergency"]]
+    assert assessment[0]["provider_name"] == "Example Foyer Trust" and assessment[0]["capacity_units"] == 10
+    assert high_in_burnley == []
+
+
+async def test_applying_the_placement_events_again_changes_nothing(conn, schema, scenario):
+    store, s = scenario
+    feed = Feed(conn, PlacementReadModel(schema), "CASETRACK_PLACEMENT")
+    await feed.apply(*events_of(store))
+    before = await stays_over_limit(conn, today=TODAY, limit="target_stay_days", district=None, schema=schema)
+
+    await feed.redeliver_everything()
+
+    assert await stays_over_limit(conn, today=TODAY, limit="target_stay_days", district=None,
+                                  schema=schema) == before
+    assert await conn.fetchval(f"SELECT count(*) FROM {schema}.placements") == 7
+
+
+async def test_cases_allocated_a_service_await_a_placement_until_one_starts_after_the_allocation(conn, schema):
+    store = in_memory_placements()
+    catalogue = Catalogue(store)
+    emergency, foyer = catalogue.scheme(**EMERGENCY), catalogue.scheme()
+    waiting, placed, in_emergency_bed, closed, elsewhere, reopened = (ACase() for _ in range(6))
+    referrals = Feed(conn, KnownCasesProjection(schema), "CASETRACK_REFERRAL")
+    await referrals.apply(*waiting.allocated(5), *placed.allocated(30), *in_emergency_bed.allocated(8),
+                          *closed.allocated(40), closed.closed(1), elsewhere.referred(), elsewhere.assessed(9),
+                          elsewhere.decided(8, PanelDecision.refer_elsewhere), *reopened.allocated(50),
+                          reopened.closed(4), reopened.reopened(2))
+    store.cases.remember(placed.known())
+    store.cases.remember(in_emergency_bed.known(allocated=False))
+    store.start_placement(catalogue.context, case_id=placed.case_id, scheme_id=foyer, occurred_at=days_ago(20))
+    bed, _ = store.start_placement(catalogue.context, case_id=in_emergency_bed.case_id, scheme_id=emergency,
+                                   occurred_at=days_ago(12))
+    await Feed(conn, PlacementReadModel(schema), "CASETRACK_PLACEMENT").apply(*events_of(store))
+
+    awaiting = await cases_awaiting_placement(conn, district="preston", schema=schema)
+
+    assert [row["case_id"] for row in awaiting] == [in_emergency_bed.case_id, waiting.case_id]
+    assert [row["current_placement_id"] for row in awaiting] == [bed.id, None]
+    assert await cases_awaiting_placement(conn, district="dover", schema=schema) == []
