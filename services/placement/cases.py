@@ -89,7 +89,7 @@ class KnownCasesProjection:
 def known_case_of(row: Any) -> KnownCase:
     return KnownCase(case_id=row["case_id"], person_ref=row["person_ref"], district=row["district"],
                      cohort=Cohort(row["cohort"]), open=row["status"] == "open",
-                     allocated=row["allocated_at"] is not None)
+                     allocated=row["allocated_at"] is not None, referred_at=row["referred_at"])
 
 
 class CaseDirectory(Protocol):

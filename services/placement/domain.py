@@ -273,6 +273,8 @@ class KnownCase:
     open: bool
     allocated: bool
     """The case's latest panel decision allocated a service."""
+    referred_at: datetime | None = None
+    """When the young person was referred: nothing is placed before it."""
 
 
 @dataclass
@@ -322,6 +324,10 @@ class Placement(KindOfAggregate):
               occurred_at: datetime, now: datetime) -> Placement:
         """Place the young person of `case` in `scheme`: their `number`th placement, after `previous`."""
         check_dated(occurred_at, now)
+        if case.referred_at is not None and occurred_at < case.referred_at:
+            raise PlacementBeforeReferral(
+                f"the placement is dated {occurred_at.isoformat()}, before the referral on "
+                f"{case.referred_at.isoformat()}")
         if not case.open:
             raise CaseIsClosed(f"case {case.case_id} is closed: a placement needs an open case")
         emergency = scheme.pathway_stage is PathwayStage.assessment
@@ -507,6 +513,10 @@ class CapacityChangeBeforeTheSchemeOpened(PlacementRefused):
 
 class CapacityChangeBeforeTheLastOne(PlacementRefused):
     """Capacity changes take effect in order: none before the last one recorded."""
+
+
+class PlacementBeforeReferral(PlacementRefused):
+    """No young person is placed before their referral."""
 
 
 class PlacementEndsBeforeItStarted(PlacementRefused):

@@ -41,6 +41,7 @@ from services.placement.domain import (
     OverlapMustEndAfterTheMove,
     Placement,
     PlacementAlreadyEnded,
+    PlacementBeforeReferral,
     PlacementEndsBeforeItStarted,
     PlacementsWouldOverlap,
     PlacementWouldExceedCapacity,
@@ -185,6 +186,15 @@ def test_a_young_persons_placement_ids_follow_from_their_person_ref_and_number()
 
     assert placement_id_for(person_ref, 2) == placement_id_for(person_ref, 2)
     assert placement_id_for(person_ref, 1) != placement_id_for(person_ref, 2) != placement_id_for(uuid4(), 2)
+
+
+def test_nobody_is_placed_before_their_referral():
+    case = a_known_case(referred_at=days_ago(5))
+    scheme = a_scheme()
+
+    with pytest.raises(PlacementBeforeReferral):
+        start(scheme, case=case, at=days_ago(6))
+    assert start(scheme, case=case, at=days_ago(5)).scheme_id == scheme.id
 
 
 def test_a_closed_case_cannot_be_placed():
