@@ -88,7 +88,8 @@ def show_urls(system: System) -> None:
     console.print(
         f"  curl -s -X POST {referral}/referrals -H 'content-type: application/json' -d "
         "'{\"district\": \"preston\", \"gateway\": \"district_housing_options\", \"cohort\": \"homeless_16_17\","
-        " \"date_of_birth\": \"2009-03-14\", \"presenting_reason\": \"parental_eviction\","
+        " \"presenting_reason\": \"parental_eviction\", \"young_person\": {\"given_name\": \"Sam\","
+        " \"family_name\": \"Example\", \"date_of_birth\": \"2009-03-14\"},"
         " \"occurred_at\": \"2026-11-20T10:00:00Z\"}'",
         soft_wrap=True, highlight=False)
     if "journeys" in system.services:

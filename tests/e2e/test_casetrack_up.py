@@ -47,7 +47,11 @@ def test_casetrack_up_runs_everything_prints_urls_and_an_example_then_stops_on_s
     shown = read_until_up(first)
     assert f"{referral_url}/docs" in shown and f"{journeys_url}/docs" in shown
     assert "curl -s -X POST" in shown
-    written = httpx.post(f"{referral_url}/referrals", json=a_referral()).json()
+    example_body = shown.split(" -d '", 1)[1].split("'", 1)[0]  # the printed example, posted as printed
+    response = httpx.post(f"{referral_url}/referrals", content=example_body,
+                          headers={"content-type": "application/json"})
+    assert response.status_code == 201, response.text
+    written = response.json()
     code, rest = stop(first)
     assert code == 0 and "stopped." in rest
 
