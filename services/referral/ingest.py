@@ -27,6 +27,7 @@ from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy as JetStreamAckPolicy
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 from pydantic import BaseModel, ValidationError
 
 from shared.contracts import EventContext
@@ -110,6 +111,13 @@ class DistrictInbox:
     async def prepare(self, js: JetStreamContext) -> None:
         self._js = js
         await asyncio.to_thread(self._create_tables)
+        # Recreated at each start: a message left in flight by a crash is offered again at once, not after
+        # ack_wait. Answered messages are erased from the stream, so what is left is what is unanswered
+        # (and a message answered just before a crash is recognised as already applied).
+        try:
+            await js.delete_consumer(INGEST_STREAM, DURABLE)
+        except NotFoundError:
+            pass
         await js.add_consumer(INGEST_STREAM, ConsumerConfig(
             durable_name=DURABLE,
             filter_subject=INGEST_SUBJECTS,

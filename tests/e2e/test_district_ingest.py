@@ -9,6 +9,7 @@ import sys
 import uuid
 from pathlib import Path
 
+import asyncpg
 import nats
 import pytest
 
@@ -145,3 +146,34 @@ def test_the_example_district_client_runs_against_casetrack(system: System):
     answers = [json.loads(line) for line in run.stdout.splitlines()]
     assert [(a["answer"], a.get("duplicate")) for a in answers] == [
         ("rejected", None), ("accepted", False), ("accepted", True), ("accepted", False)]
+
+
+async def test_kill_9_of_the_referral_service_mid_ingest_loses_and_doubles_nothing(system: System, journeys):
+    nc = await nats.connect(system.nats_url)
+    swale = await District(nc, "swale").open()
+    refs = [f"SW-{uuid.uuid4().hex[:6]}" for _ in range(30)]
+    for ref in refs:
+        await swale.js.publish("casetrack.ingest.swale.referral", json.dumps(a_referral_message(ref)).encode())
+    first_answer = await asyncio.wait_for(swale.arrived.get(), timeout=15)
+
+    system.services["referral"].kill()
+    system.services["referral"].start()
+    system.services["referral"].wait_until_healthy()
+    answers = [first_answer]
+    while {body["district_ref"] for _, body in answers} != set(refs):
+        answers.append(await asyncio.wait_for(swale.arrived.get(), timeout=30))
+    await nc.drain()
+
+    assert {answer for answer, _ in answers} == {"accepted"}
+    case_of = {body["district_ref"]: body["case_id"] for _, body in answers}
+    assert len(set(case_of.values())) == 30  # one case per district reference, even if answered twice
+    last = max((body["position"] for _, body in answers), key=lambda p: int(p.split(":")[1]))
+    for ref in refs:
+        steps = journeys.get(f"/journeys/{case_of[ref]}", params={"after": last}).json()["steps"]
+        assert [s["event_type"] for s in steps] == ["ReferralMade"]
+    conn = await asyncpg.connect(system.database_url)
+    try:
+        applied = await conn.fetchval("SELECT count(*) FROM referral.district_messages WHERE district = 'swale'")
+    finally:
+        await conn.close()
+    assert applied == 30
