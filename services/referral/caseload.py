@@ -17,6 +17,7 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from shared.consumer import Delivery
 from shared.contracts import Event
+from shared.contracts.placement import PlacementStarted
 from shared.contracts.referral import (
     AssessmentCompleted,
     CaseClosed,
@@ -50,6 +51,9 @@ def read_model_ddl(schema: str) -> list[str]:
         " (district, priority_band, awaiting_panel_since) WHERE awaiting_panel_since IS NOT NULL",
         f"CREATE INDEX IF NOT EXISTS caseload_prevention_clock ON {schema}.caseload"
         " (district, prevention_duty_due_on) WHERE prevention_duty_due_on IS NOT NULL",
+        f"CREATE TABLE IF NOT EXISTS {schema}.emergency_placements ("
+        " placement_id uuid PRIMARY KEY, case_id uuid NOT NULL, district text NOT NULL,"
+        " provision_type text NOT NULL, started_at timestamptz NOT NULL)",
     ]
 
 
@@ -113,6 +117,22 @@ class CaseloadProjection:
             event.case_id, delivery.sequence, delivery.source_position, event.recorded_at, *values)
 
 
+class EmergencyPlacementsProjection:
+    """Keeps the placements made before a panel allocated a service (from the placement service's events),
+    so the panel agenda can report them to the next panel. Other event types are ignored."""
+
+    def __init__(self, schema: str = SCHEMA):
+        self.schema = schema
+
+    async def apply(self, conn: asyncpg.Connection, event: Event, delivery: Delivery) -> None:
+        if isinstance(event, PlacementStarted) and not event.allocated_by_panel:
+            await conn.execute(
+                f"INSERT INTO {self.schema}.emergency_placements"
+                " (placement_id, case_id, district, provision_type, started_at) VALUES ($1, $2, $3, $4, $5)"
+                " ON CONFLICT (placement_id) DO NOTHING",
+                event.placement_id, event.case_id, event.district, event.provision_type.value, event.occurred_at)
+
+
 def days_between(earlier: date, later: date) -> int:
     return (later - earlier).days
 
@@ -138,12 +158,25 @@ class AgendaCase(BaseModel):
     last_panel_date: date | None
 
 
+class EmergencyPlacementToReport(BaseModel):
+    """A placement made before any panel allocated a service, not yet seen by a panel."""
+
+    case_id: UUID
+    placement_id: UUID
+    district: str
+    provision_type: str
+    started_at: AwareDatetime
+    days_since: int
+
+
 class PanelAgenda(BaseModel):
-    """Cases awaiting a panel decision: priority band A first, then the longest wait."""
+    """Cases awaiting a panel decision: priority band A first, then the longest wait; and the emergency
+    placements made since each case's last panel, which the next panel is told of."""
 
     as_of: date = Field(description="The day (UTC) the waits are counted to")
     district: str | None
     cases: list[AgendaCase]
+    emergency_placements_to_report: list[EmergencyPlacementToReport]
 
 
 class ClockCase(BaseModel):
@@ -181,7 +214,13 @@ async def panel_agenda(conn: asyncpg.Connection, today: date, district: str | No
             days_waiting=days_between(utc_day(row["awaiting_panel_since"]), today),
             assessed_at=row["assessed_at"], last_panel_decision=row["last_panel_decision"],
             last_panel_date=row["last_panel_date"])
-        for row in rows])
+        for row in rows], emergency_placements_to_report=[
+        EmergencyPlacementToReport(**dict(row), days_since=days_between(utc_day(row["started_at"]), today))
+        for row in await conn.fetch(
+            f"SELECT e.case_id, e.placement_id, e.district, e.provision_type, e.started_at"
+            f" FROM {schema}.emergency_placements e JOIN {schema}.caseload c USING (case_id)"
+            " WHERE c.status = 'open' AND (c.last_panel_date IS NULL OR c.last_panel_date < e.started_at::date)"
+            " AND ($1::text IS NULL OR e.district = $1) ORDER BY e.started_at, e.placement_id", district)])
 
 
 async def prevention_clock(conn: asyncpg.Connection, today: date, within_days: int, district: str | None,
