@@ -6,6 +6,7 @@ from datetime import date
 from typing import Annotated
 from uuid import UUID
 
+from eventsourcing.persistence import IntegrityError
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -77,6 +78,8 @@ def make_referral(command: MakeReferral, referrals: ReferralsStore, runtime: Run
         raise refused(error, "district") from None
     except ReferralRefused as error:
         raise refused(error) from None
+    except IntegrityError:
+        raise changed_concurrently() from None
     return Written(case_id=case.id, person_ref=case.person_ref, person_linked=case.person_ref != case.own_person_ref,
                    possible_matches=sorted(case.possible_matches, key=str), position=runtime.saved(position))
 
@@ -155,7 +158,15 @@ def written(runtime: ServiceRuntime, case_id: UUID, write) -> Changed:
         raise refused(error, "person_ref") from None
     except (ReferralRefused, PersonalDataNeeded) as error:
         raise refused(error) from None
+    except IntegrityError:
+        raise changed_concurrently() from None
     return Changed(case_id=case_id, position=runtime.saved(position))
+
+
+def changed_concurrently() -> HTTPException:
+    """Another change to the same case (or person) was saved first: nothing of this one was saved."""
+    return HTTPException(409, [{"msg": "the case or young person changed while this change was being made; "
+                                       "nothing was saved: read it again and retry", "type": "ChangedConcurrently"}])
 
 
 @router.post("/cases/{case_id}/eligibility")
@@ -269,6 +280,8 @@ def erase_personal_data(person_ref: UUID, referrals: ReferralsStore, runtime: Ru
         case_ids, position = referrals.erase_personal_data(context, person_ref)
     except UnknownPerson as error:
         raise HTTPException(404, str(error)) from None
+    except IntegrityError:
+        raise changed_concurrently() from None
     return Erased(person_ref=person_ref, case_ids=case_ids, position=runtime.saved(position))
 
 

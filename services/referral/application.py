@@ -105,17 +105,25 @@ class Referrals(ServiceApplication):
             raise UnknownPerson(f"no young person {person_ref} is known")
         if self.vault.data_key_of(person_ref) is None:
             raise PersonWasErased(f"the personal data of {person_ref} was erased: the case cannot join it")
+        if case.person_ref != case.own_person_ref and person_ref != case.person_ref:
+            raise CaseAlreadyLinked(f"case {case_id} is linked to {case.person_ref}: unlink it first")
+        if person_ref != case.person_ref and [c for c in self.vault.cases_of(case.person_ref) if c != case_id]:
+            raise PersonHasOtherCases(
+                f"other cases are linked to this case's young person {case.person_ref}: linking this one "
+                f"elsewhere would split them; unlink them first")
+        previous = case.person_ref
         case.link_person(person_ref=person_ref, basis=LinkBasis.case_worker_decision, occurred_at=occurred_at,
                          now=utc_now())
         writes = [self.vault.resolve_possible_match(case_id, person_ref, "linked"),
-                  *self.vault.move_case(case_id, person_ref)]
+                  *self.vault.move_case(case_id, previous, person_ref)]
         return self.record(context, case, also_write=writes)
 
     def unlink_person(self, context: EventContext, case_id: UUID, occurred_at: datetime) -> int:
         """Undo a link: the case's young person is a person of their own again."""
         case = self.get_case(case_id)
+        previous = case.person_ref
         case.unlink_person(occurred_at=occurred_at, now=utc_now())
-        return self.record(context, case, also_write=self.vault.move_case(case_id, case.person_ref))
+        return self.record(context, case, also_write=self.vault.move_case(case_id, previous, case.person_ref))
 
     def dismiss_possible_match(self, context: EventContext, case_id: UUID, candidate_person_ref: UUID,
                                occurred_at: datetime) -> int:
@@ -129,14 +137,27 @@ class Referrals(ServiceApplication):
         """Destroy the young person's data key, then record PersonalDataErased on each of their cases.
 
         Safe to repeat: a repeat after a failure records the events still missing."""
-        case_ids = self.vault.cases_of(person_ref)
-        if not case_ids:
+        if not self.vault.cases_of(person_ref):
             raise UnknownPerson(f"the vault holds no personal data for {person_ref}")
-        self.vault.erase(person_ref, context.actor)
+        case_ids = self.vault.erase(person_ref, context.actor)
+        self.shred_refused_messages_of(case_ids)
         cases = [self.get_case(case_id) for case_id in case_ids]
         for case in cases:
             case.erase_personal_data(occurred_at=utc_now())
         return case_ids, self.record(context, *cases)
+
+    def shred_refused_messages_of(self, case_ids: list[UUID]) -> None:
+        """Destroy the kept copies of refused district messages about these cases (they may hold the
+        personal data just erased), and rewrite the table so no old row version keeps them."""
+        with self.vault.datastore.transaction(commit=True) as cursor:
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL AS present", (f"{self.vault.schema}.rejected_messages",))
+            if not cursor.fetchone()["present"]:
+                return  # the district inbox has never run here
+            cursor.execute(
+                f"UPDATE {self.vault.schema}.rejected_messages r SET sealed_body = NULL, wrapped_body_key = NULL"
+                f" FROM {self.vault.schema}.district_cases c WHERE c.case_id = ANY(%s)"
+                " AND r.district = c.district AND r.district_ref = c.district_ref", (case_ids,))
+        self.vault.rewrite_tables("rejected_messages")
 
     def get_case(self, case_id: UUID) -> Case:
         case = self.load(case_id)
@@ -155,6 +176,14 @@ class UnknownPerson(LookupError):
 
 class PersonalDataNeeded(ValueError):
     """The change needs the young person's details and the vault no longer holds them (HTTP 422)."""
+
+
+class CaseAlreadyLinked(CaseConflict):
+    """A linked case is unlinked before it is linked to someone else."""
+
+
+class PersonHasOtherCases(CaseConflict):
+    """Linking this case elsewhere would leave the other cases of its young person behind."""
 
 
 class PersonWasErased(CaseConflict):

@@ -155,12 +155,13 @@ class DistrictInbox:
             # One answer per ingest message: a redelivery's answer is dropped by JetStream's duplicate window.
             await self._js.publish(answer.subject, answer.body.model_dump_json().encode(),
                                    headers={"Nats-Msg-Id": f"answer-to-ingest-{sequence}"})
+            await self._js.delete_msg(INGEST_STREAM, sequence)  # erased: NATS overwrites the stored message
         except Exception as error:  # noqa: BLE001 - retried: the message stays on the stream until answered
+            # Only the error's type: its text could quote the message, which may hold personal data.
             log.warning("district inbox could not finish message #%s (attempt %s): %s", sequence, attempt,
-                        " ".join(f"{type(error).__name__}: {error}".split())[:500])
+                        type(error).__name__)
             await msg.nack(delay=min(0.2 * 2 ** attempt, 30.0))
             return
-        await self._js.delete_msg(INGEST_STREAM, sequence)  # erased: NATS overwrites the stored message
         await msg.ack()
 
     def receive(self, subject: str, body: bytes, sequence: int, attempt: int = 1) -> Answer:
@@ -213,7 +214,12 @@ class DistrictInbox:
     def _apply(self, district: str, kind: str, message: DistrictMessage) -> Answer:
         done = self._already_applied(district, message.message_id)
         if done is not None:  # a resend, or a redelivery after the change was saved: applied once
-            return self._accepted(district, kind, message, done, self.referrals.position(), duplicate=True)
+            case_id, done_kind, done_ref = done
+            if (done_kind, done_ref) != (kind, message.district_ref):
+                raise MessageRefused([Reason(field="message_id", type="MessageIdReused", problem=(
+                    f"message_id {message.message_id!r} was already used for a {done_kind} message about "
+                    f"{done_ref!r}: give each message an id of its own"))])
+            return self._accepted(district, kind, message, case_id, self.referrals.position(), duplicate=True)
         case_id = self._case_of(district, message.district_ref)
         context = EventContext(actor=f"district:{district}")
         if isinstance(message, ReferralReceived):
@@ -304,13 +310,13 @@ class DistrictInbox:
             received_at=row["received_at"])
         return Answer(rejected_subject(district), rejection)
 
-    def _already_applied(self, district: str, message_id: str) -> UUID | None:
-        """The case a message was applied to, if it was."""
+    def _already_applied(self, district: str, message_id: str) -> tuple[UUID, str, str] | None:
+        """(case_id, kind, district_ref) of the message applied with this id, if one was."""
         with self.referrals.vault.datastore.transaction() as cursor:
-            cursor.execute(f"SELECT case_id FROM {self.schema}.district_messages"
+            cursor.execute(f"SELECT case_id, kind, district_ref FROM {self.schema}.district_messages"
                            " WHERE district = %s AND message_id = %s", (district, message_id))
             row = cursor.fetchone()
-        return row["case_id"] if row else None
+        return (row["case_id"], row["kind"], row["district_ref"]) if row else None
 
     def _case_of(self, district: str, district_ref: str) -> UUID | None:
         with self.referrals.vault.datastore.transaction() as cursor:

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
@@ -52,10 +53,8 @@ class Candidate:
 
     person_ref: UUID
     matched_on: tuple[MatchedDetail, ...]
-
-    @property
-    def certain(self) -> bool:
-        return set(self.matched_on) == set(MATCH_KINDS[CERTAIN_MATCH])
+    certain: bool
+    """Name and date of birth together match one of the person's cases (not pieces of several)."""
 
 
 class PersonalDataErased(Exception):
@@ -80,6 +79,12 @@ def vault_ddl(schema: str) -> list[str]:
         " case_id uuid NOT NULL, kind text NOT NULL, digest bytea NOT NULL, person_ref uuid NOT NULL,"
         " PRIMARY KEY (case_id, kind))",
         f"CREATE INDEX IF NOT EXISTS match_keys_by_digest ON {schema}.match_keys (kind, digest)",
+        # A match key lives only as long as its person's data key: a referral racing an erasure cannot
+        # leave match keys (or details sealed under the destroyed key) behind; it fails and is retried.
+        f"DO $$ BEGIN IF NOT EXISTS (SELECT 1 FROM pg_constraint WHERE conname = 'match_keys_person_key'"
+        f" AND conrelid = '{schema}.match_keys'::regclass) THEN ALTER TABLE {schema}.match_keys"
+        f" ADD CONSTRAINT match_keys_person_key FOREIGN KEY (person_ref) REFERENCES {schema}.person_keys"
+        " ON DELETE CASCADE; END IF; END $$",
         f"CREATE TABLE IF NOT EXISTS {schema}.possible_matches ("
         " case_id uuid NOT NULL, candidate_person_ref uuid NOT NULL, matched_on text[] NOT NULL,"
         " flagged_at timestamptz NOT NULL DEFAULT now(), resolved_at timestamptz, resolution text,"
@@ -160,16 +165,21 @@ class PersonVault:
             raise PersonalDataErased(f"the personal data given for case {case_id} was erased")
         return self._open(case_id, row["person_ref"], bytes(row["sealed"]))
 
-    def move_case(self, case_id: UUID, to_person_ref: UUID) -> list[SqlWrite]:
-        """The writes that re-seal a case's details under another person's key (on link or unlink)."""
+    def move_case(self, case_id: UUID, from_person_ref: UUID, to_person_ref: UUID) -> list[SqlWrite]:
+        """The writes that re-seal a case's details under another person's key (on link or unlink).
+
+        Erased details stay where they are, unreadable. The key the case leaves is destroyed if no other
+        case uses it, so no copy of the details (e.g. a dead row version on disk) can be opened with it."""
         try:
             person = self.details_of_case(case_id)
         except PersonalDataErased:
-            person = None
+            return []
         if person is None:
-            return [SqlWrite(f"UPDATE {self.schema}.personal_details SET person_ref = %s WHERE case_id = %s",
-                               (to_person_ref, case_id))]
-        return self.keep_details(case_id, to_person_ref, person)
+            return []
+        return [*self.keep_details(case_id, to_person_ref, person), SqlWrite(
+            f"DELETE FROM {self.schema}.person_keys k WHERE k.person_ref = %s AND NOT EXISTS (SELECT 1"
+            f" FROM {self.schema}.personal_details d WHERE d.person_ref = k.person_ref AND d.case_id <> %s)",
+            (from_person_ref, case_id))]
 
     # -- finding the same young person -------------------------------------------------------------
 
@@ -183,7 +193,8 @@ class PersonVault:
                 (list(keys), list(keys.values())))
             rows = cursor.fetchall()
         candidates = [
-            Candidate(row["person_ref"], tuple(sorted({d for kind in row["kinds"] for d in MATCH_KINDS[kind]})))
+            Candidate(row["person_ref"], tuple(sorted({d for kind in row["kinds"] for d in MATCH_KINDS[kind]})),
+                      certain=CERTAIN_MATCH in row["kinds"])
             for row in rows
         ]
         candidates.sort(key=lambda c: (not c.certain, -len(c.matched_on), str(c.person_ref)))
@@ -253,28 +264,37 @@ class PersonVault:
         VACUUM would leave the deleted bytes in the pages' free space. PostgreSQL's write-ahead log and
         any backups still hold the wrapped key until they are recycled; the vault key wraps it there."""
         with self.datastore.transaction(commit=True) as cursor:
-            cursor.execute(f"SELECT case_id FROM {self.schema}.personal_details WHERE person_ref = %s",
-                           (person_ref,))
-            case_ids = [row["case_id"] for row in cursor.fetchall()]
+            # The key goes first: its row lock makes a referral racing to use it wait, then fail.
             cursor.execute(f"DELETE FROM {self.schema}.person_keys WHERE person_ref = %s", (person_ref,))
             cursor.execute(f"DELETE FROM {self.schema}.match_keys WHERE person_ref = %s", (person_ref,))
+            cursor.execute(f"SELECT case_id FROM {self.schema}.personal_details WHERE person_ref = %s"
+                           " ORDER BY recorded_at, case_id", (person_ref,))
+            case_ids = [row["case_id"] for row in cursor.fetchall()]
             cursor.execute(
                 f"INSERT INTO {self.schema}.personal_data_erasures (person_ref, case_ids, actor) VALUES (%s, %s, %s)",
                 (person_ref, case_ids, actor))
+        self.rewrite_tables("person_keys", "match_keys", "personal_details")
+        return case_ids
+
+    def rewrite_tables(self, *tables: str) -> None:
+        """VACUUM FULL: rewrite the tables so deleted or overwritten rows are gone from their files."""
         with self.datastore.get_connection() as conn:
+            autocommit = conn.autocommit
             conn.autocommit = True
             try:
-                for table in ("person_keys", "match_keys"):
+                for table in tables:
                     conn.execute(f"VACUUM FULL {self.schema}.{table}")
             finally:
-                conn.autocommit = False
-        return case_ids
+                conn.autocommit = autocommit
 
     def _open(self, case_id: UUID, person_ref: UUID, sealed: bytes) -> YoungPerson:
         key = self.data_key_of(person_ref)
         if key is None:
             raise PersonalDataErased(f"the personal data of {person_ref} was erased")
-        plain = AESGCM(key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], case_id.bytes)
+        try:
+            plain = AESGCM(key).decrypt(sealed[:NONCE_BYTES], sealed[NONCE_BYTES:], case_id.bytes)
+        except InvalidTag:  # sealed under a key since destroyed (the person was erased, then presented again)
+            raise PersonalDataErased(f"the personal data given for case {case_id} was erased") from None
         return YoungPerson.model_validate(json.loads(plain))
 
     def _match_keys(self, person: YoungPerson) -> dict[str, bytes]:

@@ -10,6 +10,7 @@ import pytest
 
 from shared.contracts.inbound import MessageAccepted, MessageRejected
 from services.referral.ingest import DistrictInbox
+from tests.unit.builders import a_context
 
 SUBJECT = "casetrack.ingest.preston.referral"
 
@@ -75,3 +76,29 @@ def test_a_refusal_delivered_again_is_kept_once(inbox, postgres, schema):
     assert first.body.rejection_id == again.body.rejection_id
     with psycopg.connect(postgres.url) as conn:
         assert conn.execute(f"SELECT count(*) FROM {schema}.rejected_messages").fetchone()[0] == 1
+
+
+def test_a_message_id_reused_for_another_message_is_refused_not_taken_for_a_repeat(inbox):
+    inbox.receive(SUBJECT, a_referral("PR-20"), sequence=1)
+
+    reused = inbox.receive(SUBJECT, a_referral("PR-21", message_id="PR-20-1"), sequence=2)
+
+    assert isinstance(reused.body, MessageRejected)
+    assert [(r.field, r.type) for r in reused.body.reasons] == [("message_id", "MessageIdReused")]
+
+
+def test_erasing_a_young_person_shreds_the_kept_copies_of_their_refused_messages(inbox, referrals_store, postgres,
+                                                                                   schema):
+    accepted = inbox.receive(SUBJECT, a_referral("PR-30"), sequence=1)
+    update = "casetrack.ingest.preston.closure"
+    inbox.receive(update, json.dumps({"district_ref": "PR-30", "message_id": "PR-30-x",
+                                      "occurred_at": "2026-11-03T09:00:00Z", "reason": "teleported"}).encode(),
+                  sequence=2)
+    case = referrals_store.get_case(accepted.body.case_id)
+
+    referrals_store.erase_personal_data(a_context(), case.person_ref)
+
+    with psycopg.connect(postgres.url) as conn:
+        kept = conn.execute(f"SELECT sealed_body, wrapped_body_key, reasons FROM {schema}.rejected_messages"
+                            " WHERE stream_sequence = 2").fetchone()
+    assert kept[0] is None and kept[1] is None and kept[2]  # the reasons stay, the copy is gone

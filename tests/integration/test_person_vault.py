@@ -14,7 +14,12 @@ from shared.contracts.referral import PersonalDataErased as PersonalDataErasedEv
 from shared.contracts.referral import PersonLinked, PersonUnlinked, PossibleMatchFlagged
 from shared.contracts.vocabulary import ClosureReason, LinkBasis, PresentingReason
 from shared.eventstore import SqlWrite
-from services.referral.application import PersonalDataNeeded, PersonWasErased
+from services.referral.application import (
+    CaseAlreadyLinked,
+    PersonalDataNeeded,
+    PersonHasOtherCases,
+    PersonWasErased,
+)
 from services.referral.domain import CaseIsNotLinked
 from services.referral.vault import NONCE_BYTES, PersonalDataErased
 
@@ -206,3 +211,71 @@ def test_a_referral_whose_save_fails_leaves_nothing_in_the_vault(store, postgres
         counts = [conn.execute(f"SELECT count(*) FROM {schema}.{table}").fetchone()[0]
                   for table in ("person_keys", "personal_details", "match_keys")]
     assert counts == [0, 0, 0]
+
+
+def test_a_certain_match_needs_name_and_date_of_birth_together_on_one_case(store):
+    born_on = born(19)
+    sam = a_young_person(given_name="Samq", family_name="Jonesq", date_of_birth=born_on)
+    alex = a_young_person(given_name="Alexq", family_name="Smithq", date_of_birth=born_on)
+    first, _ = store.make_referral(a_context(), **a_referral_request(sam))
+    second, _ = store.make_referral(a_context(), **a_referral_request(alex))
+    store.link_person(a_context(), second.id, first.person_ref, occurred_at=at(REFERRAL_DAY, 12))
+
+    pieced, _ = store.make_referral(a_context(), **a_referral_request(
+        a_young_person(given_name="Samq", family_name="Smithq", date_of_birth=born_on)))
+
+    assert pieced.person_ref != first.person_ref
+    assert pieced.possible_matches == {first.person_ref}
+
+
+def test_linking_leaves_no_key_behind_that_opens_the_case_and_unlinking_an_erased_case_is_safe(store, postgres,
+                                                                                                 schema):
+    person = a_young_person(date_of_birth=born(19))
+    first, _ = store.make_referral(a_context(), **a_referral_request(person))
+    second, _ = store.make_referral(a_context(), **a_referral_request(
+        person.model_copy(update={"given_name": person.given_name + "x"})))
+    own = second.person_ref
+    store.link_person(a_context(), second.id, first.person_ref, occurred_at=at(REFERRAL_DAY, 12))
+
+    assert store.vault.data_key_of(own) is None  # the key the case left is destroyed with its old copy
+    store.erase_personal_data(a_context(), first.person_ref)
+    with psycopg.connect(postgres.url) as conn:
+        sealed = bytes(conn.execute(f"SELECT sealed FROM {schema}.personal_details WHERE case_id = %s",
+                                    (second.id,)).fetchone()[0])
+        wrapped_keys = conn.execute(f"SELECT count(*) FROM {schema}.person_keys").fetchone()[0]
+    assert wrapped_keys == 0 and sealed
+
+    store.unlink_person(a_context(), second.id, occurred_at=at(REFERRAL_DAY, 13))
+
+    assert store.get_case(second.id).person_ref == own
+    with pytest.raises(PersonalDataErased):
+        store.vault.details_of_case(second.id)
+
+
+def test_a_case_is_unlinked_before_it_is_linked_elsewhere_and_never_splits_a_person(store):
+    people = [a_young_person(date_of_birth=born(19)) for _ in range(3)]
+    a, b, c = (store.make_referral(a_context(), **a_referral_request(p))[0] for p in people)
+    store.link_person(a_context(), a.id, b.person_ref, occurred_at=at(REFERRAL_DAY, 12))
+
+    with pytest.raises(CaseAlreadyLinked):
+        store.link_person(a_context(), a.id, c.person_ref, occurred_at=at(REFERRAL_DAY, 13))
+    with pytest.raises(PersonHasOtherCases):
+        store.link_person(a_context(), b.id, c.person_ref, occurred_at=at(REFERRAL_DAY, 13))
+
+
+def test_a_reopening_with_new_details_after_erasure_leaves_the_other_erased_cases_erased(store):
+    person = a_young_person(date_of_birth=born(19))
+    first, _ = store.make_referral(a_context(), **a_referral_request(person))
+    second, _ = store.make_referral(a_context(), **a_referral_request(person))  # linked: same person
+    for case in (first, second):
+        store.change_case(a_context(), case.id, type(case).close, reason=ClosureReason.moved_on,
+                          occurred_at=at(days_after(REFERRAL_DAY, 10)))
+    store.erase_personal_data(a_context(), first.person_ref)
+
+    store.reopen_case(a_context(), first.id, young_person=a_young_person(date_of_birth=born(19)),
+                      presenting_reason=PresentingReason.other, cohort="care_leaver",
+                      occurred_at=at(days_after(REFERRAL_DAY, 20)))
+
+    with pytest.raises(PersonalDataNeeded):  # not a crash: the old details stay erased
+        store.reopen_case(a_context(), second.id, young_person=None, presenting_reason=PresentingReason.other,
+                          cohort="care_leaver", occurred_at=at(days_after(REFERRAL_DAY, 20)))
