@@ -107,6 +107,10 @@ class ServiceRuntime:
             await self.nats.drain()
             await self.pool.close()
 
+    def in_background(self, work: Awaitable[None], name: str) -> None:
+        """Run `work` for as long as the service runs; it is cancelled when the service stops."""
+        self._tasks.append(asyncio.create_task(work, name=f"{self.name}-{name}"))
+
     def saved(self, position: int) -> str:
         """Wake the relay for a new write, and give the caller the position token to read after."""
         if self.relay:

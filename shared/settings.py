@@ -47,6 +47,9 @@ class Settings(BaseSettings):
     lock_timeout_seconds: int = 5
     read_wait_seconds: float = 5.0
     """Longest a read waits for a projection to reach a requested position."""
+    refused_message_retention_days: int = 30
+    """How long the referral service keeps the sealed copy of a district message it refused and that no
+    corrected resend has resolved; then the copy is destroyed (the reasons stay)."""
     vault_key: SecretStr = SecretStr("casetrack-dev-vault-key")
     """The referral service's person vault secret: wraps each young person's data key and keys the
     match hashes. Losing it makes every vaulted detail unreadable; production refuses the placeholder."""

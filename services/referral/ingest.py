@@ -325,6 +325,30 @@ class DistrictInbox:
             row = cursor.fetchone()
         return row["case_id"] if row else None
 
+    def destroy_old_refusals(self, retention_days: int) -> int:
+        """Destroy the sealed copies of refused messages older than `retention_days` that no corrected resend
+        resolved (their reasons stay); returns how many. The table is rewritten so no old row keeps them."""
+        with self.referrals.vault.datastore.transaction(commit=True) as cursor:
+            cursor.execute(
+                f"UPDATE {self.schema}.rejected_messages SET sealed_body = NULL, wrapped_body_key = NULL"
+                " WHERE sealed_body IS NOT NULL AND received_at < now() - make_interval(days => %s)",
+                (retention_days,))
+            destroyed = cursor.rowcount
+        if destroyed:
+            self.referrals.vault.rewrite_tables("rejected_messages")
+        return destroyed
+
+    async def keep_destroying_old_refusals(self, retention_days: int, every_seconds: float = 3600) -> None:
+        while True:
+            try:
+                destroyed = await asyncio.to_thread(self.destroy_old_refusals, retention_days)
+                if destroyed:
+                    log.info("destroyed the kept copies of %s refused district messages older than %s days",
+                             destroyed, retention_days)
+            except Exception as error:  # noqa: BLE001 - tried again at the next round
+                log.warning("could not destroy old refused messages: %s", type(error).__name__)
+            await asyncio.sleep(every_seconds)
+
     def rejected_messages(self, district: str, unresolved_only: bool) -> list[dict[str, Any]]:
         """A district's refused messages with their reasons (never their bodies)."""
         with self.referrals.vault.datastore.transaction() as cursor:
@@ -339,10 +363,13 @@ class DistrictInbox:
 
 
 async def open_district_inbox(runtime: ServiceRuntime, js: JetStreamContext) -> None:
-    """Start hook of the referral service: the inbox subscribes before the broker starts."""
+    """Start hook of the referral service: the inbox subscribes before the broker starts, and old copies
+    of refused messages are destroyed now and every hour."""
     inbox = DistrictInbox(runtime.store, runtime.schema, on_saved=lambda: runtime.saved(0))
     await inbox.prepare(js)
     inbox.subscribe(runtime.broker)
+    runtime.in_background(inbox.keep_destroying_old_refusals(runtime.settings.refused_message_retention_days),
+                          "refusal-retention")
 
 
 router = APIRouter(tags=["district integration"])

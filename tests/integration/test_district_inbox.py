@@ -102,3 +102,18 @@ def test_erasing_a_young_person_shreds_the_kept_copies_of_their_refused_messages
         kept = conn.execute(f"SELECT sealed_body, wrapped_body_key, reasons FROM {schema}.rejected_messages"
                             " WHERE stream_sequence = 2").fetchone()
     assert kept[0] is None and kept[1] is None and kept[2]  # the reasons stay, the copy is gone
+
+
+def test_refused_messages_nobody_resolved_lose_their_kept_copy_after_the_retention_period(inbox, postgres, schema):
+    inbox.receive(SUBJECT, a_referral("PR-40", cohort="grown_up"), sequence=1)
+    inbox.receive(SUBJECT, a_referral("PR-41", cohort="grown_up"), sequence=2)
+    with psycopg.connect(postgres.url) as conn:
+        conn.execute(f"UPDATE {schema}.rejected_messages SET received_at = now() - interval '31 days'"
+                     " WHERE stream_sequence = 1")
+
+    destroyed = inbox.destroy_old_refusals(retention_days=30)
+
+    with psycopg.connect(postgres.url) as conn:
+        kept = dict(conn.execute(f"SELECT stream_sequence, sealed_body IS NOT NULL FROM {schema}.rejected_messages"
+                                 ).fetchall())
+    assert destroyed == 1 and kept == {1: False, 2: True}
