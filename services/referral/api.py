@@ -2,28 +2,26 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 from uuid import UUID
 
 from eventsourcing.persistence import IntegrityError
 from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, Field
 
 from shared.contracts import EventContext
-from shared.contracts.vocabulary import (
-    ClosureReason,
-    Cohort,
-    Flag,
-    Gateway,
-    Level,
-    MediationOutcome,
-    PanelDecision,
-    PresentingReason,
-    PriorityBand,
-    SupportNeed,
-    UnknownDistrict,
+from shared.contracts.inbound import (
+    AssessmentFacts,
+    ClosureFacts,
+    Dated,
+    EligibilityFacts,
+    MediationOutcomeFacts,
+    MediationStartFacts,
+    PanelDecisionFacts,
+    ReferralFacts,
+    ReopeningFacts,
 )
+from shared.contracts.vocabulary import UnknownDistrict
 from shared.service import ServiceRuntime
 from shared.web import Context, Runtime
 from services.referral.application import CaseNotFound, PersonalDataNeeded, Referrals, UnknownPerson
@@ -40,19 +38,10 @@ def referrals_of(request: Request) -> Referrals:
 ReferralsStore = Annotated[Referrals, Depends(referrals_of)]
 
 
-class MakeReferral(BaseModel):
-    """A young person presenting through a gateway."""
-
-    model_config = ConfigDict(extra="forbid")
+class MakeReferral(ReferralFacts):
+    """A young person presenting through a gateway in a district."""
 
     district: str = Field(description="District code, e.g. preston")
-    gateway: Gateway
-    cohort: Cohort
-    young_person: YoungPerson = Field(
-        description="Who the young person is: kept sealed in the person vault, never leaves the referral service")
-    presenting_reason: PresentingReason
-    flags: list[Flag] = Field(default_factory=list)
-    occurred_at: AwareDatetime = Field(description="When the young person presented")
 
 
 class Written(BaseModel):
@@ -82,58 +71,6 @@ def make_referral(command: MakeReferral, referrals: ReferralsStore, runtime: Run
         raise changed_concurrently() from None
     return Written(case_id=case.id, person_ref=case.person_ref, person_linked=case.person_ref != case.own_person_ref,
                    possible_matches=sorted(case.possible_matches, key=str), position=runtime.saved(position))
-
-
-class CaseChange(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    occurred_at: AwareDatetime = Field(description="When it happened")
-
-
-class DecideEligibility(CaseChange):
-    """The housing authority's eligibility decision; if eligible the 56-day prevention duty starts."""
-
-    eligible: bool
-
-
-class AttemptMediation(CaseChange):
-    """A family mediation attempt starts."""
-
-
-class ConcludeMediation(CaseChange):
-    """The mediation attempt in progress ends."""
-
-    outcome: MediationOutcome
-
-
-class CompleteAssessment(CaseChange):
-    """The shared needs-and-risk assessment."""
-
-    support_needs: list[SupportNeed] = Field(default_factory=list)
-    support_level: Level
-    risk: Level
-    priority_band: PriorityBand
-
-
-class DecideAtPanel(CaseChange):
-    """The multi-agency panel's decision."""
-
-    decision: PanelDecision
-    panel_date: date
-    emergency_placement_reported: bool = False
-
-
-class CloseCase(CaseChange):
-    reason: ClosureReason
-
-
-class ReopenCase(CaseChange):
-    """The same young person referred again."""
-
-    presenting_reason: PresentingReason
-    cohort: Cohort
-    young_person: YoungPerson | None = Field(
-        default=None, description="Only if the details changed or were erased; otherwise the vault's are used")
 
 
 class Changed(BaseModel):
@@ -170,55 +107,55 @@ def changed_concurrently() -> HTTPException:
 
 
 @router.post("/cases/{case_id}/eligibility")
-def decide_eligibility(case_id: UUID, command: DecideEligibility, referrals: ReferralsStore, runtime: Runtime,
+def decide_eligibility(case_id: UUID, command: EligibilityFacts, referrals: ReferralsStore, runtime: Runtime,
                        context: Context) -> Changed:
     """Record the eligibility decision (EligibilityDecided)."""
     return change(referrals, runtime, context, case_id, Case.decide_eligibility, command)
 
 
 @router.post("/cases/{case_id}/mediation-attempts")
-def attempt_mediation(case_id: UUID, command: AttemptMediation, referrals: ReferralsStore, runtime: Runtime,
+def attempt_mediation(case_id: UUID, command: MediationStartFacts, referrals: ReferralsStore, runtime: Runtime,
                       context: Context) -> Changed:
     """Start a mediation attempt (MediationAttempted)."""
     return change(referrals, runtime, context, case_id, Case.attempt_mediation, command)
 
 
 @router.post("/cases/{case_id}/mediation-outcomes")
-def conclude_mediation(case_id: UUID, command: ConcludeMediation, referrals: ReferralsStore, runtime: Runtime,
+def conclude_mediation(case_id: UUID, command: MediationOutcomeFacts, referrals: ReferralsStore, runtime: Runtime,
                        context: Context) -> Changed:
     """Record how the mediation attempt ended (MediationConcluded)."""
     return change(referrals, runtime, context, case_id, Case.conclude_mediation, command)
 
 
 @router.post("/cases/{case_id}/assessments")
-def complete_assessment(case_id: UUID, command: CompleteAssessment, referrals: ReferralsStore, runtime: Runtime,
+def complete_assessment(case_id: UUID, command: AssessmentFacts, referrals: ReferralsStore, runtime: Runtime,
                         context: Context) -> Changed:
     """Record the shared assessment (AssessmentCompleted)."""
     return change(referrals, runtime, context, case_id, Case.complete_assessment, command)
 
 
 @router.post("/cases/{case_id}/panel-decisions")
-def decide_at_panel(case_id: UUID, command: DecideAtPanel, referrals: ReferralsStore, runtime: Runtime,
+def decide_at_panel(case_id: UUID, command: PanelDecisionFacts, referrals: ReferralsStore, runtime: Runtime,
                     context: Context) -> Changed:
     """Record the panel's decision (PanelDecisionMade)."""
     return change(referrals, runtime, context, case_id, Case.decide_at_panel, command)
 
 
 @router.post("/cases/{case_id}/closure")
-def close_case(case_id: UUID, command: CloseCase, referrals: ReferralsStore, runtime: Runtime,
+def close_case(case_id: UUID, command: ClosureFacts, referrals: ReferralsStore, runtime: Runtime,
                context: Context) -> Changed:
     """Close the case (CaseClosed)."""
     return change(referrals, runtime, context, case_id, Case.close, command)
 
 
 @router.post("/cases/{case_id}/reopening")
-def reopen_case(case_id: UUID, command: ReopenCase, referrals: ReferralsStore, runtime: Runtime,
+def reopen_case(case_id: UUID, command: ReopeningFacts, referrals: ReferralsStore, runtime: Runtime,
                 context: Context) -> Changed:
     """Reopen a closed case for a re-referral (CaseReopened): the journey continues."""
     return written(runtime, case_id, lambda: referrals.reopen_case(context, case_id, **dict(command)))
 
 
-class LinkPerson(CaseChange):
+class LinkPerson(Dated):
     """A case worker's decision that the case's young person is a person already known."""
 
     person_ref: UUID
@@ -232,14 +169,14 @@ def link_person(case_id: UUID, command: LinkPerson, referrals: ReferralsStore, r
 
 
 @router.post("/cases/{case_id}/person-unlink")
-def unlink_person(case_id: UUID, command: CaseChange, referrals: ReferralsStore, runtime: Runtime,
+def unlink_person(case_id: UUID, command: Dated, referrals: ReferralsStore, runtime: Runtime,
                   context: Context) -> Changed:
     """Undo a link: the case's young person is a person of their own again (PersonUnlinked)."""
     return written(runtime, case_id, lambda: referrals.unlink_person(context, case_id, **dict(command)))
 
 
 @router.post("/cases/{case_id}/possible-matches/{candidate_person_ref}/dismissal")
-def dismiss_possible_match(case_id: UUID, candidate_person_ref: UUID, command: CaseChange,
+def dismiss_possible_match(case_id: UUID, candidate_person_ref: UUID, command: Dated,
                            referrals: ReferralsStore, runtime: Runtime, context: Context) -> Changed:
     """Decide a flagged possible match is someone else (PossibleMatchDismissed)."""
     return written(runtime, case_id, lambda: referrals.dismiss_possible_match(

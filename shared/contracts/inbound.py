@@ -47,46 +47,45 @@ class YoungPerson(BaseModel):
         return value
 
 
-class DistrictMessage(BaseModel):
-    """What every district message carries."""
+class Dated(BaseModel):
+    """A change to a case, as a case worker or a district system states it: when it happened, and its facts.
+
+    The same facts arrive over HTTP (the referral API) and over NATS (district messages)."""
 
     model_config = ConfigDict(extra="forbid")
 
-    district_ref: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$",
-                              description="The district system's own reference for the case")
-    message_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$",
-                            description="Unique per message within the district; a resend of a message keeps it")
     occurred_at: AwareDatetime = Field(description="When it happened (timezone-aware)")
 
 
-class ReferralReceived(DistrictMessage):
-    """A young person presented to the district: opens a case (kind `referral`)."""
+class ReferralFacts(Dated):
+    """A young person presented through a gateway: their case opens."""
 
     gateway: Gateway
     cohort: Cohort
-    young_person: YoungPerson
+    young_person: YoungPerson = Field(
+        description="Who the young person is: kept sealed in the person vault, never leaves the referral service")
     presenting_reason: PresentingReason
     flags: list[Flag] = Field(default_factory=list)
 
 
-class EligibilityDecision(DistrictMessage):
-    """The housing authority's eligibility decision (kind `eligibility`)."""
+class EligibilityFacts(Dated):
+    """The housing authority's eligibility decision; if eligible the 56-day prevention duty starts."""
 
     eligible: bool
 
 
-class MediationStarted(DistrictMessage):
-    """A family mediation attempt started (kind `mediation-attempt`)."""
+class MediationStartFacts(Dated):
+    """A family mediation attempt starts."""
 
 
-class MediationEnded(DistrictMessage):
-    """The mediation attempt in progress ended (kind `mediation-outcome`)."""
+class MediationOutcomeFacts(Dated):
+    """The mediation attempt in progress ends."""
 
     outcome: MediationOutcome
 
 
-class AssessmentDone(DistrictMessage):
-    """The shared needs-and-risk assessment (kind `assessment`)."""
+class AssessmentFacts(Dated):
+    """The shared needs-and-risk assessment."""
 
     support_needs: list[SupportNeed] = Field(default_factory=list)
     support_level: Level
@@ -94,26 +93,70 @@ class AssessmentDone(DistrictMessage):
     priority_band: PriorityBand
 
 
-class PanelDecided(DistrictMessage):
-    """The multi-agency panel's decision (kind `panel-decision`)."""
+class PanelDecisionFacts(Dated):
+    """The multi-agency panel's decision."""
 
     decision: PanelDecision
     panel_date: date
     emergency_placement_reported: bool = False
 
 
-class CaseClosure(DistrictMessage):
-    """The district closed the case (kind `closure`)."""
+class ClosureFacts(Dated):
+    """The case closes."""
 
     reason: ClosureReason
 
 
-class ReReferral(DistrictMessage):
-    """The same young person referred again on a closed case (kind `reopening`)."""
+class ReopeningFacts(Dated):
+    """The same young person referred again on a closed case."""
 
     presenting_reason: PresentingReason
     cohort: Cohort
-    young_person: YoungPerson | None = None
+    young_person: YoungPerson | None = Field(
+        default=None, description="Only if the details changed or were erased; otherwise the vault's are used")
+
+
+class DistrictMessage(BaseModel):
+    """What every district message carries besides its facts."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    district_ref: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._/-]*$",
+                              description="The district system's own reference for the case")
+    message_id: str = Field(min_length=1, max_length=100, pattern=r"^[A-Za-z0-9._:-]+$",
+                            description="Unique per message within the district; a resend of a message keeps it")
+
+
+class ReferralReceived(DistrictMessage, ReferralFacts):
+    """A young person presented to the district: opens a case (kind `referral`)."""
+
+
+class EligibilityDecision(DistrictMessage, EligibilityFacts):
+    """The housing authority's eligibility decision (kind `eligibility`)."""
+
+
+class MediationStarted(DistrictMessage, MediationStartFacts):
+    """A family mediation attempt started (kind `mediation-attempt`)."""
+
+
+class MediationEnded(DistrictMessage, MediationOutcomeFacts):
+    """The mediation attempt in progress ended (kind `mediation-outcome`)."""
+
+
+class AssessmentDone(DistrictMessage, AssessmentFacts):
+    """The shared needs-and-risk assessment (kind `assessment`)."""
+
+
+class PanelDecided(DistrictMessage, PanelDecisionFacts):
+    """The multi-agency panel's decision (kind `panel-decision`)."""
+
+
+class CaseClosure(DistrictMessage, ClosureFacts):
+    """The district closed the case (kind `closure`)."""
+
+
+class ReReferral(DistrictMessage, ReopeningFacts):
+    """The same young person referred again on a closed case (kind `reopening`)."""
 
 
 MESSAGE_KINDS: dict[str, type[DistrictMessage]] = {
