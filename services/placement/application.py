@@ -98,8 +98,12 @@ class Placements(ServiceApplication):
             if case is None:
                 raise UnknownCase(f"no case {case_id} is known to the placement service (yet)")
             scheme = self._scheme(scheme_id, UnknownScheme)
-            earlier = self.placements_of(case.person_ref)
-            placement = Placement.start(case=case, number=len(earlier) + 1, previous=earlier[-1] if earlier else None,
+            earlier = self.placements_of(case.person_ref)  # numbered under the case's person_ref now
+            current = self.open_placements_of_person(case.person_ref)
+            same_person = {c.case_id for c in self.cases.cases_of_person(case.person_ref)} | {case.case_id}
+            theirs = [p for p in earlier if p.case_id in same_person]  # not those of a case unlinked since
+            previous = current[0] if current else (theirs[-1] if theirs else None)
+            placement = Placement.start(case=case, number=len(earlier) + 1, previous=previous,
                                         scheme=scheme, occurred_at=occurred_at, now=utc_now())
             return placement, self.record(context, placement, scheme)
         return self._deciding_again_on_conflict(attempt)
@@ -156,9 +160,18 @@ class Placements(ServiceApplication):
             placements.append(placement)
         raise AssertionError("unreachable")
 
+    def open_placements_of_person(self, person_ref: UUID) -> list[Placement]:
+        """The young person's open placements, whichever person_ref each was started under (a case linked
+        or unlinked since keeps its placements): those of cases whose young person is now `person_ref`."""
+        cases = self.cases.cases_of_person(person_ref) or [None]
+        refs = {ref for case in cases if case for ref in case.person_refs} | {person_ref}
+        case_ids = {case.case_id for case in cases if case}
+        return [placement for ref in sorted(refs, key=str) for placement in self.placements_of(ref)
+                if placement.open and (not case_ids or placement.case_id in case_ids)]
+
     def current_placement(self, person_ref: UUID) -> Placement | None:
-        placements = self.placements_of(person_ref)
-        return placements[-1] if placements and placements[-1].open else None
+        current = self.open_placements_of_person(person_ref)
+        return current[0] if current else None
 
     def get_placement(self, placement_id: UUID) -> Placement:
         placement = self._load(Placement, placement_id)

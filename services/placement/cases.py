@@ -42,6 +42,11 @@ def known_cases_ddl(schema: str) -> list[str]:
         " last_sequence bigint NOT NULL, updated_at timestamptz NOT NULL)",
         f"CREATE INDEX IF NOT EXISTS known_cases_allocated ON {schema}.known_cases (district, allocated_at)"
         " WHERE allocated_at IS NOT NULL",
+        # Every person_ref the case has carried (links and unlinks change it): a young person's placements
+        # are filed under the ref they had when each started.
+        f"ALTER TABLE {schema}.known_cases ADD COLUMN IF NOT EXISTS person_refs uuid[] NOT NULL DEFAULT '{{}}'",
+        f"ALTER TABLE {schema}.known_cases ADD COLUMN IF NOT EXISTS reopened_at timestamptz",
+        f"CREATE INDEX IF NOT EXISTS known_cases_by_person ON {schema}.known_cases (person_ref)",
     ]
 
 
@@ -58,7 +63,8 @@ class KnownCasesProjection:
         if isinstance(event, ReferralMade):
             await conn.execute(
                 f"INSERT INTO {self.schema}.known_cases (case_id, person_ref, district, cohort, referred_at,"
-                " last_sequence, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (case_id) DO NOTHING",
+                " last_sequence, updated_at, person_refs) VALUES ($1, $2, $3, $4, $5, $6, $7, ARRAY[$2::uuid])"
+                " ON CONFLICT (case_id) DO NOTHING",
                 event.case_id, event.person_ref, event.district, event.cohort.value, event.occurred_at,
                 delivery.sequence, event.recorded_at)
         elif isinstance(event, AssessmentCompleted):
@@ -73,10 +79,12 @@ class KnownCasesProjection:
             await self._update(conn, event, delivery, "status = 'closed'")
         elif isinstance(event, CaseReopened):
             # A re-referral goes back to a panel: the old allocation no longer stands.
-            await self._update(conn, event, delivery, "status = 'open', cohort = $4, allocated_at = NULL",
-                               event.cohort.value)
+            await self._update(conn, event, delivery,
+                               "status = 'open', cohort = $4, allocated_at = NULL, reopened_at = $5",
+                               event.cohort.value, event.occurred_at)
         elif isinstance(event, (PersonLinked, PersonUnlinked)):
-            await self._update(conn, event, delivery, "person_ref = $4", event.person_ref)
+            await self._update(conn, event, delivery, "person_ref = $4, person_refs = CASE WHEN $4 = ANY(person_refs)"
+                               " THEN person_refs ELSE array_append(person_refs, $4) END", event.person_ref)
 
     async def _update(self, conn: asyncpg.Connection, event: Event, delivery: Delivery, assignments: str,
                       *values: Any) -> None:
@@ -89,13 +97,18 @@ class KnownCasesProjection:
 def known_case_of(row: Any) -> KnownCase:
     return KnownCase(case_id=row["case_id"], person_ref=row["person_ref"], district=row["district"],
                      cohort=Cohort(row["cohort"]), open=row["status"] == "open",
-                     allocated=row["allocated_at"] is not None, referred_at=row["referred_at"])
+                     allocated=row["allocated_at"] is not None, referred_at=row["referred_at"],
+                     allocated_at=row["allocated_at"], reopened_at=row["reopened_at"],
+                     person_refs=tuple(row["person_refs"] or [row["person_ref"]]))
 
 
 class CaseDirectory(Protocol):
     """Where the placement store finds what it knows of a case."""
 
     def case(self, case_id: UUID) -> KnownCase | None: ...
+
+    def cases_of_person(self, person_ref: UUID) -> list[KnownCase]:
+        """The cases whose young person is now `person_ref`."""
 
 
 class CasesInPostgres:
@@ -117,6 +130,11 @@ class CasesInPostgres:
             row = cursor.fetchone()
         return known_case_of(row) if row else None
 
+    def cases_of_person(self, person_ref: UUID) -> list[KnownCase]:
+        with self.datastore.transaction(commit=False) as cursor:
+            cursor.execute(f"SELECT * FROM {self.schema}.known_cases WHERE person_ref = %s", (person_ref,))
+            return [known_case_of(row) for row in cursor.fetchall()]
+
 
 class CasesInMemory:
     """Known cases held in memory: for a store without PostgreSQL (unit tests)."""
@@ -130,3 +148,6 @@ class CasesInMemory:
 
     def case(self, case_id: UUID) -> KnownCase | None:
         return self.cases.get(case_id)
+
+    def cases_of_person(self, person_ref: UUID) -> list[KnownCase]:
+        return [case for case in self.cases.values() if case.person_ref == person_ref]

@@ -275,6 +275,12 @@ class KnownCase:
     """The case's latest panel decision allocated a service."""
     referred_at: datetime | None = None
     """When the young person was referred: nothing is placed before it."""
+    allocated_at: datetime | None = None
+    """When the panel decision allocating a service was made: no non-emergency placement before it."""
+    reopened_at: datetime | None = None
+    """When the case was last reopened: nothing is placed in the closed time before it."""
+    person_refs: tuple[UUID, ...] = ()
+    """Every person_ref the case has carried (links change it); the current one is `person_ref`."""
 
 
 @dataclass
@@ -331,6 +337,14 @@ class Placement(KindOfAggregate):
         if not case.open:
             raise CaseIsClosed(f"case {case.case_id} is closed: a placement needs an open case")
         emergency = scheme.pathway_stage is PathwayStage.assessment
+        if case.reopened_at is not None and occurred_at < case.reopened_at:
+            raise PlacementBeforeReferral(
+                f"the placement is dated {occurred_at.isoformat()}, while the case was closed (it was reopened on "
+                f"{case.reopened_at.isoformat()})")
+        if not emergency and case.allocated_at is not None and occurred_at < case.allocated_at:
+            raise NoPanelAllocation(
+                f"the placement is dated {occurred_at.isoformat()}, before the panel allocated a service on "
+                f"{case.allocated_at.isoformat()}: only an assessment / emergency placement can be made before")
         if not case.allocated and not emergency:
             raise NoPanelAllocation(
                 f"case {case.case_id} has no panel decision allocating a service: only an assessment / emergency "
