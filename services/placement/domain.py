@@ -41,6 +41,9 @@ EMERGENCY_MAX_STAY_DAYS = 91
 EMERGENCY_TARGET_STAY_DAYS = 42
 """... and 6 weeks on average is desirable [003 4.4]."""
 
+LONGEST_OVERLAP_DAYS = 28
+"""A planned move keeps the unit left behind for at most four weeks."""
+
 PLACEMENT_IDS = UUID("6f1c2a52-5b0e-4d3c-9a57-0c3f1d1f7a01")
 """Namespace of placement ids: a young person's nth placement has the id uuid5(PLACEMENT_IDS, "<person_ref>/n")."""
 
@@ -376,6 +379,11 @@ class Placement(KindOfAggregate):
         if occurred_at < self.stay_started_at:
             raise too_early(f"{what} on {occurred_at.isoformat()} is before the young person's stay in scheme "
                             f"{self.scheme_id} started on {self.stay_started_at.isoformat()}")
+        counted_after = sorted(n for n in self.bed_and_breakfast_nights if n >= night_of(occurred_at))
+        if counted_after:
+            raise LeavingBeforeCountedNights(
+                f"{what} on {occurred_at.isoformat()} is before the night of {counted_after[-1].isoformat()}, "
+                f"already counted as spent in bed and breakfast")
 
     def days_in_scheme(self, on: date) -> int:
         return (on - night_of(self.stay_started_at)).days
@@ -395,6 +403,12 @@ class Placement(KindOfAggregate):
         if overlap_until is not None and overlap_until <= moved_on:
             raise OverlapMustEndAfterTheMove(
                 f"the overlap must end after the move on {moved_on.isoformat()}, not on {overlap_until.isoformat()}")
+        if overlap_until is not None and overlap_until > moved_on + timedelta(days=LONGEST_OVERLAP_DAYS):
+            raise OverlapTooLong(f"a planned overlap lasts at most {LONGEST_OVERLAP_DAYS} days after the move")
+        if any(letting.placement_id == self.id and letting.occupies(moved_on) for letting in to.lettings):
+            raise MoveIntoSchemeStillHeld(
+                f"the young person still holds a unit in scheme {to.id} on {moved_on.isoformat()} (a planned "
+                f"overlap): they cannot move back into it before the overlap ends")
         to.allocate(self.id, moved_on, occurred_at)
         leaving.release(self.id, overlap_until or moved_on, occurred_at)
         self._record_fact(PlacementMoved, occurred_at, from_scheme_id=self.scheme_id, direction=direction,
@@ -527,6 +541,18 @@ class CapacityChangeBeforeTheSchemeOpened(PlacementRefused):
 
 class CapacityChangeBeforeTheLastOne(PlacementRefused):
     """Capacity changes take effect in order: none before the last one recorded."""
+
+
+class LeavingBeforeCountedNights(PlacementRefused):
+    """A placement cannot end or move before nights already counted as spent in it."""
+
+
+class OverlapTooLong(PlacementRefused):
+    """A planned overlap keeps the unit left behind for at most LONGEST_OVERLAP_DAYS."""
+
+
+class MoveIntoSchemeStillHeld(PlacementRefused):
+    """A young person cannot move back into a scheme whose unit they still hold on an overlap."""
 
 
 class PlacementBeforeReferral(PlacementRefused):

@@ -31,6 +31,9 @@ from services.placement.domain import (
     DestinationCannotBePlanned,
     EmergencyStayLimitTooLong,
     EventDatedInTheFuture,
+    LeavingBeforeCountedNights,
+    MoveIntoSchemeStillHeld,
+    OverlapTooLong,
     MoveDatedBeforeTheStay,
     MoveToTheSameScheme,
     NightsAlreadyRecorded,
@@ -292,7 +295,8 @@ def test_a_planned_move_may_keep_the_unit_left_behind_until_the_overlap_ends():
 @pytest.mark.parametrize(("planned", "overlap_days_after_move", "refusal"), [
     (False, 3, OverlapMustBePlanned),
     (True, 0, OverlapMustEndAfterTheMove),
-], ids=["unplanned overlap", "overlap ending on the day of the move"])
+    (True, 29, OverlapTooLong),
+], ids=["unplanned overlap", "overlap ending on the day of the move", "overlap over four weeks"])
 def test_an_overlap_on_a_move_must_be_planned_and_end_after_the_move(planned, overlap_days_after_move, refusal):
     leaving, to = a_scheme(), a_scheme()
     placement = start(leaving, at=days_ago(20))
@@ -300,6 +304,33 @@ def test_an_overlap_on_a_move_must_be_planned_and_end_after_the_move(planned, ov
     with pytest.raises(refusal):
         placement.move(leaving=leaving, to=to, direction=MoveDirection.lateral, planned=planned,
                        overlap_until=night(6 - overlap_days_after_move), occurred_at=days_ago(6), now=NOW)
+
+
+def test_a_young_person_cannot_move_back_into_a_unit_they_still_hold_on_an_overlap():
+    first, second = a_scheme(), a_scheme()
+    placement = start(first, at=days_ago(20))
+    placement.move(leaving=first, to=second, direction=MoveDirection.step_down, planned=True,
+                   overlap_until=night(3), occurred_at=days_ago(10), now=NOW)
+
+    with pytest.raises(MoveIntoSchemeStillHeld):
+        placement.move(leaving=second, to=first, direction=MoveDirection.step_up, planned=False,
+                       overlap_until=None, occurred_at=days_ago(5), now=NOW)
+    assert first.occupied_on(night(5)) == 1
+
+
+def test_a_placement_cannot_end_or_move_before_nights_counted_in_bed_and_breakfast():
+    bed_and_breakfast, foyer = a_scheme(**BED_AND_BREAKFAST), a_scheme()
+    placement = start(bed_and_breakfast, at=days_ago(20))
+    placement.record_bed_and_breakfast_nights(first_night=night(20), nights=15, now=NOW)
+
+    with pytest.raises(LeavingBeforeCountedNights):
+        placement.end(scheme=bed_and_breakfast, planned=True, destination=Destination.social_rented,
+                      occurred_at=days_ago(15), now=NOW)
+    with pytest.raises(LeavingBeforeCountedNights):
+        placement.move(leaving=bed_and_breakfast, to=foyer, direction=MoveDirection.step_up, planned=True,
+                       overlap_until=None, occurred_at=days_ago(10), now=NOW)
+    placement.end(scheme=bed_and_breakfast, planned=True, destination=Destination.social_rented,
+                  occurred_at=days_ago(5), now=NOW)
 
 
 def test_a_move_to_the_same_scheme_or_before_the_stay_began_is_refused():
