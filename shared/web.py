@@ -50,3 +50,9 @@ Runtime = Annotated[ServiceRuntime, Depends(runtime_of)]
 Context = Annotated[EventContext, Depends(context_of)]
 Today = Annotated[date, Depends(today_utc)]
 District = Annotated[str | None, Depends(district_filter)]
+
+
+def store_unavailable() -> HTTPException:
+    """The event store timed out or is unreachable (e.g. its table lock was held too long): nothing was saved."""
+    return HTTPException(503, "the store is busy or unavailable; nothing was saved: retry shortly",
+                         headers={"Retry-After": "1"})

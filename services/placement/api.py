@@ -15,9 +15,10 @@ from typing import Annotated, Literal, TypeVar
 from uuid import UUID
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from eventsourcing.persistence import OperationalError
+from pydantic import BaseModel, ConfigDict, Field
 
-from shared.contracts.envelope import utc_now
+from shared.contracts.envelope import Day, Moment, utc_now
 from shared.contracts.placement import PlacementBrokeDown, PlacementEnded
 from shared.contracts.placement_vocabulary import (
     BreakdownReason,
@@ -28,7 +29,7 @@ from shared.contracts.placement_vocabulary import (
 )
 from shared.contracts.vocabulary import Cohort, Level, PanelDecision, PriorityBand, UnknownDistrict
 from shared.service import After
-from shared.web import Context, District, Runtime, Today, runtime_of, today_utc  # noqa: F401 - tests override today_utc
+from shared.web import Context, District, Runtime, Today, runtime_of, store_unavailable, today_utc  # noqa: F401 - tests override today_utc
 from services.placement import read_model
 from services.placement.application import (
     PlacementNotFound,
@@ -77,6 +78,8 @@ def decided(write: Callable[[], T], *, scheme_field: str = "scheme_id") -> T:
     except PlacementRefused as error:
         field = getattr(error, "field", None)
         raise (refused(error, "body", field) if field else refused(error)) from None
+    except OperationalError:
+        raise store_unavailable() from None
 
 
 class Command(BaseModel):
@@ -91,7 +94,7 @@ class RegisterProvider(Command):
 
     name: str = Field(min_length=1, max_length=200, description="The organisation's name (never a person's)")
     district: str = Field(description="The district the provider is registered in")
-    occurred_at: AwareDatetime | None = Field(default=None, description="When it was registered; default now")
+    occurred_at: Moment | None = Field(default=None, description="When it was registered; default now")
 
 
 class ProviderWritten(BaseModel):
@@ -127,14 +130,14 @@ class RegisterScheme(Command):
     support_level: Level
     support_hours_per_week: float = Field(ge=0, le=168)
     capacity_units: int = Field(ge=1, le=10_000, description="Units: beds, rooms, lodgings or support places")
-    opened_on: date = Field(description="The first night its units can be let")
+    opened_on: Day = Field(description="The first night its units can be let")
     max_stay_days: int | None = Field(
-        default=None, ge=1, description="Longest a stay may last; an assessment / emergency scheme: 91 at most "
+        default=None, ge=1, le=3650, description="Longest a stay may last; an assessment / emergency scheme: 91 at most "
                                         "(3 months), and 91 if not given")
     target_stay_days: int | None = Field(
-        default=None, ge=1, description="The average stay aimed for; an assessment / emergency scheme: 42 "
+        default=None, ge=1, le=3650, description="The average stay aimed for; an assessment / emergency scheme: 42 "
                                         "(6 weeks) if not given")
-    occurred_at: AwareDatetime | None = Field(default=None, description="When it was registered; default now")
+    occurred_at: Moment | None = Field(default=None, description="When it was registered; default now")
 
 
 class SchemeWritten(BaseModel):
@@ -155,8 +158,8 @@ class ChangeCapacity(Command):
     """The scheme's capacity from a day on."""
 
     units: int = Field(ge=0, le=10_000)
-    effective_from: date
-    occurred_at: AwareDatetime | None = Field(default=None, description="When it was decided; default now")
+    effective_from: Day
+    occurred_at: Moment | None = Field(default=None, description="When it was decided; default now")
 
 
 class Changed(BaseModel):
@@ -290,7 +293,7 @@ async def get_vacancies(
 
 
 class PlacementChange(Command):
-    occurred_at: AwareDatetime = Field(description="When it happened")
+    occurred_at: Moment = Field(description="When it happened")
 
 
 class StartPlacement(PlacementChange):
@@ -324,7 +327,7 @@ class MovePlacement(PlacementChange):
     to_scheme_id: UUID
     direction: MoveDirection
     planned: bool
-    overlap_until: date | None = Field(
+    overlap_until: Day | None = Field(
         default=None, description="A planned overlap: keep the unit left behind until this day (planned moves only)")
 
 
@@ -372,7 +375,7 @@ def record_breakdown(placement_id: UUID, command: RecordBreakdown, store: Store,
 class RecordBedAndBreakfastNights(Command):
     """Nights the young person spent in bed and breakfast."""
 
-    first_night: date
+    first_night: Day
     nights: int = Field(ge=1, le=366)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, OperationalError
 from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel, Field
 
@@ -23,7 +23,7 @@ from shared.contracts.inbound import (
 )
 from shared.contracts.vocabulary import UnknownDistrict
 from shared.service import ServiceRuntime
-from shared.web import Context, Runtime
+from shared.web import Context, Runtime, store_unavailable
 from services.referral.application import CaseNotFound, PersonalDataNeeded, Referrals, UnknownPerson
 from services.referral.domain import Case, CaseConflict, ReferralRefused
 from services.referral.vault import PersonalDataErased, YoungPerson
@@ -69,6 +69,8 @@ def make_referral(command: MakeReferral, referrals: ReferralsStore, runtime: Run
         raise refused(error) from None
     except IntegrityError:
         raise changed_concurrently() from None
+    except OperationalError:
+        raise store_unavailable() from None
     return Written(case_id=case.id, person_ref=case.person_ref, person_linked=case.person_ref != case.own_person_ref,
                    possible_matches=sorted(case.possible_matches, key=str), position=runtime.saved(position))
 
@@ -97,6 +99,8 @@ def written(runtime: ServiceRuntime, case_id: UUID, write) -> Changed:
         raise refused(error) from None
     except IntegrityError:
         raise changed_concurrently() from None
+    except OperationalError:
+        raise store_unavailable() from None
     return Changed(case_id=case_id, position=runtime.saved(position))
 
 

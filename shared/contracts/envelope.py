@@ -2,17 +2,34 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from typing import Annotated
 from typing import ClassVar
 from uuid import UUID, uuid4
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from shared.contracts.vocabulary import known_district
 
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+EARLIEST_YEAR, LATEST_YEAR = 1900, 2100
+"""Dates casetrack accepts: wide enough for any date of birth or event, narrow enough to compute with."""
+
+
+def _within_years(value: date | datetime) -> date | datetime:
+    if not EARLIEST_YEAR <= value.year <= LATEST_YEAR:
+        raise ValueError(f"must be between the years {EARLIEST_YEAR} and {LATEST_YEAR}")
+    return value
+
+
+Moment = Annotated[AwareDatetime, AfterValidator(_within_years)]
+"""A timezone-aware time between EARLIEST_YEAR and LATEST_YEAR: what requests and messages give."""
+Day = Annotated[date, AfterValidator(_within_years)]
+"""A calendar day between EARLIEST_YEAR and LATEST_YEAR."""
 
 
 class Event(BaseModel):
@@ -52,7 +69,10 @@ class Event(BaseModel):
     @field_validator("occurred_at", "recorded_at")
     @classmethod
     def _in_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:
+            raise ValueError("is out of range") from None
 
     # The eventsourcing library knows an event by these two names.
     @property

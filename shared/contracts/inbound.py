@@ -8,10 +8,11 @@ unique within the district: a repeat of either is applied once. casetrack answer
 
 from __future__ import annotations
 
-from datetime import date
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from shared.contracts.envelope import Day, Moment
 
 from shared.contracts.vocabulary import (
     ClosureReason,
@@ -34,7 +35,7 @@ class YoungPerson(BaseModel):
 
     given_name: str = Field(min_length=1, max_length=100)
     family_name: str = Field(min_length=1, max_length=100)
-    date_of_birth: date
+    date_of_birth: Day
     phone: str | None = Field(default=None, max_length=40)
     email: str | None = Field(default=None, max_length=200)
     address: str | None = Field(default=None, max_length=500)
@@ -54,7 +55,7 @@ class Dated(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    occurred_at: AwareDatetime = Field(description="When it happened (timezone-aware)")
+    occurred_at: Moment = Field(description="When it happened (timezone-aware)")
 
 
 class ReferralFacts(Dated):
@@ -97,7 +98,7 @@ class PanelDecisionFacts(Dated):
     """The multi-agency panel's decision."""
 
     decision: PanelDecision
-    panel_date: date
+    panel_date: Day
     emergency_placement_reported: bool = False
 
 

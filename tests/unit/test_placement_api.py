@@ -411,3 +411,15 @@ def test_every_malformed_field_of_a_start_is_listed_at_once(client, store):
     assert sorted(tuple(e["loc"]) for e in response.json()["detail"]) == [
         ("body", "case_id"), ("body", "name"), ("body", "occurred_at"), ("body", "scheme_id")]
     assert store.position() == 0
+
+
+def test_a_stay_limit_or_date_out_of_range_is_refused_not_crashed_on(client, store):
+    provider_id = a_provider(client)
+    position = store.position()
+
+    huge = client.post("/schemes", json=a_scheme_body(provider_id, max_stay_days=10**12))
+    ancient = client.post("/schemes", json=a_scheme_body(provider_id, occurred_at="0001-01-01T00:00:00+14:00"))
+
+    assert huge.status_code == 422 and huge.json()["detail"][0]["loc"] == ["body", "max_stay_days"]
+    assert ancient.status_code == 422 and ancient.json()["detail"][0]["loc"] == ["body", "occurred_at"]
+    assert store.position() == position

@@ -108,3 +108,15 @@ def test_the_actor_and_correlation_id_headers_are_stamped_on_the_stored_event(cl
     [notification] = store.recorder.select_notifications(1, 10)
     event = parse_event(notification.state)
     assert (event.actor, event.correlation_id) == ("worker-42", correlation_id)
+
+
+def test_dates_out_of_any_sensible_range_are_refused_not_crashed_on(client, store):
+    ancient = client.post("/referrals", json=a_referral_body(occurred_at="0001-01-01T00:00:00+14:00"))
+    body = a_referral_body()
+    body["young_person"]["date_of_birth"] = "9999-12-31"
+    far_born = client.post("/referrals", json=body)
+
+    assert ancient.status_code == 422 and ancient.json()["detail"][0]["loc"] == ["body", "occurred_at"]
+    assert far_born.status_code == 422
+    assert far_born.json()["detail"][0]["loc"] == ["body", "young_person", "date_of_birth"]
+    assert store.position() == 0
