@@ -194,6 +194,8 @@ class SchemeView(BaseModel):
     capacity: int = Field(description="Units tonight")
     let: int = Field(description="Units let tonight")
     vacant: int = Field(description="Units empty tonight (voids)")
+    free_from_tonight: int = Field(description="Units a placement starting tonight can take: free tonight and on "
+                                               "every later night (a capacity cut or a later letting counts)")
 
 
 def scheme_view(scheme: Scheme, tonight: date) -> SchemeView:
@@ -202,7 +204,8 @@ def scheme_view(scheme: Scheme, tonight: date) -> SchemeView:
         provision_type=scheme.provision_type, pathway_stage=scheme.pathway_stage, support_level=scheme.support_level,
         support_hours_per_week=scheme.support_hours_per_week, opened_on=scheme.opened_on,
         max_stay_days=scheme.max_stay_days, target_stay_days=scheme.target_stay_days,
-        capacity=scheme.capacity_on(tonight), let=scheme.occupied_on(tonight), vacant=scheme.vacant_on(tonight))
+        capacity=scheme.capacity_on(tonight), let=scheme.occupied_on(tonight), vacant=scheme.vacant_on(tonight),
+        free_from_tonight=scheme.free_from(tonight))
 
 
 @router.get("/schemes", tags=["catalogue"])
@@ -286,7 +289,7 @@ async def get_vacancies(
                                                  support_level=support_level, provision_type=provision_type)
     schemes = await asyncio.to_thread(runtime.store.schemes, [row["scheme_id"] for row in rows])
     views = [scheme_view(scheme, today) for scheme in schemes]
-    return Vacancies(as_of=today, district=district, schemes=[view for view in views if view.vacant > 0])
+    return Vacancies(as_of=today, district=district, schemes=[view for view in views if view.free_from_tonight > 0])
 
 
 # -- placements -----------------------------------------------------------------------------------

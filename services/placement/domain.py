@@ -180,6 +180,11 @@ class Scheme(KindOfAggregate):
     def vacant_on(self, night: date) -> int:
         return max(self.capacity_on(night) - self.occupied_on(night), 0)
 
+    def free_from(self, night: date) -> int:
+        """Units that can be let from `night` on: free that night and every night after (a capacity cut
+        or a letting already booked later counts), i.e. what a placement starting that night can take."""
+        return min(self.vacant_on(n) for n in self._nights_that_change_from(night))
+
     def occupancy(self, first_night: date, last_night: date) -> list[NightOccupancy]:
         """Capacity and units let on each night from `first_night` to `last_night`, both included."""
         nights = (first_night + timedelta(days=n) for n in range((last_night - first_night).days + 1))

@@ -4,8 +4,10 @@ Placement events are about a young person's case: their envelope carries the cas
 `person_ref` and `district` (the case's district, whatever district the scheme is in).
 Catalogue events (providers, schemes, units let and released) are about a scheme, not a young person:
 their `case_id` and `person_ref` are the nil UUID `NO_CASE`, and their `district` is the scheme's or
-provider's, so a district subscribed to its own subjects sees the lettings of its schemes without
-learning who took them.
+provider's, so a district subscribed to its own subjects sees the lettings of its schemes by
+`placement_id` only. Limit: a placement's id is derived from the young person's `person_ref` (see
+`services/placement/domain.py`), so whoever already knows a `person_ref` can recognise that young
+person's lettings; a keyed derivation would close this.
 """
 
 from datetime import date

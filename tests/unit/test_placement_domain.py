@@ -460,3 +460,14 @@ def test_the_destination_taxonomy_covers_every_row_of_kents_destination_tables()
 def test_the_pathway_has_four_stages_and_an_emergency_scheme_is_at_the_first():
     assert [stage.value for stage in PathwayStage] == ["assessment", "progression", "specialist", "move_on"]
     assert a_scheme(**EMERGENCY).pathway_stage is PathwayStage.assessment
+
+
+def test_a_unit_free_tonight_but_not_after_a_capacity_cut_is_not_free_to_let():
+    scheme = a_scheme(capacity_units=2)
+    start(scheme, at=days_ago(10))
+    scheme.change_capacity(units=1, effective_from=night(-7), occurred_at=days_ago(1), now=NOW)
+
+    assert scheme.vacant_on(night(0)) == 1
+    assert scheme.free_from(night(0)) == 0
+    with pytest.raises(PlacementWouldExceedCapacity):
+        start(scheme, at=days_ago(0), case=a_known_case())
