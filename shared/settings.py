@@ -53,6 +53,9 @@ class Settings(BaseSettings):
     vault_key: SecretStr = SecretStr("casetrack-dev-vault-key")
     """The referral service's person vault secret: wraps each young person's data key and keys the
     match hashes. Losing it makes every vaulted detail unreadable; production refuses the placeholder."""
+    placement_id_key: SecretStr = SecretStr("casetrack-dev-placement-id-key")
+    """The placement service's secret for deriving placement ids from a young person's person_ref, so that
+    nobody without it can recognise a person's placements; production refuses the placeholder."""
 
     @field_validator("data_dir")
     @classmethod
@@ -67,9 +70,11 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "CASETRACK_DATABASE_URL must name a real database with a real password in production"
                 )
-            vault_key = self.vault_key.get_secret_value()
-            if len(vault_key) < 32 or any(p in vault_key for p in PLACEHOLDER_SECRETS):
-                raise ValueError("CASETRACK_VAULT_KEY must be a real secret of at least 32 characters in production")
+            for name in ("vault_key", "placement_id_key"):
+                secret = getattr(self, name).get_secret_value()
+                if len(secret) < 32 or any(p in secret for p in PLACEHOLDER_SECRETS):
+                    raise ValueError(f"CASETRACK_{name.upper()} must be a real secret of at least 32 characters "
+                                     "in production")
         return self
 
     @property

@@ -34,6 +34,8 @@ from services.placement.domain import (
     placement_id_for,
 )
 
+DEVELOPMENT_PLACEMENT_ID_KEY = "casetrack-dev-placement-id-key"
+
 A = TypeVar("A", bound=KindOfAggregate)
 T = TypeVar("T")
 
@@ -49,6 +51,7 @@ class Placements(ServiceApplication):
 
     def __init__(self, env: dict[str, str] | None = None):
         super().__init__(env)
+        self.placement_id_key = (self.env.get("PLACEMENT_ID_KEY") or DEVELOPMENT_PLACEMENT_ID_KEY).encode()
         self.cases: CaseDirectory
         if isinstance(self.recorder, PostgresApplicationRecorder):
             directory = CasesInPostgres(self.recorder.datastore, self.recorder.datastore.schema)
@@ -103,7 +106,9 @@ class Placements(ServiceApplication):
             same_person = {c.case_id for c in self.cases.cases_of_person(case.person_ref)} | {case.case_id}
             theirs = [p for p in earlier if p.case_id in same_person]  # not those of a case unlinked since
             previous = current[0] if current else (theirs[-1] if theirs else None)
-            placement = Placement.start(case=case, number=len(earlier) + 1, previous=previous,
+            number = len(earlier) + 1
+            placement = Placement.start(case=case, number=number, previous=previous,
+                                        placement_id=placement_id_for(case.person_ref, number, self.placement_id_key),
                                         scheme=scheme, occurred_at=occurred_at, now=utc_now())
             return placement, self.record(context, placement, scheme)
         return self._deciding_again_on_conflict(attempt)
@@ -154,7 +159,7 @@ class Placements(ServiceApplication):
         """A young person's placements, first to last (their ids follow from the person_ref)."""
         placements = []
         for number in count(1):
-            placement = self._load(Placement, placement_id_for(person_ref, number))
+            placement = self._load(Placement, placement_id_for(person_ref, number, self.placement_id_key))
             if placement is None:
                 return placements
             placements.append(placement)

@@ -17,6 +17,7 @@ def build(settings: Settings) -> FastAPI:
         store_class=Placements,
         projections={"referral": KnownCasesProjection(), "placement": PlacementReadModel()},
         prepare_read_model=prepare_read_model,
+        store_env={"PLACEMENT_ID_KEY": settings.placement_id_key.get_secret_value()},
     )
     app = service_app(runtime, "casetrack placement",
                       "Providers, schemes and their units, and young people's placements along the pathway")

@@ -7,11 +7,13 @@ own aggregates in the same save, so no scheme is ever let beyond its capacity.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import singledispatchmethod
 from typing import ClassVar
-from uuid import UUID, uuid4, uuid5
+from uuid import UUID, uuid4
 
 from shared.contracts import Event
 from shared.contracts.placement import (
@@ -44,14 +46,14 @@ EMERGENCY_TARGET_STAY_DAYS = 42
 LONGEST_OVERLAP_DAYS = 28
 """A planned move keeps the unit left behind for at most four weeks."""
 
-PLACEMENT_IDS = UUID("6f1c2a52-5b0e-4d3c-9a57-0c3f1d1f7a01")
-"""Namespace of placement ids: a young person's nth placement has the id uuid5(PLACEMENT_IDS, "<person_ref>/n")."""
+def placement_id_for(person_ref: UUID, number: int, key: bytes) -> UUID:
+    """The id of a young person's `number`th placement: a keyed hash (HMAC-SHA256) of "<person_ref>/<number>".
 
-
-def placement_id_for(person_ref: UUID, number: int) -> UUID:
-    """The id of a young person's `number`th placement. Two placements started at once for the same young
-    person get the same id, so the store refuses one of them: a young person's placements never overlap."""
-    return uuid5(PLACEMENT_IDS, f"{person_ref}/{number}")
+    Two placements started at once for the same young person get the same id, so the store refuses one of
+    them: a young person's placements never overlap. Without the key nobody can tell whose placement an id
+    is, even knowing the person_ref."""
+    digest = hmac.new(key, f"{person_ref}/{number}".encode(), hashlib.sha256).digest()
+    return UUID(bytes=digest[:16], version=4)
 
 
 def night_of(moment: datetime) -> date:
@@ -334,7 +336,8 @@ class Placement(KindOfAggregate):
         return self.ending is None
 
     @classmethod
-    def start(cls, *, case: KnownCase, number: int, previous: Placement | None, scheme: Scheme,
+    def start(cls, *, case: KnownCase, number: int, placement_id: UUID, previous: Placement | None,
+              scheme: Scheme,
               occurred_at: datetime, now: datetime) -> Placement:
         """Place the young person of `case` in `scheme`: their `number`th placement, after `previous`."""
         check_dated(occurred_at, now)
@@ -365,7 +368,7 @@ class Placement(KindOfAggregate):
             raise PlacementsWouldOverlap(
                 f"the young person's previous placement {previous.id} ended on {previous.ended_at.isoformat()}, "
                 f"after {occurred_at.isoformat()}")
-        placement = cls(placement_id_for(case.person_ref, number))
+        placement = cls(placement_id)
         scheme.allocate(placement.id, night_of(occurred_at), occurred_at)
         placement.record(PlacementStarted, case_id=case.case_id, person_ref=case.person_ref, district=case.district,
                          occurred_at=occurred_at, placement_id=placement.id, placement_number=number,

@@ -5,9 +5,8 @@ Placement events are about a young person's case: their envelope carries the cas
 Catalogue events (providers, schemes, units let and released) are about a scheme, not a young person:
 their `case_id` and `person_ref` are the nil UUID `NO_CASE`, and their `district` is the scheme's or
 provider's, so a district subscribed to its own subjects sees the lettings of its schemes by
-`placement_id` only. Limit: a placement's id is derived from the young person's `person_ref` (see
-`services/placement/domain.py`), so whoever already knows a `person_ref` can recognise that young
-person's lettings; a keyed derivation would close this.
+`placement_id` only: a placement's id is a keyed hash of the young person's `person_ref`, so without
+the placement service's key nobody can tell whose lettings they are.
 """
 
 from datetime import date

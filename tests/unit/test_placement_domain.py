@@ -69,8 +69,13 @@ from .placement_builders import (
 )
 
 
+KEY = b"placement ids of the tests"
+
+
 def start(scheme, case=None, at=None, number=1, previous=None) -> Placement:
-    return Placement.start(case=case or a_known_case(), number=number, previous=previous, scheme=scheme,
+    case = case or a_known_case()
+    return Placement.start(case=case, number=number, previous=previous, scheme=scheme,
+                           placement_id=placement_id_for(case.person_ref, number, KEY),
                            occurred_at=at or days_ago(10), now=NOW)
 
 
@@ -187,8 +192,10 @@ def test_a_placement_starts_with_the_case_and_scheme_facts_and_lets_a_unit_in_th
 def test_a_young_persons_placement_ids_follow_from_their_person_ref_and_number():
     person_ref = uuid4()
 
-    assert placement_id_for(person_ref, 2) == placement_id_for(person_ref, 2)
-    assert placement_id_for(person_ref, 1) != placement_id_for(person_ref, 2) != placement_id_for(uuid4(), 2)
+    assert placement_id_for(person_ref, 2, KEY) == placement_id_for(person_ref, 2, KEY)
+    assert placement_id_for(person_ref, 1, KEY) != placement_id_for(person_ref, 2, KEY)
+    assert placement_id_for(person_ref, 2, KEY) != placement_id_for(uuid4(), 2, KEY)
+    assert placement_id_for(person_ref, 2, KEY) != placement_id_for(person_ref, 2, b"another deployment's key")
 
 
 def test_nobody_is_placed_before_their_referral():

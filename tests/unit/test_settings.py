@@ -43,6 +43,7 @@ def test_production_with_a_real_database_url_is_accepted(monkeypatch):
     monkeypatch.setenv("CASETRACK_ENVIRONMENT", "production")
     monkeypatch.setenv("CASETRACK_DATABASE_URL", url)
     monkeypatch.setenv("CASETRACK_VAULT_KEY", "k" * 16 + "-a-real-random-vault-secret")
+    monkeypatch.setenv("CASETRACK_PLACEMENT_ID_KEY", "p" * 16 + "-a-real-random-placement-secret")
 
     assert Settings().database_url == url
 
