@@ -120,3 +120,19 @@ def test_dates_out_of_any_sensible_range_are_refused_not_crashed_on(client, stor
     assert far_born.status_code == 422
     assert far_born.json()["detail"][0]["loc"] == ["body", "young_person", "date_of_birth"]
     assert store.position() == 0
+
+
+def test_concurrent_changes_to_one_case_are_one_success_and_clear_conflicts_never_a_500(client, store):
+    from concurrent.futures import ThreadPoolExecutor
+
+    case_id = client.post("/referrals", json=a_referral_body()).json()["case_id"]
+    body = {"occurred_at": days_after(REFERRAL_DAY, 1).isoformat() + "T10:00:00Z"}
+
+    with ThreadPoolExecutor(8) as pool:
+        responses = list(pool.map(lambda _: client.post(f"/cases/{case_id}/mediation-attempts", json=body),
+                                  range(8)))
+
+    assert sorted(r.status_code for r in responses) == [200] + [409] * 7
+    assert {r.json()["detail"][0]["type"] for r in responses if r.status_code == 409} <= {
+        "MediationAlreadyInProgress", "ChangedConcurrently"}
+    assert store.get_case(UUID(case_id)).mediation_attempts == 1
