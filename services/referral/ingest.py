@@ -7,8 +7,10 @@ Each message is taken from the CASETRACK_INGEST stream one at a time, in order, 
 - **rejected**: it is kept with every reason (its body sealed, since it may hold personal data) and the
   reasons go to `casetrack.rejected.<district>`. A corrected resend is accepted and resolves it.
 Then the message is erased from the stream (NATS overwrites it), so personal data sent by a district
-lives on only in the vault. A failure that retrying may cure (the database restarting) is retried
-without limit, after `give_up_after` tries it is kept as a rejection the district can resend.
+lives on only in the vault. A failure that retrying will cure (the database unreachable or its lock
+timing out, a concurrent change to the same case) is retried without limit; any other failure is retried
+`give_up_after` times, then kept as a `ProcessingFailed` rejection the district can resend, so one bad
+message does not hold up every district for long.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4
 
+import psycopg
+from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 from fastapi import APIRouter, HTTPException, Request
 from faststream import AckPolicy
 from faststream.nats import JStream, NatsBroker, NatsMessage, PullSub
@@ -54,6 +58,9 @@ from services.referral.application import CaseNotFound, PersonalDataNeeded, Refe
 from services.referral.domain import Case, CaseConflict, ReferralRefused
 
 log = logging.getLogger(__name__)
+
+TRANSIENT = (OperationalError, InterfaceError, IntegrityError, psycopg.OperationalError)
+"""Failures that retrying cures: the store unreachable or its lock timing out, or a concurrent change."""
 
 INGEST_STREAM = "CASETRACK_INGEST"
 INGEST_SUBJECTS = f"{PREFIX}.ingest.>"
@@ -98,7 +105,7 @@ class Answer:
 class DistrictInbox:
     """Turns district messages into case events, once each, and answers every one."""
 
-    def __init__(self, referrals: Referrals, schema: str, on_saved=lambda: None, give_up_after: int = 20):
+    def __init__(self, referrals: Referrals, schema: str, on_saved=lambda: None, give_up_after: int = 3):
         """`on_saved` is called on the event loop after each message (the runtime nudges its relay)."""
         self.referrals = referrals
         self.schema = schema
@@ -176,6 +183,8 @@ class DistrictInbox:
             return self._apply(district, kind, message)
         except MessageRefused as refusal:
             return self._reject(district, kind, body, sequence, refusal.reasons, payload)
+        except TRANSIENT:
+            raise  # retried until it works: nothing is lost while the database is away
         except Exception as error:
             if attempt < self.give_up_after:
                 raise

@@ -117,3 +117,16 @@ def test_refused_messages_nobody_resolved_lose_their_kept_copy_after_the_retenti
         kept = dict(conn.execute(f"SELECT stream_sequence, sealed_body IS NOT NULL FROM {schema}.rejected_messages"
                                  ).fetchall())
     assert destroyed == 1 and kept == {1: False, 2: True}
+
+
+def test_a_database_outage_is_retried_without_limit_never_turned_into_a_rejection(inbox, referrals_store,
+                                                                                   monkeypatch):
+    from eventsourcing.persistence import OperationalError
+
+    def database_away(*args, **kwargs):
+        raise OperationalError("the database is restarting")
+
+    monkeypatch.setattr(referrals_store, "make_referral", database_away)
+
+    with pytest.raises(OperationalError):
+        inbox.receive(SUBJECT, a_referral("PR-50"), sequence=1, attempt=100)
