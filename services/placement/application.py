@@ -31,6 +31,7 @@ from services.placement.domain import (
     PlacementRefused,
     Provider,
     Scheme,
+    night_of,
     placement_id_for,
 )
 
@@ -130,9 +131,10 @@ class Placements(ServiceApplication):
         def attempt() -> int:
             placement = self.get_placement(placement_id)
             scheme = self.get_scheme(placement.scheme_id)
+            holding = self._schemes_held_after(placement, occurred_at)
             placement.end(scheme=scheme, planned=planned, destination=destination, occurred_at=occurred_at,
-                          now=utc_now())
-            return self.record(context, placement, scheme)
+                          now=utc_now(), holding=holding)
+            return self.record(context, placement, scheme, *holding)
         return self._deciding_again_on_conflict(attempt)
 
     def record_breakdown(self, context: EventContext, placement_id: UUID, *, reason: BreakdownReason,
@@ -140,9 +142,10 @@ class Placements(ServiceApplication):
         def attempt() -> int:
             placement = self.get_placement(placement_id)
             scheme = self.get_scheme(placement.scheme_id)
+            holding = self._schemes_held_after(placement, occurred_at)
             placement.break_down(scheme=scheme, reason=reason, destination=destination, occurred_at=occurred_at,
-                                 now=utc_now())
-            return self.record(context, placement, scheme)
+                                 now=utc_now(), holding=holding)
+            return self.record(context, placement, scheme, *holding)
         return self._deciding_again_on_conflict(attempt)
 
     def record_bed_and_breakfast_nights(self, context: EventContext, placement_id: UUID, *, first_night: date,
@@ -154,6 +157,10 @@ class Placements(ServiceApplication):
         return self._deciding_again_on_conflict(attempt)
 
     # -- reading ------------------------------------------------------------------------------------
+
+    def _schemes_held_after(self, placement: Placement, occurred_at: datetime) -> list[Scheme]:
+        return [self.get_scheme(scheme_id) for scheme_id in placement.schemes_held_after(night_of(occurred_at))
+                if scheme_id != placement.scheme_id]
 
     def placements_of(self, person_ref: UUID) -> list[Placement]:
         """A young person's placements, first to last (their ids follow from the person_ref)."""

@@ -235,6 +235,20 @@ class Scheme(KindOfAggregate):
         self.record(UnitReleased, district=self.district, occurred_at=occurred_at, scheme_id=self.id,
                     placement_id=placement_id, released_on=released_on)
 
+    def cut_short(self, placement_id: UUID, released_on: date, occurred_at: datetime) -> None:
+        """Release earlier a unit held for a placement until a later day (a planned overlap), because the
+        placement ended first."""
+        if self._letting_held_after(placement_id, released_on) is not None:
+            self.record(UnitReleased, district=self.district, occurred_at=occurred_at, scheme_id=self.id,
+                        placement_id=placement_id, released_on=released_on)
+
+    def _letting_held_after(self, placement_id: UUID, night: date) -> Letting | None:
+        for letting in reversed(self.lettings):
+            if letting.placement_id == placement_id and letting.released_on is not None \
+                    and letting.released_on > night:
+                return letting
+        return None
+
     def _open_letting_of(self, placement_id: UUID) -> Letting:
         for letting in reversed(self.lettings):
             if letting.placement_id == placement_id and letting.released_on is None:
@@ -269,7 +283,8 @@ class Scheme(KindOfAggregate):
 
     @apply.register
     def _(self, event: UnitReleased) -> None:
-        self._open_letting_of(event.placement_id).released_on = event.released_on
+        letting = self._letting_held_after(event.placement_id, event.released_on)  # an overlap cut short
+        (letting or self._open_letting_of(event.placement_id)).released_on = event.released_on
 
 
 @dataclass(frozen=True)
@@ -330,6 +345,12 @@ class Placement(KindOfAggregate):
         super().__init__(id)
         self.stays: list[Stay] = []
         self.bed_and_breakfast_nights: set[date] = set()
+        self.held_until: dict[UUID, date] = {}
+        """Schemes left on a planned move whose unit is still held, and until when."""
+
+    def schemes_held_after(self, night: date) -> list[UUID]:
+        """The schemes whose unit this placement still holds after `night` (planned overlaps)."""
+        return [scheme_id for scheme_id, until in self.held_until.items() if until > night]
 
     @property
     def open(self) -> bool:
@@ -424,7 +445,7 @@ class Placement(KindOfAggregate):
                           days_in_previous_scheme=self.days_in_scheme(moved_on), **_facts_of(to))
 
     def end(self, *, scheme: Scheme, planned: bool, destination: Destination, occurred_at: datetime,
-            now: datetime) -> None:
+            now: datetime, holding: list[Scheme] = ()) -> None:
         """The young person moves on from the pathway placement."""
         self._check_change(occurred_at, now, "the end", PlacementEndsBeforeItStarted)
         destination = Destination(destination)
@@ -432,17 +453,21 @@ class Placement(KindOfAggregate):
             raise DestinationCannotBePlanned(f"a move-on to {destination.value} is never planned")
         left_on = night_of(occurred_at)
         scheme.release(self.id, left_on, occurred_at)
+        for held in holding:  # a planned overlap still running ends with the placement
+            held.cut_short(self.id, left_on, occurred_at)
         self._record_fact(PlacementEnded, occurred_at, scheme_id=self.scheme_id, planned=planned,
                           destination=destination, days_in_scheme=self.days_in_scheme(left_on),
                           days_in_placement=self.days_in_placement(left_on))
 
     def break_down(self, *, scheme: Scheme, reason: BreakdownReason, destination: Destination | None,
-                   occurred_at: datetime, now: datetime) -> None:
+                   occurred_at: datetime, now: datetime, holding: list[Scheme] = ()) -> None:
         """The placement ends unplanned, for `reason`."""
         self._check_change(occurred_at, now, "the breakdown", PlacementEndsBeforeItStarted)
         reason = BreakdownReason(reason)
         left_on = night_of(occurred_at)
         scheme.release(self.id, left_on, occurred_at)
+        for held in holding:  # a planned overlap still running ends with the placement
+            held.cut_short(self.id, left_on, occurred_at)
         self._record_fact(PlacementBrokeDown, occurred_at, scheme_id=self.scheme_id, reason=reason,
                           destination=destination or reason.usual_destination,
                           days_in_scheme=self.days_in_scheme(left_on),
@@ -495,6 +520,8 @@ class Placement(KindOfAggregate):
     @apply.register
     def _(self, event: PlacementMoved) -> None:
         self.stays[-1].until = night_of(event.occurred_at)
+        if event.overlap_until is not None:
+            self.held_until[event.from_scheme_id] = event.overlap_until
         self._enter(event, event.occurred_at)
 
     @apply.register

@@ -478,3 +478,16 @@ def test_a_unit_free_tonight_but_not_after_a_capacity_cut_is_not_free_to_let():
     assert scheme.free_from(night(0)) == 0
     with pytest.raises(PlacementWouldExceedCapacity):
         start(scheme, at=days_ago(0), case=a_known_case())
+
+
+def test_a_placement_ending_during_a_planned_overlap_frees_the_held_unit_from_that_day():
+    first, second = a_scheme(capacity_units=1), a_scheme()
+    placement = start(first, at=days_ago(20))
+    placement.move(leaving=first, to=second, direction=MoveDirection.step_down, planned=True,
+                   overlap_until=night(-10), occurred_at=days_ago(10), now=NOW)
+
+    placement.end(scheme=second, planned=True, destination=Destination.social_rented, occurred_at=days_ago(5),
+                  now=NOW, holding=[first])
+
+    assert [first.occupied_on(night(n)) for n in (6, 5, 0, -9)] == [1, 0, 0, 0]
+    assert start(first, at=days_ago(4), case=a_known_case()).scheme_id == first.id  # the unit is free again

@@ -66,3 +66,23 @@ def test_a_placement_dated_while_the_case_was_closed_is_refused(catalogue):
     with pytest.raises(PlacementBeforeReferral):
         catalogue.store.start_placement(CONTEXT, case_id=case.case_id, scheme_id=catalogue.scheme(**EMERGENCY),
                                         occurred_at=days_ago(12))
+
+
+def test_ending_a_placement_frees_the_unit_it_still_held_on_a_planned_overlap(catalogue):
+    from datetime import timedelta
+
+    from shared.contracts.placement_vocabulary import Destination, MoveDirection
+
+    store = catalogue.store
+    first, second = catalogue.scheme(capacity_units=1), catalogue.scheme()
+    placement, _ = store.start_placement(CONTEXT, case_id=catalogue.case().case_id, scheme_id=first,
+                                         occurred_at=days_ago(20))
+    store.move_placement(CONTEXT, placement.id, to_scheme_id=second, direction=MoveDirection.step_down, planned=True,
+                         overlap_until=days_ago(10).date() + timedelta(days=20), occurred_at=days_ago(10))
+
+    store.end_placement(CONTEXT, placement.id, planned=True, destination=Destination.social_rented,
+                        occurred_at=days_ago(5))
+
+    other, _ = store.start_placement(CONTEXT, case_id=catalogue.case().case_id, scheme_id=first,
+                                     occurred_at=days_ago(4))
+    assert other.scheme_id == first
