@@ -128,23 +128,23 @@ class Placements(ServiceApplication):
 
     def end_placement(self, context: EventContext, placement_id: UUID, *, planned: bool, destination: Destination,
                       occurred_at: datetime) -> int:
-        def attempt() -> int:
-            placement = self.get_placement(placement_id)
-            scheme = self.get_scheme(placement.scheme_id)
-            holding = self._schemes_held_after(placement, occurred_at)
-            placement.end(scheme=scheme, planned=planned, destination=destination, occurred_at=occurred_at,
-                          now=utc_now(), holding=holding)
-            return self.record(context, placement, scheme, *holding)
-        return self._deciding_again_on_conflict(attempt)
+        return self._leaving(context, placement_id, occurred_at, lambda placement, **schemes: placement.end(
+            planned=planned, destination=destination, occurred_at=occurred_at, now=utc_now(), **schemes))
 
     def record_breakdown(self, context: EventContext, placement_id: UUID, *, reason: BreakdownReason,
                          destination: Destination | None, occurred_at: datetime) -> int:
+        return self._leaving(context, placement_id, occurred_at, lambda placement, **schemes: placement.break_down(
+            reason=reason, destination=destination, occurred_at=occurred_at, now=utc_now(), **schemes))
+
+    def _leaving(self, context: EventContext, placement_id: UUID, occurred_at: datetime,
+                 leave: Callable[..., None]) -> int:
+        """The placement ends (a move-on or a breakdown): its scheme's unit, and any still held on a planned
+        overlap, are released in the same save."""
         def attempt() -> int:
             placement = self.get_placement(placement_id)
             scheme = self.get_scheme(placement.scheme_id)
             holding = self._schemes_held_after(placement, occurred_at)
-            placement.break_down(scheme=scheme, reason=reason, destination=destination, occurred_at=occurred_at,
-                                 now=utc_now(), holding=holding)
+            leave(placement, scheme=scheme, holding=holding)
             return self.record(context, placement, scheme, *holding)
         return self._deciding_again_on_conflict(attempt)
 
