@@ -1,0 +1,83 @@
+"""The kinds of domain error every service raises, and the one place they become HTTP answers.
+
+A domain error derives from one kind; `map_domain_errors` registers one exception handler per kind on a
+service's app, so no route maps errors itself:
+
+| kind | status | meaning |
+|---|---|---|
+| `Refused` | 422 | the request breaks a rule of the domain whatever the state (a date in the future, ...) |
+| `Conflict` | 409 | the request cannot apply to things as they stand now (the case is closed, the scheme is full) |
+| `NotFound` | 404 | what the request names does not exist |
+| `Gone` | 410 | it existed and was erased |
+
+Kinds are pure (no web import here but in `map_domain_errors`), so `domain/` packages may derive from them.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class DomainError(Exception):
+    """A rule of the domain said no; `field` names the input that was wrong, where there is one."""
+
+    status: int = 400
+
+    def __init__(self, message: str = "", *, field: str | None = None):
+        super().__init__(message or (type(self).__doc__ or type(self).__name__).strip())
+        self.field = field
+
+    def reasons(self) -> list[dict[str, Any]]:
+        """The body's reasons, in the same shape as FastAPI's validation errors."""
+        reason: dict[str, Any] = {"msg": str(self), "type": type(self).__name__}
+        if self.field:
+            reason["loc"] = ["body", *self.field.split(".")]
+        return [reason]
+
+
+class Refused(DomainError, ValueError):
+    """The request breaks a rule whatever the state of things (422)."""
+
+    status = 422
+
+
+class Conflict(DomainError):
+    """The request cannot apply to things as they stand (409)."""
+
+    status = 409
+
+
+class NotFound(DomainError, LookupError):
+    """What the request names does not exist (404)."""
+
+    status = 404
+
+
+class Gone(DomainError):
+    """What the request names existed and was erased (410)."""
+
+    status = 410
+
+
+class StoreUnavailable(Exception):
+    """The event store is busy or unreachable; nothing was saved (503, retry)."""
+
+
+def map_domain_errors(app: Any) -> None:
+    """Register the one set of exception handlers that turns domain errors into HTTP answers."""
+    from fastapi import Request
+    from fastapi.responses import JSONResponse
+
+    async def domain_error(request: Request, error: DomainError) -> JSONResponse:
+        return JSONResponse({"detail": error.reasons()}, status_code=error.status)
+
+    async def store_unavailable(request: Request, error: StoreUnavailable) -> JSONResponse:
+        return JSONResponse({"detail": str(error) or "the store is busy or unavailable; nothing was saved: "
+                             "retry shortly"}, status_code=503, headers={"Retry-After": "1"})
+
+    app.add_exception_handler(DomainError, domain_error)
+    app.add_exception_handler(StoreUnavailable, store_unavailable)
+    # The store's lock timeout or a lost connection: nothing was saved, the client may retry.
+    from eventsourcing.persistence import OperationalError
+
+    app.add_exception_handler(OperationalError, store_unavailable)
