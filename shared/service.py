@@ -24,6 +24,7 @@ from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
 from shared.consumer import IdempotentConsumer, Projection
+from shared.errors import map_domain_errors
 from shared.eventstore import ServiceApplication, postgres_env
 from shared.outbox import OutboxRelay
 from shared.settings import Settings
@@ -174,6 +175,7 @@ def service_app(runtime: ServiceRuntime, title: str, description: str) -> FastAP
     from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
     app = FastAPI(title=title, description=description, lifespan=runtime.lifespan)
+    map_domain_errors(app)
 
     @app.get("/health", tags=["operations"])
     async def health() -> JSONResponse:
