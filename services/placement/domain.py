@@ -36,7 +36,7 @@ from shared.contracts.placement_vocabulary import (
     ProvisionType,
 )
 from shared.contracts.vocabulary import Cohort, Level, known_district
-from shared.eventstore import Aggregate
+from shared.aggregate import Aggregate
 
 EMERGENCY_MAX_STAY_DAYS = 91
 """An assessment / emergency stay lasts 3 months (13 weeks) at most [003 4.4]."""

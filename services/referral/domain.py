@@ -38,7 +38,7 @@ from shared.contracts.vocabulary import (
     known_district,
 )
 
-from shared.eventstore import Aggregate
+from shared.aggregate import Aggregate
 
 PREVENTION_DUTY = timedelta(days=56)
 
