@@ -23,10 +23,19 @@ from faststream.nats import NatsBroker
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
-from shared.consumer import IdempotentConsumer, Projection
 from shared.errors import map_domain_errors
 from shared.eventstore import ServiceApplication, postgres_env
 from shared.outbox import OutboxRelay
+from shared.projections import (
+    EventSource,
+    Projection,
+    ProjectionRunner,
+    RebuildProgress,
+    StoreSource,
+    StreamSource,
+    prepare_projection,
+    rebuild,
+)
 from shared.settings import Settings
 from shared.streams import ensure_streams
 
@@ -47,20 +56,22 @@ class ServiceRuntime:
     name: str
     settings: Settings
     store_class: type[ServiceApplication] | None = None
-    projections: dict[str, Projection] = field(default_factory=dict)
-    """source service -> projection fed by that service's stream."""
-    prepare_read_model: Callable[[asyncpg.Connection], Any] | None = None
+    projections: list[Projection] = field(default_factory=list)
+    """The service's read models; each follows its own store and/or other services' streams."""
     starting: list[Callable[[ServiceRuntime, JetStreamContext], Awaitable[None]]] = field(default_factory=list)
     """Run once the store, NATS and the broker exist, before the broker starts: e.g. to add subscribers."""
     store_env: dict[str, str] = field(default_factory=dict)
     """Extra settings for the service's store (e.g. the referral vault's key)."""
+    batch_size: int = 1000
 
     store: ServiceApplication | None = None
     pool: asyncpg.Pool | None = None
     nats: NATS | None = None
+    js: JetStreamContext | None = None
     broker: NatsBroker | None = None
     relay: OutboxRelay | None = None
-    consumers: dict[str, IdempotentConsumer] = field(default_factory=dict)
+    runners: list[ProjectionRunner] = field(default_factory=list)
+    rebuilds: dict[str, RebuildProgress] = field(default_factory=dict)
     _tasks: list[asyncio.Task] = field(default_factory=list)
 
     @property
@@ -71,30 +82,31 @@ class ServiceRuntime:
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         settings = self.settings
         await asyncio.to_thread(create_schema, settings.database_url, self.schema)
-        self.pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=5)
+        self.pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=8)
         self.nats = await nats.connect(servers=settings.nats_servers, name=f"casetrack-{self.name}",
                                        max_reconnect_attempts=-1)
-        js = self.nats.jetstream()
-        await ensure_streams(js, settings.stream_replicas)
-        if self.prepare_read_model:
-            async with self.pool.acquire() as conn:
-                await self.prepare_read_model(conn)
+        self.js = self.nats.jetstream()
+        await ensure_streams(self.js, settings.stream_replicas)
+        async with self.pool.acquire() as conn:
+            for projection in self.projections:
+                await prepare_projection(conn, self.schema, projection)
         if self.store_class:
             env = postgres_env(settings.database_url, self.schema, settings.lock_timeout_seconds) | self.store_env
             self.store = await asyncio.to_thread(self.store_class, env)
             self.relay = OutboxRelay(self.name, self.store, self.nats, self.pool, self.schema)
             await self.relay.prepare()
-            self._tasks.append(asyncio.create_task(self.relay.run(), name=f"{self.name}-relay"))
+            self.in_background(self.relay.run(), "relay")
+        for projection in self.projections:
+            for service in projection.follows:
+                runner = ProjectionRunner(projection, service, self.source_of(service, projection.name), self.pool,
+                                          self.schema, batch_size=self.batch_size)
+                await runner.start()
+                self.runners.append(runner)
+                self.in_background(runner.run(), f"{projection.name}-{service}")
         self.broker = NatsBroker(settings.nats_servers, name=f"casetrack-{self.name}-consumers",
                                  max_reconnect_attempts=-1)
-        for source, projection in self.projections.items():
-            consumer = IdempotentConsumer(self.name, source, projection, self.pool, self.schema,
-                                          max_deliver=settings.max_deliver)
-            await consumer.prepare(js)
-            consumer.subscribe(self.broker)
-            self.consumers[source] = consumer
         for start in self.starting:
-            await start(self, js)
+            await start(self, self.js)
         await self.broker.start()
         try:
             yield
@@ -103,36 +115,84 @@ class ServiceRuntime:
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
+            for runner in self.runners:
+                await runner.source.close()
             if self.store:
                 await asyncio.to_thread(self.store.close)
             await self.nats.drain()
             await self.pool.close()
+
+    def source_of(self, service: str, reader: str) -> EventSource:
+        """Where `reader` reads `service`'s events: this service's own store, or the other service's stream."""
+        if service == self.name:
+            if self.store is None:
+                raise ValueError(f"{reader} follows {service}'s own events, but {service} has no store")
+            return StoreSource(service, self.store)
+        return StreamSource(self.js, service, durable=f"{self.name}-{reader}-{service}",
+                            max_deliver=self.settings.max_deliver)
 
     def in_background(self, work: Awaitable[None], name: str) -> None:
         """Run `work` for as long as the service runs; it is cancelled when the service stops."""
         self._tasks.append(asyncio.create_task(work, name=f"{self.name}-{name}"))
 
     def saved(self, position: int) -> str:
-        """Wake the relay for a new write, and give the caller the position token to read after."""
+        """Wake the relay and the projections of the service's own events for a new write, and give the
+        caller the position token to read after."""
         if self.relay:
             self.relay.nudge()
+        for runner in self.runners:
+            if isinstance(runner.source, StoreSource):
+                runner.source.nudge()
         return f"{self.name}:{position}"
 
-    async def wait_for_positions(self, positions: list[str], read_model: str) -> None:
-        """Wait until this service's projections have applied each write position (`referral:12`, ...):
-        a 422 for a position this service does not follow, a 503 (retry) if not reached in time."""
+    async def wait_for_positions(self, positions: list[str], *projections: str) -> None:
+        """Wait until the named projections (all, if none is named) have applied each write position
+        (`referral:12`, ...): a 422 for a position they do not follow, a 503 (retry) if not reached in time."""
         for token in positions:
             match = POSITION.match(token)
-            if not match or match["service"] not in self.consumers:
+            runners = [runner for runner in self.runners
+                       if match and runner.source_service == match["service"]
+                       and (not projections or runner.projection.name in projections)]
+            if not runners:
                 raise HTTPException(422, [{
-                    "loc": ["query", "after"], "msg": f"{token!r} is not a position this service follows",
-                    "type": "unknown_position", "follows": sorted(self.consumers)}])
-            consumer = self.consumers[match["service"]]
-            if not await consumer.wait_for(int(match["position"]), self.settings.read_wait_seconds):
-                raise HTTPException(
-                    503, f"the {read_model} has not reached {token} within "
-                         f"{self.settings.read_wait_seconds:.0f}s; try again",
-                    headers={"Retry-After": "1"})
+                    "loc": ["query", "after"], "msg": f"{token!r} is not a position this read follows",
+                    "type": "unknown_position",
+                    "follows": sorted({r.source_service for r in self.runners
+                                       if not projections or r.projection.name in projections})}])
+            for runner in runners:
+                if not await runner.wait_for(int(match["position"]), self.settings.read_wait_seconds):
+                    raise HTTPException(
+                        503, f"the {runner.projection.name} read model has not reached {token} within "
+                             f"{self.settings.read_wait_seconds:.0f}s; try again",
+                        headers={"Retry-After": "1"})
+
+    async def projection_states(self) -> list[dict[str, Any]]:
+        """Each projection: the sources it follows, its position and lag in each, and any rebuild."""
+        states: dict[str, dict[str, Any]] = {}
+        for runner in self.runners:
+            state = states.setdefault(runner.projection.name, {
+                "projection": runner.projection.name, "service": self.name, "sources": {},
+                "rebuild": vars(self.rebuilds[runner.projection.name]).copy()
+                if runner.projection.name in self.rebuilds else None})
+            try:
+                lag: int | str = await runner.lag()
+            except Exception as error:  # noqa: BLE001 - reported, not raised
+                lag = f"unknown: {type(error).__name__}"
+            state["sources"][runner.source_service] = {"position": runner.position, "lag": lag}
+        return list(states.values())
+
+    def start_rebuild(self, name: str) -> RebuildProgress:
+        """Rebuild the projection `name` in the background (a running rebuild of it is left to finish)."""
+        [projection] = [p for p in self.projections if p.name == name] or [None]
+        if projection is None:
+            raise HTTPException(404, f"{self.name} has no projection {name!r}")
+        if name in self.rebuilds and self.rebuilds[name].state == "running":
+            return self.rebuilds[name]
+        progress = self.rebuilds[name] = RebuildProgress(name)
+        sources = {service: self.source_of(service, f"{name}-rebuild") for service in projection.follows}
+        self.in_background(rebuild(projection, sources, self.pool, self.schema, progress, self.batch_size),
+                           f"rebuild-{name}")
+        return progress
 
     async def health(self) -> JSONResponse:
         checks: dict[str, Any] = {}
@@ -153,14 +213,11 @@ class ServiceRuntime:
             except Exception as error:  # noqa: BLE001
                 checks["store_position"] = f"unavailable: {type(error).__name__}"
                 healthy = False
-        consumer_lag = {}
-        for source, consumer in self.consumers.items():
-            try:
-                consumer_lag[source] = await consumer.lag()
-            except Exception as error:  # noqa: BLE001
-                consumer_lag[source] = f"unknown: {type(error).__name__}"
-                healthy = False
-        checks["consumer_lag"] = consumer_lag
+        projection_lag: dict[str, dict[str, Any]] = {}
+        for state in await self.projection_states():
+            projection_lag[state["projection"]] = {source: s["lag"] for source, s in state["sources"].items()}
+            healthy &= all(isinstance(s["lag"], int) for s in state["sources"].values())
+        checks["projection_lag"] = projection_lag
         return JSONResponse({"service": self.name, "status": "ok" if healthy else "degraded", **checks},
                             status_code=200 if healthy else 503)
 
@@ -179,8 +236,18 @@ def service_app(runtime: ServiceRuntime, title: str, description: str) -> FastAP
 
     @app.get("/health", tags=["operations"])
     async def health() -> JSONResponse:
-        """The service's store, NATS connection, relay lag and consumer lag."""
+        """The service's store, NATS connection, relay lag and each projection's lag."""
         return await runtime.health()
+
+    @app.get("/projections", tags=["operations"])
+    async def projections() -> list[dict[str, Any]]:
+        """Each read model of this service: the sources it follows, its position and lag, any rebuild."""
+        return await runtime.projection_states()
+
+    @app.post("/projections/{name}/rebuild", tags=["operations"], status_code=202)
+    async def rebuild_projection(name: str) -> dict[str, Any]:
+        """Rebuild a read model from the events into fresh tables; the old ones answer until it is complete."""
+        return vars(runtime.start_rebuild(name)).copy()
 
     FastAPIInstrumentor.instrument_app(app)
     return app

@@ -2,18 +2,18 @@
 
 from fastapi import FastAPI
 
+from services.journeys.api import router
+from services.journeys.projections.cases_by_district import CasesByDistrict
+from services.journeys.projections.journeys import JourneyProjection
 from shared.service import ServiceRuntime, service_app
 from shared.settings import Settings
-from services.journeys.api import router
-from services.journeys.projections import JourneyProjection, prepare_read_model
 
 
 def build(settings: Settings) -> FastAPI:
     runtime = ServiceRuntime(
         name="journeys",
         settings=settings,
-        projections={"referral": JourneyProjection(), "placement": JourneyProjection()},
-        prepare_read_model=prepare_read_model,
+        projections=[JourneyProjection(), CasesByDistrict()],
     )
     app = service_app(runtime, "casetrack journeys",
                       "Journeys, pathways and KPIs projected from every service's events")

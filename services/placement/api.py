@@ -30,7 +30,7 @@ from shared.contracts.placement_vocabulary import (
 from shared.contracts.vocabulary import Cohort, Level, PanelDecision, PriorityBand, UnknownDistrict
 from shared.service import After
 from shared.web import Context, District, Runtime, Today, runtime_of, store_unavailable, today_utc  # noqa: F401 - tests override today_utc
-from services.placement import read_model
+from services.placement.projections import placements as read_model
 from services.placement.application import (
     PlacementNotFound,
     Placements,
@@ -52,7 +52,7 @@ def placements_of(request: Request) -> Placements:
 
 async def caught_up(request: Request, after: After = None) -> None:
     """Wait until this service's projections have applied every position in `after`."""
-    await runtime_of(request).wait_for_positions(after or [], "placement service's projection")
+    await runtime_of(request).wait_for_positions(after or [])
 
 
 Store = Annotated[Placements, Depends(placements_of)]

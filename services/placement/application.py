@@ -23,7 +23,7 @@ from shared.contracts.placement_vocabulary import (
 from shared.contracts.vocabulary import Level
 from shared.eventstore import ServiceApplication
 
-from services.placement.cases import CaseDirectory, CasesInMemory, CasesInPostgres
+from services.placement.projections.known_cases import CaseDirectory, CasesInMemory, CasesInPostgres
 from services.placement.domain import (
     KindOfAggregate,
     Placement,

@@ -2,12 +2,12 @@
 
 from fastapi import FastAPI
 
-from shared.service import ServiceRuntime, service_app
-from shared.settings import Settings
 from services.placement.api import router
 from services.placement.application import Placements
-from services.placement.cases import KnownCasesProjection
-from services.placement.read_model import PlacementReadModel, prepare_read_model
+from services.placement.projections.known_cases import KnownCasesProjection
+from services.placement.projections.placements import PlacementReadModel
+from shared.service import ServiceRuntime, service_app
+from shared.settings import Settings
 
 
 def build(settings: Settings) -> FastAPI:
@@ -15,8 +15,7 @@ def build(settings: Settings) -> FastAPI:
         name="placement",
         settings=settings,
         store_class=Placements,
-        projections={"referral": KnownCasesProjection(), "placement": PlacementReadModel()},
-        prepare_read_model=prepare_read_model,
+        projections=[KnownCasesProjection(), PlacementReadModel()],
         store_env={"PLACEMENT_ID_KEY": settings.placement_id_key.get_secret_value()},
     )
     app = service_app(runtime, "casetrack placement",

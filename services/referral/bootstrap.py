@@ -2,20 +2,20 @@
 
 from fastapi import FastAPI
 
-from shared.service import ServiceRuntime, service_app
-from shared.settings import Settings
 from services.referral.api import router
 from services.referral.application import Referrals
-from services.referral.caseload import CaseloadProjection, EmergencyPlacementsProjection, prepare_read_model
 from services.referral.caseload import router as caseload_router
 from services.referral.ingest import open_district_inbox
 from services.referral.ingest import router as inbox_router
+from services.referral.projections.caseload import CaseloadProjection
+from services.referral.projections.emergency_placements import EmergencyPlacementsProjection
+from shared.service import ServiceRuntime, service_app
+from shared.settings import Settings
 
 
 def build(settings: Settings) -> FastAPI:
     runtime = ServiceRuntime(name="referral", settings=settings, store_class=Referrals,
-                             projections={"referral": CaseloadProjection(),
-                                          "placement": EmergencyPlacementsProjection()}, prepare_read_model=prepare_read_model,
+                             projections=[CaseloadProjection(), EmergencyPlacementsProjection()],
                              store_env={"VAULT_KEY": settings.vault_key.get_secret_value()},
                              starting=[open_district_inbox])
     app = service_app(runtime, "casetrack referral", "Young people's cases from presentation to closure")

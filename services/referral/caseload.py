@@ -1,252 +1,29 @@
-"""The caseload: the referral service's read model of its own cases, and the two views case workers use.
-
-`CaseloadProjection` is fed by the referral service's own stream (through the idempotent consumer) and
-keeps one row per case. From it come the panel agenda (cases awaiting a panel decision, and how long
-they have waited) and the prevention clock (open cases whose 56-day prevention duty is due or overdue).
-"""
+"""The caseload routes case workers use: the panel agenda and the prevention clock."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
 from typing import Annotated
-from uuid import UUID
 
-import asyncpg
 from fastapi import APIRouter, Query
-from pydantic import AwareDatetime, BaseModel, Field
 
-from shared.consumer import Delivery
-from shared.contracts import Event
-from shared.contracts.placement import PlacementStarted
-from shared.contracts.referral import (
-    AssessmentCompleted,
-    CaseClosed,
-    CaseReopened,
-    EligibilityDecided,
-    PanelDecisionMade,
-    PersonLinked,
-    PersonUnlinked,
-    ReferralMade,
+from services.referral.projections.caseload import (
+    MAX_WITHIN_DAYS,
+    PanelAgenda,
+    PreventionClock,
+    panel_agenda,
+    prevention_clock,
 )
-from shared.contracts.vocabulary import Cohort, Level, PanelDecision, PriorityBand
 from shared.service import After
 from shared.web import District, Runtime, Today, today_utc  # noqa: F401 - today_utc: tests override it
 
-SCHEMA = "referral"
-
-MAX_WITHIN_DAYS = 56
-"""The prevention duty runs 56 days: looking further ahead than that finds nothing new."""
-
-
-def read_model_ddl(schema: str) -> list[str]:
-    return [
-        f"CREATE TABLE IF NOT EXISTS {schema}.caseload ("
-        " case_id uuid PRIMARY KEY, person_ref uuid NOT NULL, district text NOT NULL, cohort text NOT NULL,"
-        " status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),"
-        " referred_at timestamptz NOT NULL, assessed_at timestamptz, priority_band text, support_level text,"
-        " awaiting_panel_since timestamptz, last_panel_decision text, last_panel_date date,"
-        " prevention_duty_due_on date,"
-        " last_sequence bigint NOT NULL, last_position bigint NOT NULL, updated_at timestamptz NOT NULL)",
-        f"CREATE INDEX IF NOT EXISTS caseload_awaiting_panel ON {schema}.caseload"
-        " (district, priority_band, awaiting_panel_since) WHERE awaiting_panel_since IS NOT NULL",
-        f"CREATE INDEX IF NOT EXISTS caseload_prevention_clock ON {schema}.caseload"
-        " (district, prevention_duty_due_on) WHERE prevention_duty_due_on IS NOT NULL",
-        f"CREATE TABLE IF NOT EXISTS {schema}.emergency_placements ("
-        " placement_id uuid PRIMARY KEY, case_id uuid NOT NULL, district text NOT NULL,"
-        " provision_type text NOT NULL, started_at timestamptz NOT NULL)",
-    ]
-
-
-async def prepare_read_model(conn: asyncpg.Connection, schema: str = SCHEMA) -> None:
-    for statement in read_model_ddl(schema):
-        await conn.execute(statement)
-
-
-class CaseloadProjection:
-    """Keeps one row per case: its status, assessment, panel wait and prevention duty due date.
-
-    Event types it has no use for (including ones added after it was written) are ignored. Every update
-    is guarded by the stream sequence of the last event applied to the row, so applying an event again,
-    or an older one, changes nothing.
-    """
-
-    def __init__(self, schema: str = SCHEMA):
-        self.schema = schema
-
-    async def apply(self, conn: asyncpg.Connection, event: Event, delivery: Delivery) -> None:
-        if isinstance(event, ReferralMade):
-            await self._open(conn, event, delivery)
-        elif isinstance(event, EligibilityDecided):
-            await self._update(conn, event, delivery, "prevention_duty_due_on = $5", event.prevention_duty_due_on)
-        elif isinstance(event, AssessmentCompleted):
-            await self._update(
-                conn, event, delivery,
-                "assessed_at = $5, priority_band = $6, support_level = $7,"
-                " awaiting_panel_since = coalesce(awaiting_panel_since, $5)",
-                event.occurred_at, event.priority_band.value, event.support_level.value)
-        elif isinstance(event, PanelDecisionMade):
-            # A deferral keeps the case on the agenda, still waiting since it first became ready.
-            await self._update(
-                conn, event, delivery,
-                "last_panel_decision = $5, last_panel_date = $6, awaiting_panel_since ="
-                " CASE WHEN $7::boolean THEN coalesce(awaiting_panel_since, $8::timestamptz) END",
-                event.decision.value, event.panel_date, event.decision is PanelDecision.defer, event.occurred_at)
-        elif isinstance(event, CaseClosed):
-            await self._update(conn, event, delivery,
-                               "status = 'closed', awaiting_panel_since = NULL, prevention_duty_due_on = NULL")
-        elif isinstance(event, CaseReopened):
-            await self._update(conn, event, delivery, "status = 'open', cohort = $5, awaiting_panel_since = NULL",
-                               event.cohort.value)
-        elif isinstance(event, (PersonLinked, PersonUnlinked)):
-            await self._update(conn, event, delivery, "person_ref = $5", event.person_ref)
-
-    async def _open(self, conn: asyncpg.Connection, event: ReferralMade, delivery: Delivery) -> None:
-        await conn.execute(
-            f"INSERT INTO {self.schema}.caseload (case_id, person_ref, district, cohort, referred_at,"
-            " last_sequence, last_position, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
-            " ON CONFLICT (case_id) DO NOTHING",
-            event.case_id, event.person_ref, event.district, event.cohort.value, event.occurred_at,
-            delivery.sequence, delivery.source_position, event.recorded_at)
-
-    async def _update(self, conn: asyncpg.Connection, event: Event, delivery: Delivery, assignments: str,
-                      *values) -> None:
-        await conn.execute(
-            f"UPDATE {self.schema}.caseload SET {assignments}, last_sequence = $2,"
-            " last_position = greatest(last_position, $3), updated_at = $4"
-            " WHERE case_id = $1 AND last_sequence < $2",
-            event.case_id, delivery.sequence, delivery.source_position, event.recorded_at, *values)
-
-
-class EmergencyPlacementsProjection:
-    """Keeps the placements made before a panel allocated a service (from the placement service's events),
-    so the panel agenda can report them to the next panel. Other event types are ignored."""
-
-    def __init__(self, schema: str = SCHEMA):
-        self.schema = schema
-
-    async def apply(self, conn: asyncpg.Connection, event: Event, delivery: Delivery) -> None:
-        if isinstance(event, PlacementStarted) and not event.allocated_by_panel:
-            await conn.execute(
-                f"INSERT INTO {self.schema}.emergency_placements"
-                " (placement_id, case_id, district, provision_type, started_at) VALUES ($1, $2, $3, $4, $5)"
-                " ON CONFLICT (placement_id) DO NOTHING",
-                event.placement_id, event.case_id, event.district, event.provision_type.value, event.occurred_at)
-
-
-def days_between(earlier: date, later: date) -> int:
-    return (later - earlier).days
-
-
-def utc_day(moment: datetime) -> date:
-    return moment.astimezone(UTC).date()
-
-
-class AgendaCase(BaseModel):
-    """A case awaiting a panel decision."""
-
-    case_id: UUID
-    person_ref: UUID = Field(description="The young person's pseudonym")
-    district: str
-    cohort: Cohort
-    priority_band: PriorityBand | None
-    support_level: Level | None
-    awaiting_panel_since: AwareDatetime = Field(
-        description="When the case became ready for a panel: its assessment, or a deferral if it was not waiting")
-    days_waiting: int = Field(description="Whole days from awaiting_panel_since (UTC date) to as_of")
-    assessed_at: AwareDatetime | None
-    last_panel_decision: PanelDecision | None = Field(description="`defer` when a panel has already seen it")
-    last_panel_date: date | None
-
-
-class EmergencyPlacementToReport(BaseModel):
-    """A placement made before any panel allocated a service, not yet seen by a panel."""
-
-    case_id: UUID
-    placement_id: UUID
-    district: str
-    provision_type: str
-    started_at: AwareDatetime
-    days_since: int
-
-
-class PanelAgenda(BaseModel):
-    """Cases awaiting a panel decision: priority band A first, then the longest wait; and the emergency
-    placements made since each case's last panel, which the next panel is told of."""
-
-    as_of: date = Field(description="The day (UTC) the waits are counted to")
-    district: str | None
-    cases: list[AgendaCase]
-    emergency_placements_to_report: list[EmergencyPlacementToReport]
-
-
-class ClockCase(BaseModel):
-    """An open case whose prevention duty is due soon or overdue."""
-
-    case_id: UUID
-    person_ref: UUID = Field(description="The young person's pseudonym")
-    district: str
-    cohort: Cohort
-    prevention_duty_due_on: date
-    days_left: int = Field(description="Days from as_of to the due date; negative when overdue")
-    overdue: bool
-
-
-class PreventionClock(BaseModel):
-    """Open cases whose 56-day prevention duty is past due or due within `within_days`, most urgent first."""
-
-    as_of: date = Field(description="The day (UTC) days_left is counted from")
-    within_days: int
-    district: str | None
-    cases: list[ClockCase]
-
-
-async def panel_agenda(conn: asyncpg.Connection, today: date, district: str | None,
-                       schema: str = SCHEMA) -> PanelAgenda:
-    rows = await conn.fetch(
-        f"SELECT * FROM {schema}.caseload WHERE status = 'open' AND awaiting_panel_since IS NOT NULL"
-        " AND ($1::text IS NULL OR district = $1)"
-        " ORDER BY priority_band NULLS LAST, awaiting_panel_since, case_id", district)
-    return PanelAgenda(as_of=today, district=district, cases=[
-        AgendaCase(
-            case_id=row["case_id"], person_ref=row["person_ref"], district=row["district"], cohort=row["cohort"],
-            priority_band=row["priority_band"], support_level=row["support_level"],
-            awaiting_panel_since=row["awaiting_panel_since"],
-            days_waiting=days_between(utc_day(row["awaiting_panel_since"]), today),
-            assessed_at=row["assessed_at"], last_panel_decision=row["last_panel_decision"],
-            last_panel_date=row["last_panel_date"])
-        for row in rows], emergency_placements_to_report=[
-        EmergencyPlacementToReport(**dict(row), days_since=days_between(utc_day(row["started_at"]), today))
-        for row in await conn.fetch(
-            f"SELECT e.case_id, e.placement_id, e.district, e.provision_type, e.started_at"
-            f" FROM {schema}.emergency_placements e JOIN {schema}.caseload c USING (case_id)"
-            " WHERE c.status = 'open' AND (c.last_panel_date IS NULL OR c.last_panel_date < e.started_at::date)"
-            " AND ($1::text IS NULL OR e.district = $1) ORDER BY e.started_at, e.placement_id", district)])
-
-
-async def prevention_clock(conn: asyncpg.Connection, today: date, within_days: int, district: str | None,
-                           schema: str = SCHEMA) -> PreventionClock:
-    rows = await conn.fetch(
-        f"SELECT * FROM {schema}.caseload WHERE status = 'open' AND prevention_duty_due_on <= $1"
-        " AND ($2::text IS NULL OR district = $2) ORDER BY prevention_duty_due_on, case_id",
-        today + timedelta(days=within_days), district)
-    cases = []
-    for row in rows:
-        days_left = days_between(today, row["prevention_duty_due_on"])
-        cases.append(ClockCase(
-            case_id=row["case_id"], person_ref=row["person_ref"], district=row["district"], cohort=row["cohort"],
-            prevention_duty_due_on=row["prevention_duty_due_on"], days_left=days_left, overdue=days_left < 0))
-    return PreventionClock(as_of=today, within_days=within_days, district=district, cases=cases)
-
-
 router = APIRouter(tags=["caseload"])
-
 
 
 
 @router.get("/panel-agenda")
 async def get_panel_agenda(runtime: Runtime, today: Today, district: District, after: After = None) -> PanelAgenda:
     """Cases awaiting a panel decision, with how long each has waited: priority band first, then longest wait."""
-    await runtime.wait_for_positions(after or [], "caseload projection")
+    await runtime.wait_for_positions(after or [], "caseload", "emergency_placements")
     async with runtime.pool.acquire() as conn:
         return await panel_agenda(conn, today, district)
 
@@ -261,6 +38,6 @@ async def get_prevention_clock(
     after: After = None,
 ) -> PreventionClock:
     """Open cases whose prevention duty is overdue or due within `within_days`, most urgent first."""
-    await runtime.wait_for_positions(after or [], "caseload projection")
+    await runtime.wait_for_positions(after or [], "caseload")
     async with runtime.pool.acquire() as conn:
         return await prevention_clock(conn, today, within_days, district)

@@ -81,7 +81,7 @@ def test_every_service_reports_its_health(system: System):
         health = httpx.get(f"{service.url}/health", timeout=5).json()
         assert health["status"] == "ok", (name, health)
         assert health["database"] == "ok" and health["nats"] == "ok"
-    assert "referral" in httpx.get(f"{system.services['journeys'].url}/health").json()["consumer_lag"]
+    assert "referral" in httpx.get(f"{system.services['journeys'].url}/health").json()["projection_lag"]["journeys"]
     assert httpx.get(f"{system.services['referral'].url}/health").json()["relay_lag"] == 0
 
 
@@ -103,7 +103,8 @@ async def test_kill_9_of_the_journeys_process_loses_and_duplicates_nothing(syste
         steps = await conn.fetchval(
             "SELECT count(*) FROM journeys.journey_steps WHERE case_id::text = ANY($1::text[])", case_ids)
         positions = await conn.fetchval(
-            "SELECT source_position FROM journeys.consumer_position WHERE consumer = 'journeys'")
+            "SELECT source_position FROM journeys.projection_position"
+            " WHERE projection = 'journeys' AND source = 'referral'")
     finally:
         await conn.close()
     assert steps == 20

@@ -10,7 +10,7 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 
-from shared.consumer import Delivery
+from shared.projections import Recorded, prepare_projection
 from shared.contracts import Event
 from shared.contracts.referral import (
     PersonLinked,
@@ -35,12 +35,12 @@ from shared.contracts.vocabulary import (
     PresentingReason,
     PriorityBand,
 )
-from services.referral.caseload import (
+from services.referral.projections.emergency_placements import EmergencyPlacementsProjection
+from services.referral.projections.caseload import (
     CaseloadProjection,
     PanelAgenda,
     PreventionClock,
     panel_agenda,
-    prepare_read_model,
     prevention_clock,
 )
 
@@ -109,7 +109,7 @@ class Caseload:
     def __init__(self, pool: asyncpg.Pool, schema: str):
         self.pool = pool
         self.schema = schema
-        self.projection = CaseloadProjection(schema)
+        self.projection = CaseloadProjection()
         self.sequence = 0
 
     async def apply(self, *events: Event) -> None:
@@ -118,10 +118,9 @@ class Caseload:
             await self.reapply(event, self.sequence)
 
     async def reapply(self, event: Event, sequence: int) -> None:
-        delivery = Delivery("CASETRACK_REFERRAL", sequence, sequence,
-                            f"casetrack.referral.{event.district}.{event.event_type}", 1)
         async with self.pool.acquire() as conn, conn.transaction():
-            await self.projection.apply(conn, event, delivery)
+            await conn.execute(f"SET LOCAL search_path TO {self.schema}")
+            await self.projection.apply(conn, [Recorded(event, "CASETRACK_REFERRAL", sequence, sequence)])
 
     async def agenda(self, today: date = TODAY, district: str | None = None) -> PanelAgenda:
         async with self.pool.acquire() as conn:
@@ -145,8 +144,9 @@ class Caseload:
 @pytest.fixture
 async def caseload(pool: asyncpg.Pool, schema: str) -> Caseload:
     async with pool.acquire() as conn:
-        await prepare_read_model(conn, schema)
-        await prepare_read_model(conn, schema)  # a restarted service prepares it again
+        for projection in (CaseloadProjection(), EmergencyPlacementsProjection()):
+            await prepare_projection(conn, schema, projection)
+            await prepare_projection(conn, schema, projection)  # a restarted service prepares it again
     return Caseload(pool, schema)
 
 

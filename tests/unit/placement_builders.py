@@ -15,7 +15,7 @@ from shared.contracts.placement_vocabulary import PathwayStage, ProvisionType
 from shared.contracts.vocabulary import Cohort, Level
 from shared.eventstore import IN_MEMORY_ENV
 from services.placement.application import Placements
-from services.placement.cases import CasesInMemory
+from services.placement.projections.known_cases import CasesInMemory
 from services.placement.domain import KnownCase, Provider, Scheme
 
 TODAY = datetime.now(UTC).date()

@@ -14,7 +14,8 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from shared.service import ServiceRuntime
-from services.referral.caseload import days_between, router, today_utc, utc_day
+from services.referral.caseload import router, today_utc
+from services.referral.projections.caseload import days_between, utc_day
 
 TODAY = date(2026, 5, 1)
 
@@ -42,10 +43,12 @@ class StandInPool:
 
 
 @dataclass
-class StandInConsumer:
-    """A consumer that has applied the source store's events up to `position`."""
+class StandInRunner:
+    """A projection runner that has applied the referral store's events up to `position`."""
 
     position: int
+    source_service: str = "referral"
+    projection: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(name="caseload"))
     asked: list[int] = field(default_factory=list)
 
     async def wait_for(self, source_position: int, timeout: float) -> bool:
@@ -58,7 +61,7 @@ class StandInRuntime:
     """What the caseload routes use from a ServiceRuntime."""
 
     pool: StandInPool
-    consumers: dict[str, StandInConsumer]
+    runners: list[StandInRunner]
     settings: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(read_wait_seconds=0.01))
 
     wait_for_positions = ServiceRuntime.wait_for_positions  # the real waiting, on these stand-ins
@@ -82,15 +85,15 @@ def conn() -> StandInConnection:
 
 
 @pytest.fixture
-def consumer() -> StandInConsumer:
-    return StandInConsumer(position=7)
+def consumer() -> StandInRunner:
+    return StandInRunner(position=7)
 
 
 @pytest.fixture
 def client(conn, consumer) -> TestClient:
     app = FastAPI()
     app.include_router(router)
-    app.state.runtime = StandInRuntime(StandInPool(conn), {"referral": consumer})
+    app.state.runtime = StandInRuntime(StandInPool(conn), [consumer])
     app.dependency_overrides[today_utc] = lambda: TODAY
     return TestClient(app)
 

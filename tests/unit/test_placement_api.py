@@ -30,10 +30,12 @@ from .placement_builders import (
 
 
 @dataclass
-class StandInConsumer:
-    """A consumer that has applied its source store's events up to `position`."""
+class StandInRunner:
+    """A projection runner that has applied the referral store's events up to `position`."""
 
     position: int
+    source_service: str = "referral"
+    projection: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(name="known_cases"))
 
     async def wait_for(self, source_position: int, timeout: float) -> bool:
         return source_position <= self.position
@@ -44,7 +46,7 @@ class StandInRuntime:
     """What the placement routes that do not read the read models use from a ServiceRuntime."""
 
     store: Placements
-    consumers: dict[str, StandInConsumer] = field(default_factory=dict)
+    runners: list[StandInRunner] = field(default_factory=list)
     settings: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(read_wait_seconds=0.01))
 
     wait_for_positions = ServiceRuntime.wait_for_positions  # the real waiting, on these stand-ins
@@ -60,7 +62,7 @@ def store() -> Placements:
 
 @pytest.fixture
 def runtime(store) -> StandInRuntime:
-    return StandInRuntime(store, consumers={"referral": StandInConsumer(position=7)})
+    return StandInRuntime(store, runners=[StandInRunner(position=7)])
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ from eventsourcing.persistence import IntegrityError
 
 from shared.eventstore import postgres_env
 from services.placement.application import Placements
-from services.placement.cases import CasesInMemory
+from services.placement.projections.known_cases import CasesInMemory
 from services.placement.domain import PlacementConflict, PlacementWouldExceedCapacity, YoungPersonAlreadyPlaced
 
 from .placement_builders import Catalogue, days_ago, night

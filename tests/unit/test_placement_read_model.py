@@ -16,7 +16,7 @@ import asyncpg
 import psycopg
 import pytest
 
-from shared.consumer import Delivery
+from shared.projections import Recorded, prepare_projection
 from shared.contracts import Event, parse_event
 from shared.contracts.placement_vocabulary import Destination, MoveDirection
 from shared.contracts.referral import (
@@ -39,12 +39,11 @@ from shared.contracts.vocabulary import (
 )
 from shared.eventstore import postgres_env
 from services.placement.application import Placements
-from services.placement.cases import KnownCasesProjection
+from services.placement.projections.known_cases import KnownCasesProjection
 from services.placement.domain import KnownCase
-from services.placement.read_model import (
+from services.placement.projections.placements import (
     PlacementReadModel,
     cases_awaiting_placement,
-    prepare_read_model,
     schemes_matching,
     stays_over_limit,
 )
@@ -56,7 +55,8 @@ from .placement_builders import EMERGENCY, TODAY, Catalogue, days_ago, in_memory
 async def conn(postgres, schema) -> AsyncIterator[asyncpg.Connection]:
     conn = await asyncpg.connect(postgres.url)
     await conn.execute(f"CREATE SCHEMA {schema}")
-    await prepare_read_model(conn, schema)
+    for projection in (KnownCasesProjection(), PlacementReadModel()):
+        await prepare_projection(conn, schema, projection)
     yield conn
     await conn.close()
 
@@ -68,19 +68,24 @@ class Feed:
     conn: asyncpg.Connection
     projection: Any
     stream: str
-    delivered: list[tuple[Event, Delivery]] = field(default_factory=list)
+    schema: str
+    delivered: list[Recorded] = field(default_factory=list)
 
     async def apply(self, *events: Event) -> None:
         for event in events:
             sequence = len(self.delivered) + 1
-            delivery = Delivery(self.stream, sequence, sequence, f"casetrack.x.{event.district}.{event.event_type}", 1)
-            async with self.conn.transaction():
-                await self.projection.apply(self.conn, event, delivery)
-            self.delivered.append((event, delivery))
+            recorded = Recorded(event, self.stream, sequence, sequence)
+            await self._apply(recorded)
+            self.delivered.append(recorded)
 
     async def redeliver_everything(self) -> None:
-        for event, delivery in self.delivered:
-            await self.projection.apply(self.conn, event, delivery)
+        for recorded in self.delivered:
+            await self._apply(recorded)
+
+    async def _apply(self, recorded: Recorded) -> None:
+        async with self.conn.transaction():
+            await self.conn.execute(f"SET LOCAL search_path TO {self.schema}")
+            await self.projection.apply(self.conn, [recorded])
 
 
 @dataclass
@@ -142,7 +147,7 @@ def postgres_store(postgres, schema, conn) -> Iterator[Placements]:
 
 async def test_the_store_knows_a_case_from_the_referral_events_open_or_closed_and_whether_allocated(
         conn, schema, postgres_store):
-    feed = Feed(conn, KnownCasesProjection(schema), "CASETRACK_REFERRAL")
+    feed = Feed(conn, KnownCasesProjection(), "CASETRACK_REFERRAL", schema)
     allocated, deferred, closed, reopened, linked = (ACase() for _ in range(5))
     new_person = uuid4()
     await feed.apply(*allocated.allocated(10), deferred.referred(), deferred.assessed(9),
@@ -164,7 +169,7 @@ async def test_the_store_knows_a_case_from_the_referral_events_open_or_closed_an
 
 
 async def test_applying_referral_events_again_or_late_changes_nothing(conn, schema, postgres_store):
-    feed = Feed(conn, KnownCasesProjection(schema), "CASETRACK_REFERRAL")
+    feed = Feed(conn, KnownCasesProjection(), "CASETRACK_REFERRAL", schema)
     case = ACase()
     await feed.apply(*case.allocated(10), case.closed(2))
 
@@ -202,7 +207,7 @@ def scenario() -> tuple[Placements, dict[str, Any]]:
 
 async def test_stays_over_their_schemes_maximum_or_target_are_listed_longest_over_first(conn, schema, scenario):
     store, s = scenario
-    await Feed(conn, PlacementReadModel(schema), "CASETRACK_PLACEMENT").apply(*events_of(store))
+    await Feed(conn, PlacementReadModel(), "CASETRACK_PLACEMENT", schema).apply(*events_of(store))
     placements = s["placements"]
 
     over_maximum = await stays_over_limit(conn, today=TODAY, limit="max_stay_days", district=None, schema=schema)
@@ -218,7 +223,7 @@ async def test_stays_over_their_schemes_maximum_or_target_are_listed_longest_ove
 
 async def test_the_catalogue_is_found_by_district_stage_and_support_level(conn, schema, scenario):
     store, s = scenario
-    await Feed(conn, PlacementReadModel(schema), "CASETRACK_PLACEMENT").apply(*events_of(store))
+    await Feed(conn, PlacementReadModel(), "CASETRACK_PLACEMENT", schema).apply(*events_of(store))
 
     assessment = await schemes_matching(conn, pathway_stage="assessment", schema=schema)
     high_in_burnley = await schemes_matching(conn, district="burnley", support_level="high", schema=schema)
@@ -230,7 +235,7 @@ async def test_the_catalogue_is_found_by_district_stage_and_support_level(conn, 
 
 async def test_applying_the_placement_events_again_changes_nothing(conn, schema, scenario):
     store, s = scenario
-    feed = Feed(conn, PlacementReadModel(schema), "CASETRACK_PLACEMENT")
+    feed = Feed(conn, PlacementReadModel(), "CASETRACK_PLACEMENT", schema)
     await feed.apply(*events_of(store))
     before = await stays_over_limit(conn, today=TODAY, limit="target_stay_days", district=None, schema=schema)
 
@@ -246,7 +251,7 @@ async def test_cases_allocated_a_service_await_a_placement_until_one_starts_afte
     catalogue = Catalogue(store)
     emergency, foyer = catalogue.scheme(**EMERGENCY), catalogue.scheme()
     waiting, placed, in_emergency_bed, closed, elsewhere, reopened = (ACase() for _ in range(6))
-    referrals = Feed(conn, KnownCasesProjection(schema), "CASETRACK_REFERRAL")
+    referrals = Feed(conn, KnownCasesProjection(), "CASETRACK_REFERRAL", schema)
     await referrals.apply(*waiting.allocated(5), *placed.allocated(30), *in_emergency_bed.allocated(8),
                           *closed.allocated(40), closed.closed(1), elsewhere.referred(), elsewhere.assessed(9),
                           elsewhere.decided(8, PanelDecision.refer_elsewhere), *reopened.allocated(50),
@@ -256,7 +261,7 @@ async def test_cases_allocated_a_service_await_a_placement_until_one_starts_afte
     store.start_placement(catalogue.context, case_id=placed.case_id, scheme_id=foyer, occurred_at=days_ago(20))
     bed, _ = store.start_placement(catalogue.context, case_id=in_emergency_bed.case_id, scheme_id=emergency,
                                    occurred_at=days_ago(12))
-    await Feed(conn, PlacementReadModel(schema), "CASETRACK_PLACEMENT").apply(*events_of(store))
+    await Feed(conn, PlacementReadModel(), "CASETRACK_PLACEMENT", schema).apply(*events_of(store))
 
     awaiting = await cases_awaiting_placement(conn, district="preston", schema=schema)
 

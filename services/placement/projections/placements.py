@@ -1,7 +1,6 @@
 """The placement service's read model of its own events: the catalogue, and each placement's current stay.
 
-`PlacementReadModel` is fed by the placement service's own stream (the idempotent consumer `placement`,
-source `placement`). It answers the questions that need every scheme or placement at once: the catalogue
+`PlacementReadModel` follows the placement service's own store. It answers the questions that need every scheme or placement at once: the catalogue
 by district, stage and support level; the stays over their length-of-stay limit; the cases a panel
 allocated a service that are still awaiting a placement. Decisions never read it: capacity and
 overlaps are decided on the aggregates.
@@ -14,8 +13,6 @@ from typing import Any
 
 import asyncpg
 
-from shared.consumer import Delivery
-from shared.contracts import Event
 from shared.contracts.placement import (
     BedAndBreakfastNightsRecorded,
     PlacementBrokeDown,
@@ -26,57 +23,51 @@ from shared.contracts.placement import (
     SchemeCapacityChanged,
     SchemeRegistered,
 )
+from shared.projections import Projection, Recorded, event_types
 
-from services.placement.cases import SCHEMA, known_cases_ddl
+SCHEMA = "placement"
 
 
-def read_model_ddl(schema: str) -> list[str]:
-    return [
-        f"CREATE TABLE IF NOT EXISTS {schema}.providers ("
+class PlacementReadModel(Projection):
+    """Keeps the catalogue and each placement's current stay from the placement service's own events.
+
+    Unit lettings are not kept here (occupancy comes from the scheme aggregates); every update is guarded
+    by the position of the last event applied to the row, so applying an event again changes nothing."""
+
+    name = "placements"
+    follows = {"placement": event_types([ProviderRegistered, SchemeRegistered, SchemeCapacityChanged,
+                                         PlacementStarted, PlacementMoved, PlacementEnded, PlacementBrokeDown,
+                                         BedAndBreakfastNightsRecorded])}
+    tables = [
+        "CREATE TABLE IF NOT EXISTS providers ("
         " provider_id uuid PRIMARY KEY, name text NOT NULL, district text NOT NULL,"
         " registered_at timestamptz NOT NULL, last_sequence bigint NOT NULL)",
-        f"CREATE TABLE IF NOT EXISTS {schema}.schemes ("
+        "CREATE TABLE IF NOT EXISTS schemes ("
         " scheme_id uuid PRIMARY KEY, provider_id uuid NOT NULL, name text NOT NULL, district text NOT NULL,"
         " provision_type text NOT NULL, pathway_stage text NOT NULL, support_level text NOT NULL,"
         " support_hours_per_week double precision NOT NULL, capacity_units int NOT NULL, capacity_from date NOT NULL,"
         " opened_on date NOT NULL, max_stay_days int, target_stay_days int, last_sequence bigint NOT NULL)",
-        f"CREATE INDEX IF NOT EXISTS schemes_by_place ON {schema}.schemes (district, pathway_stage, support_level)",
-        f"CREATE TABLE IF NOT EXISTS {schema}.placements ("
+        "CREATE INDEX IF NOT EXISTS schemes_by_place ON schemes (district, pathway_stage, support_level)",
+        "CREATE TABLE IF NOT EXISTS placements ("
         " placement_id uuid PRIMARY KEY, case_id uuid NOT NULL, person_ref uuid NOT NULL, district text NOT NULL,"
         " placement_number int NOT NULL, scheme_id uuid NOT NULL, started_at timestamptz NOT NULL,"
         " stay_started_at timestamptz NOT NULL, last_placed_at timestamptz NOT NULL,"
         " status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'ended', 'broke_down')),"
         " ended_at timestamptz, bed_and_breakfast_nights int NOT NULL DEFAULT 0, last_sequence bigint NOT NULL)",
-        f"CREATE INDEX IF NOT EXISTS placements_by_case ON {schema}.placements (case_id)",
-        f"CREATE INDEX IF NOT EXISTS placements_open ON {schema}.placements (scheme_id) WHERE status = 'open'",
+        "CREATE INDEX IF NOT EXISTS placements_by_case ON placements (case_id)",
+        "CREATE INDEX IF NOT EXISTS placements_open ON placements (scheme_id) WHERE status = 'open'",
     ]
 
-
-async def prepare_read_model(conn: asyncpg.Connection, schema: str = SCHEMA) -> None:
-    """The tables of both projections the placement service keeps (known cases, and its own events)."""
-    for statement in known_cases_ddl(schema) + read_model_ddl(schema):
-        await conn.execute(statement)
-
-
-class PlacementReadModel:
-    """Keeps the catalogue and each placement's current stay from the placement service's own events.
-
-    Unit lettings are not kept here (occupancy comes from the scheme aggregates); every update is guarded
-    by the stream sequence of the last event applied to the row, so a redelivery changes nothing."""
-
-    def __init__(self, schema: str = SCHEMA):
-        self.schema = schema
-
-    async def apply(self, conn: asyncpg.Connection, event: Event, delivery: Delivery) -> None:
-        s, seq = self.schema, delivery.sequence
+    async def apply_one(self, conn: asyncpg.Connection, recorded: Recorded) -> None:
+        event, seq = recorded.event, recorded.sequence
         if isinstance(event, ProviderRegistered):
             await conn.execute(
-                f"INSERT INTO {s}.providers (provider_id, name, district, registered_at, last_sequence)"
+                "INSERT INTO providers (provider_id, name, district, registered_at, last_sequence)"
                 " VALUES ($1, $2, $3, $4, $5) ON CONFLICT (provider_id) DO NOTHING",
                 event.provider_id, event.name, event.district, event.occurred_at, seq)
         elif isinstance(event, SchemeRegistered):
             await conn.execute(
-                f"INSERT INTO {s}.schemes (scheme_id, provider_id, name, district, provision_type, pathway_stage,"
+                "INSERT INTO schemes (scheme_id, provider_id, name, district, provision_type, pathway_stage,"
                 " support_level, support_hours_per_week, capacity_units, capacity_from, opened_on, max_stay_days,"
                 " target_stay_days, last_sequence) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11, $12, $13)"
                 " ON CONFLICT (scheme_id) DO NOTHING",
@@ -88,7 +79,7 @@ class PlacementReadModel:
                                "capacity_units = $3, capacity_from = $4", event.units, event.effective_from)
         elif isinstance(event, PlacementStarted):
             await conn.execute(
-                f"INSERT INTO {s}.placements (placement_id, case_id, person_ref, district, placement_number,"
+                "INSERT INTO placements (placement_id, case_id, person_ref, district, placement_number,"
                 " scheme_id, started_at, stay_started_at, last_placed_at, last_sequence)"
                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7, $8) ON CONFLICT (placement_id) DO NOTHING",
                 event.placement_id, event.case_id, event.person_ref, event.district, event.placement_number,
@@ -108,7 +99,7 @@ class PlacementReadModel:
     async def _update(self, table: str, key: str, conn: asyncpg.Connection, row_id: Any, sequence: int,
                       assignments: str, *values: Any) -> None:
         await conn.execute(
-            f"UPDATE {self.schema}.{table} SET {assignments}, last_sequence = $2 WHERE {key} = $1"
+            f"UPDATE {table} SET {assignments}, last_sequence = $2 WHERE {key} = $1"
             " AND last_sequence < $2", row_id, sequence, *values)
 
 

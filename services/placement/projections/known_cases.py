@@ -1,10 +1,9 @@
 """What the placement service knows of young people's cases: projected from the referral service's events.
 
-`KnownCasesProjection` is fed by the referral stream (the idempotent consumer `placement`, source
-`referral`) and keeps one row per case in the placement schema: who (`person_ref`), where (`district`),
+`KnownCasesProjection` follows the referral service's stream and keeps one row per case in the placement schema: who (`person_ref`), where (`district`),
 the cohort, open or closed, and the latest panel decision. The placement store reads it through a
 `CaseDirectory` before starting a placement; analysts read the cases allocated a service that are still
-awaiting a placement (see read_model.py).
+awaiting a placement (see placements.py).
 """
 
 from __future__ import annotations
@@ -14,8 +13,6 @@ from uuid import UUID
 
 import asyncpg
 
-from shared.consumer import Delivery
-from shared.contracts import Event
 from shared.contracts.referral import (
     AssessmentCompleted,
     CaseClosed,
@@ -26,43 +23,42 @@ from shared.contracts.referral import (
     ReferralMade,
 )
 from shared.contracts.vocabulary import Cohort, PanelDecision
+from shared.projections import Projection, Recorded, event_types
 
 from services.placement.domain import KnownCase
 
 SCHEMA = "placement"
 
 
-def known_cases_ddl(schema: str) -> list[str]:
-    return [
-        f"CREATE TABLE IF NOT EXISTS {schema}.known_cases ("
-        " case_id uuid PRIMARY KEY, person_ref uuid NOT NULL, district text NOT NULL, cohort text NOT NULL,"
-        " status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),"
-        " referred_at timestamptz NOT NULL, support_level text, priority_band text,"
-        " last_panel_decision text, last_panel_date date, allocated_at timestamptz,"
-        " last_sequence bigint NOT NULL, updated_at timestamptz NOT NULL)",
-        f"CREATE INDEX IF NOT EXISTS known_cases_allocated ON {schema}.known_cases (district, allocated_at)"
-        " WHERE allocated_at IS NOT NULL",
-        # Every person_ref the case has carried (links and unlinks change it): a young person's placements
-        # are filed under the ref they had when each started.
-        f"ALTER TABLE {schema}.known_cases ADD COLUMN IF NOT EXISTS person_refs uuid[] NOT NULL DEFAULT '{{}}'",
-        f"ALTER TABLE {schema}.known_cases ADD COLUMN IF NOT EXISTS reopened_at timestamptz",
-        f"CREATE INDEX IF NOT EXISTS known_cases_by_person ON {schema}.known_cases (person_ref)",
-    ]
-
-
-class KnownCasesProjection:
-    """Keeps one row per case from the referral service's events; other event types are ignored.
+class KnownCasesProjection(Projection):
+    """Keeps one row per case from the referral service's events.
 
     Every update is guarded by the stream sequence of the last event applied to the row, so applying an
     event again, or an older one, changes nothing."""
 
-    def __init__(self, schema: str = SCHEMA):
-        self.schema = schema
+    name = "known_cases"
+    follows = {"referral": event_types([ReferralMade, AssessmentCompleted, PanelDecisionMade, CaseClosed,
+                                        CaseReopened, PersonLinked, PersonUnlinked])}
+    tables = [
+        "CREATE TABLE IF NOT EXISTS known_cases ("
+        " case_id uuid PRIMARY KEY, person_ref uuid NOT NULL, district text NOT NULL, cohort text NOT NULL,"
+        " status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),"
+        " referred_at timestamptz NOT NULL, support_level text, priority_band text,"
+        " last_panel_decision text, last_panel_date date, allocated_at timestamptz,"
+        " last_sequence bigint NOT NULL, updated_at timestamptz NOT NULL,"
+        # Every person_ref the case has carried (links and unlinks change it): a young person's placements
+        # are filed under the ref they had when each started.
+        " person_refs uuid[] NOT NULL DEFAULT '{}', reopened_at timestamptz)",
+        "CREATE INDEX IF NOT EXISTS known_cases_allocated ON known_cases (district, allocated_at)"
+        " WHERE allocated_at IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS known_cases_by_person ON known_cases (person_ref)",
+    ]
 
-    async def apply(self, conn: asyncpg.Connection, event: Event, delivery: Delivery) -> None:
+    async def apply_one(self, conn: asyncpg.Connection, recorded: Recorded) -> None:
+        event, delivery = recorded.event, recorded
         if isinstance(event, ReferralMade):
             await conn.execute(
-                f"INSERT INTO {self.schema}.known_cases (case_id, person_ref, district, cohort, referred_at,"
+                "INSERT INTO known_cases (case_id, person_ref, district, cohort, referred_at,"
                 " last_sequence, updated_at, person_refs) VALUES ($1, $2, $3, $4, $5, $6, $7, ARRAY[$2::uuid])"
                 " ON CONFLICT (case_id) DO NOTHING",
                 event.case_id, event.person_ref, event.district, event.cohort.value, event.occurred_at,
@@ -86,10 +82,10 @@ class KnownCasesProjection:
             await self._update(conn, event, delivery, "person_ref = $4, person_refs = CASE WHEN $4 = ANY(person_refs)"
                                " THEN person_refs ELSE array_append(person_refs, $4) END", event.person_ref)
 
-    async def _update(self, conn: asyncpg.Connection, event: Event, delivery: Delivery, assignments: str,
+    async def _update(self, conn: asyncpg.Connection, event: Any, delivery: Recorded, assignments: str,
                       *values: Any) -> None:
         await conn.execute(
-            f"UPDATE {self.schema}.known_cases SET {assignments}, last_sequence = $2, updated_at = $3"
+            f"UPDATE known_cases SET {assignments}, last_sequence = $2, updated_at = $3"
             " WHERE case_id = $1 AND last_sequence < $2",
             event.case_id, delivery.sequence, event.recorded_at, *values)
 
@@ -121,7 +117,8 @@ class CasesInPostgres:
 
     def prepare(self) -> None:
         with self.datastore.transaction(commit=True) as cursor:
-            for statement in known_cases_ddl(self.schema):
+            cursor.execute(f"SET LOCAL search_path TO {self.schema}")
+            for statement in KnownCasesProjection.tables:
                 cursor.execute(statement)
 
     def case(self, case_id: UUID) -> KnownCase | None:

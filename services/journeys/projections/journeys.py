@@ -1,4 +1,4 @@
-"""The journey read model: each case and the ordered steps of its journey, built from events."""
+"""The journey read model: each case and the ordered steps of its journey, built from every service's events."""
 
 from __future__ import annotations
 
@@ -6,61 +6,60 @@ import json
 
 import asyncpg
 
-from shared.consumer import Delivery
 from shared.contracts import Event
 from shared.contracts.placement import NO_CASE
+from shared.contracts.placement import EVENTS as PLACEMENT_EVENTS
+from shared.contracts.referral import EVENTS as REFERRAL_EVENTS
 from shared.contracts.referral import CaseClosed, CaseReopened, PersonLinked, PersonUnlinked, ReferralMade
+from shared.projections import Projection, Recorded, event_types
 
 ENVELOPE = set(Event.model_fields)
 
-READ_MODEL_DDL = [
-    "CREATE TABLE IF NOT EXISTS journeys.case_journeys ("
-    " case_id uuid PRIMARY KEY, person_ref uuid NOT NULL, district text NOT NULL, cohort text,"
-    " gateway text, referred_at timestamptz, last_event_at timestamptz NOT NULL, steps int NOT NULL DEFAULT 0)",
-    "CREATE TABLE IF NOT EXISTS journeys.journey_steps ("
-    " event_id uuid PRIMARY KEY, case_id uuid NOT NULL, event_type text NOT NULL, service text NOT NULL,"
-    " district text NOT NULL, occurred_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL,"
-    " stream text NOT NULL, stream_sequence bigint NOT NULL, facts jsonb NOT NULL)",
-    "ALTER TABLE journeys.case_journeys ADD COLUMN IF NOT EXISTS status text NOT NULL DEFAULT 'open'",
-    "CREATE INDEX IF NOT EXISTS journey_steps_by_case ON journeys.journey_steps (case_id, occurred_at, recorded_at)",
-]
 
-
-async def prepare_read_model(conn: asyncpg.Connection) -> None:
-    for statement in READ_MODEL_DDL:
-        await conn.execute(statement)
-
-
-class JourneyProjection:
+class JourneyProjection(Projection):
     """Adds each event as a step of its case's journey; a referral opens the journey."""
 
-    async def apply(self, conn: asyncpg.Connection, event: Event, delivery: Delivery) -> None:
+    name = "journeys"
+    follows = {"referral": event_types(REFERRAL_EVENTS), "placement": event_types(PLACEMENT_EVENTS)}
+    tables = [
+        "CREATE TABLE IF NOT EXISTS case_journeys ("
+        " case_id uuid PRIMARY KEY, person_ref uuid NOT NULL, district text NOT NULL, cohort text,"
+        " gateway text, referred_at timestamptz, last_event_at timestamptz NOT NULL, steps int NOT NULL DEFAULT 0,"
+        " status text NOT NULL DEFAULT 'open')",
+        "CREATE TABLE IF NOT EXISTS journey_steps ("
+        " event_id uuid PRIMARY KEY, case_id uuid NOT NULL, event_type text NOT NULL, service text NOT NULL,"
+        " district text NOT NULL, occurred_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL,"
+        " stream text NOT NULL, stream_sequence bigint NOT NULL, facts jsonb NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS journey_steps_by_case ON journey_steps (case_id, occurred_at, recorded_at)",
+    ]
+
+    async def apply_one(self, conn: asyncpg.Connection, recorded: Recorded) -> None:
+        event = recorded.event
         if event.case_id == NO_CASE:
             return  # catalogue events (providers, schemes, units) belong to no journey
         if isinstance(event, ReferralMade):
             await conn.execute(
-                "INSERT INTO journeys.case_journeys"
-                " (case_id, person_ref, district, cohort, gateway, referred_at, last_event_at)"
+                "INSERT INTO case_journeys (case_id, person_ref, district, cohort, gateway, referred_at, last_event_at)"
                 " VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (case_id) DO NOTHING",
                 event.case_id, event.person_ref, event.district, event.cohort.value, event.gateway.value,
                 event.occurred_at)
         if isinstance(event, (CaseClosed, CaseReopened)):
-            await conn.execute("UPDATE journeys.case_journeys SET status = $2 WHERE case_id = $1",
+            await conn.execute("UPDATE case_journeys SET status = $2 WHERE case_id = $1",
                                event.case_id, "closed" if isinstance(event, CaseClosed) else "open")
         if isinstance(event, (PersonLinked, PersonUnlinked)):
-            await conn.execute("UPDATE journeys.case_journeys SET person_ref = $2 WHERE case_id = $1",
+            await conn.execute("UPDATE case_journeys SET person_ref = $2 WHERE case_id = $1",
                                event.case_id, event.person_ref)
         inserted = await conn.fetchval(
-            "INSERT INTO journeys.journey_steps (event_id, case_id, event_type, service, district,"
+            "INSERT INTO journey_steps (event_id, case_id, event_type, service, district,"
             " occurred_at, recorded_at, stream, stream_sequence, facts)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
             " ON CONFLICT (event_id) DO NOTHING RETURNING 1",
             event.event_id, event.case_id, event.event_type, event.service, event.district, event.occurred_at,
-            event.recorded_at, delivery.stream, delivery.sequence,
+            event.recorded_at, recorded.stream, recorded.sequence,
             json.dumps(event.model_dump(mode="json", exclude=ENVELOPE)))
         if inserted:
             await conn.execute(
-                "UPDATE journeys.case_journeys SET steps = steps + 1,"
+                "UPDATE case_journeys SET steps = steps + 1,"
                 " last_event_at = greatest(last_event_at, $2) WHERE case_id = $1",
                 event.case_id, event.occurred_at)
 

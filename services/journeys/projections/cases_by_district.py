@@ -1,0 +1,42 @@
+"""Cases per district and cohort: how many young people each district has referred, by cohort, and how many
+of those cases are open. Each case is counted once, under its current cohort (a re-referral may change it)."""
+
+from __future__ import annotations
+
+import asyncpg
+
+from shared.contracts.referral import CaseClosed, CaseReopened, ReferralMade
+from shared.projections import Projection, Recorded, event_types
+
+
+class CasesByDistrict(Projection):
+    """One row per case with its district, cohort and status; counted per district and cohort when read."""
+
+    name = "cases_by_district"
+    follows = {"referral": event_types([ReferralMade, CaseClosed, CaseReopened])}
+    tables = [
+        "CREATE TABLE IF NOT EXISTS district_cases ("
+        " case_id uuid PRIMARY KEY, district text NOT NULL, cohort text NOT NULL, open boolean NOT NULL)",
+        "CREATE INDEX IF NOT EXISTS district_cases_by_district ON district_cases (district, cohort)",
+    ]
+
+    async def apply_one(self, conn: asyncpg.Connection, recorded: Recorded) -> None:
+        event = recorded.event
+        if isinstance(event, ReferralMade):
+            await conn.execute(
+                "INSERT INTO district_cases (case_id, district, cohort, open) VALUES ($1, $2, $3, true)"
+                " ON CONFLICT (case_id) DO NOTHING", event.case_id, event.district, event.cohort.value)
+        elif isinstance(event, CaseClosed):
+            await conn.execute("UPDATE district_cases SET open = false WHERE case_id = $1", event.case_id)
+        elif isinstance(event, CaseReopened):
+            await conn.execute("UPDATE district_cases SET open = true, cohort = $2 WHERE case_id = $1",
+                               event.case_id, event.cohort.value)
+
+
+async def cases_by_district(conn: asyncpg.Connection, district: str | None) -> list[dict]:
+    """Per district and cohort: the cases referred and how many are open."""
+    rows = await conn.fetch(
+        "SELECT district, cohort, count(*) AS cases, count(*) FILTER (WHERE open) AS open"
+        " FROM journeys.district_cases WHERE $1::text IS NULL OR district = $1"
+        " GROUP BY district, cohort ORDER BY district, cohort", district)
+    return [dict(row) for row in rows]

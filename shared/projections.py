@@ -1,0 +1,577 @@
+"""Projections: named read models, each fed by the event sources it follows, in batches, exactly once.
+
+A projection has a name, the services whose events it follows (and which event types of each), its tables
+(DDL without a schema name: the runner sets the search path) and `apply` for a batch of events. One
+`ProjectionRunner` per projection and source keeps the projection's own tracking row, so any number of
+projections follow one stream and a new one backfills from the first event while the others carry on.
+
+- A service's own events are read from its store's notification log (`StoreSource`); another service's
+  events from its JetStream stream (`StreamSource`), through a durable pull consumer recreated from the
+  position PostgreSQL holds: PostgreSQL, not JetStream, knows how far a projection has got.
+- Each batch is applied in one transaction that also records the position, after locking the tracking
+  row, so two runners (two replicas, or a rebuild swapping in) never apply the same events twice.
+- A batch that fails is split until the one event that cannot be applied is found; it is dead-lettered
+  with its reason and the others are applied, in order. An event or header that cannot be read is
+  dead-lettered at once. An unreachable database is waited out without limit: it never counts against an
+  event, and the runner never moves past an event it has neither applied nor dead-lettered.
+- `rebuild` replays a projection into fresh tables in a scratch schema and swaps them in only when complete;
+  reads keep answering from the old tables meanwhile, and an interrupted rebuild can simply be started again.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import re
+import time
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import asyncpg
+from nats.errors import TimeoutError as NatsTimeout
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+from opentelemetry import trace
+from pydantic import ValidationError
+
+from shared.contracts import Event, UnknownEventType, parse_event
+from shared.subjects import POSITION_HEADER, PREFIX, stream_name
+from shared.telemetry import context_from, trace_headers
+
+log = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+
+@dataclass(frozen=True)
+class Recorded:
+    """An event, and where it sits: `sequence` in the source the projection follows (the stream's sequence,
+    or the store's position for the service's own events), `source_position` in the recording store."""
+
+    event: Event
+    stream: str
+    sequence: int
+    source_position: int
+
+
+class Projection:
+    """A read model: subclasses set `name`, `follows` and `tables`, and implement `apply` or `apply_one`."""
+
+    name: ClassVar[str]
+    follows: ClassVar[Mapping[str, Collection[str]]]
+    """Source service -> the event types this projection needs from it (others are skipped unread)."""
+    tables: ClassVar[Sequence[str]]
+    """DDL of the projection's tables, without a schema name (`CREATE TABLE IF NOT EXISTS caseload ...`)."""
+
+    async def apply(self, conn: asyncpg.Connection, batch: Sequence[Recorded]) -> None:
+        """Apply a batch of events, in order, on `conn` (inside the batch's transaction)."""
+        for recorded in batch:
+            await self.apply_one(conn, recorded)
+
+    async def apply_one(self, conn: asyncpg.Connection, recorded: Recorded) -> None:
+        raise NotImplementedError
+
+
+def event_types(events: Collection[type[Event]]) -> frozenset[str]:
+    """The names of these event classes, for a projection's `follows`."""
+    return frozenset(event.model_fields["event_type"].default for event in events)
+
+
+class EventCannotBeApplied(Exception):
+    """The projection can never apply this event (retrying will not help): dead-letter it."""
+
+
+def table_names(projection: Projection) -> list[str]:
+    """The tables a projection's DDL creates."""
+    return [match[1] for ddl in projection.tables
+            if (match := re.match(r"\s*CREATE TABLE (?:IF NOT EXISTS )?(\w+)", ddl, re.IGNORECASE))]
+
+
+def tracking_ddl(schema: str) -> list[str]:
+    return [
+        f"CREATE SCHEMA IF NOT EXISTS {schema}",
+        f"CREATE TABLE IF NOT EXISTS {schema}.projection_position ("
+        " projection text NOT NULL, source text NOT NULL, position bigint NOT NULL,"
+        " source_position bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),"
+        " PRIMARY KEY (projection, source))",
+        f"CREATE TABLE IF NOT EXISTS {schema}.dead_letters ("
+        " id bigserial PRIMARY KEY, consumer text NOT NULL, stream text NOT NULL, sequence bigint NOT NULL,"
+        " subject text NOT NULL, event_id text, reason text NOT NULL, body bytea NOT NULL,"
+        " headers jsonb NOT NULL, attempts int NOT NULL, dead_lettered_at timestamptz NOT NULL DEFAULT now())",
+    ]
+
+
+# --- sources -------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Message:
+    """An event as its source hands it over, before it is read."""
+
+    sequence: int
+    event_type: str
+    body: bytes
+    subject: str
+    headers: Mapping[str, str] = field(default_factory=dict)
+    acknowledge: Callable[[], Awaitable[None]] | None = None
+
+
+class EventSource(Protocol):
+    stream: str
+
+    async def open(self, after: int) -> None:
+        """Start (again) just after `after`."""
+
+    async def read(self, limit: int) -> list[Message]:
+        """The next messages, or [] after waiting a little for new ones."""
+
+    def source_position(self, message: Message) -> int:
+        """The message's position in the recording store; ValueError if it cannot be told."""
+
+    async def head(self) -> int:
+        """The sequence of the latest event in the source."""
+
+    async def close(self) -> None: ...
+
+
+class StoreSource:
+    """A service's own events, read from its store's notification log: no round trip through NATS."""
+
+    def __init__(self, service: str, store: Any, poll_seconds: float = 0.5):
+        self.service = service
+        self.stream = stream_name(service)
+        self.store = store
+        self.poll_seconds = poll_seconds
+        self.after = 0
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def nudge(self) -> None:
+        """Something new was saved; safe from any thread."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def open(self, after: int) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.after = after
+
+    async def read(self, limit: int) -> list[Message]:
+        self._wake.clear()
+        notifications = await asyncio.to_thread(self.store.recorder.select_notifications, self.after + 1, limit)
+        if not notifications:
+            try:
+                await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+            except TimeoutError:
+                pass
+            return []
+        self.after = notifications[-1].id
+        return [Message(n.id, n.topic, n.state, f"{PREFIX}.{self.service}.{n.topic}") for n in notifications]
+
+    def source_position(self, message: Message) -> int:
+        return message.sequence
+
+    async def head(self) -> int:
+        return await asyncio.to_thread(self.store.position)
+
+    async def close(self) -> None:
+        pass
+
+
+class StreamSource:
+    """Another service's events, from its JetStream stream through a durable pull consumer with explicit
+    acks, recreated at each `open` from the position PostgreSQL holds."""
+
+    def __init__(self, js: JetStreamContext, service: str, durable: str, *, max_deliver: int = 5,
+                 ack_wait_seconds: float = 60.0, fetch_timeout: float = 1.0):
+        self.js = js
+        self.service = service
+        self.stream = stream_name(service)
+        self.durable = durable
+        self.max_deliver = max_deliver
+        self.ack_wait_seconds = ack_wait_seconds
+        self.fetch_timeout = fetch_timeout
+        self._subscription: Any = None
+
+    async def open(self, after: int) -> None:
+        await self.close()
+        try:
+            await self.js.delete_consumer(self.stream, self.durable)
+        except NotFoundError:
+            pass
+        await self.js.add_consumer(self.stream, ConsumerConfig(
+            durable_name=self.durable,
+            deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
+            opt_start_seq=after + 1,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=self.ack_wait_seconds,
+            max_deliver=self.max_deliver,
+            max_ack_pending=20_000,
+        ))
+        self._subscription = await self.js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
+
+    async def read(self, limit: int) -> list[Message]:
+        try:
+            messages = await self._subscription.fetch(limit, timeout=self.fetch_timeout)
+        except NatsTimeout:
+            return []
+        return [Message(message.metadata.sequence.stream, message.subject.rsplit(".", 1)[-1], message.data,
+                        message.subject, dict(message.headers or {}), message.ack) for message in messages]
+
+    def source_position(self, message: Message) -> int:
+        position = int(message.headers[POSITION_HEADER])
+        if position < 1:
+            raise ValueError(f"{position} is not a position")
+        return position
+
+    async def head(self) -> int:
+        return (await self.js.stream_info(self.stream)).state.last_seq
+
+    async def close(self) -> None:
+        if self._subscription is not None:
+            try:
+                await self._subscription.unsubscribe()
+            except Exception:  # noqa: BLE001 - the connection may already be gone
+                pass
+            self._subscription = None
+
+    async def remove(self) -> None:
+        """Close, and delete the durable consumer (a finished rebuild's)."""
+        await self.close()
+        try:
+            await self.js.delete_consumer(self.stream, self.durable)
+        except NotFoundError:
+            pass
+
+
+# --- the runner ----------------------------------------------------------------------------------------
+
+
+class DatabaseUnreachable(Exception):
+    """PostgreSQL cannot be reached: wait, never count it against the event."""
+
+
+class PositionMoved(Exception):
+    """The tracking row says another position than this runner's: a rebuild swapped in, or another replica
+    applied events. The runner carries on from the recorded position."""
+
+    def __init__(self, position: int, source_position: int):
+        super().__init__(position)
+        self.position = position
+        self.source_position = source_position
+
+
+UNREACHABLE = (OSError, asyncpg.exceptions.PostgresConnectionError, asyncpg.exceptions.InterfaceError,
+               asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.AdminShutdownError,
+               asyncpg.exceptions.CrashShutdownError, asyncpg.exceptions.TooManyConnectionsError,
+               asyncpg.exceptions.ConnectionDoesNotExistError, TimeoutError)
+"""Errors that say the database is out of reach, not that the event is wrong."""
+
+TRANSIENT = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError,
+             asyncpg.exceptions.LockNotAvailableError, asyncpg.exceptions.QueryCanceledError)
+"""Errors a second try usually cures (two runners touching the same rows)."""
+
+
+@dataclass
+class Item:
+    """A message read for a batch: the event to apply, or the reason it is dead-lettered, or neither (skipped)."""
+
+    message: Message
+    source_position: int
+    recorded: Recorded | None = None
+    reason: str | None = None
+
+
+class ProjectionRunner:
+    """Feeds one projection from one source, in batches, each applied once, in order, or dead-lettered."""
+
+    def __init__(self, projection: Projection, source_service: str, source: EventSource, pool: asyncpg.Pool,
+                 schema: str, *, batch_size: int = 1000, tables_schema: str | None = None,
+                 tracking_name: str | None = None, tries: int = 3):
+        self.projection = projection
+        self.source_service = source_service
+        self.source = source
+        self.pool = pool
+        self.schema = schema
+        """Where the tracking row and dead letters are kept."""
+        self.tables_schema = tables_schema or schema
+        """Where the projection's tables are (a scratch schema while rebuilding)."""
+        self.name = tracking_name or projection.name
+        self.batch_size = batch_size
+        self.tries = tries
+        self.wanted = frozenset(projection.follows[source_service])
+        self.position = 0
+        self.source_position = 0
+        self._advanced = asyncio.Condition()
+
+    async def start(self) -> None:
+        """Load the recorded position and open the source just after it."""
+        await self._until_database_answers()
+        async with self.pool.acquire() as conn:
+            row = await conn.fetchrow(
+                f"SELECT position, source_position FROM {self.schema}.projection_position"
+                " WHERE projection = $1 AND source = $2", self.name, self.source_service)
+        self.position, self.source_position = (row["position"], row["source_position"]) if row else (0, 0)
+        await self.source.open(self.position)
+
+    async def run(self) -> None:
+        while True:
+            try:
+                messages = await self.source.read(self.batch_size)
+                if messages:
+                    await self.apply(messages)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # NATS briefly gone: open the source again from the recorded position
+                log.exception("%s could not read %s; opening it again", self.name, self.source.stream)
+                await asyncio.sleep(1.0)
+                try:
+                    await self.source.open(self.position)
+                except Exception:  # noqa: BLE001 - tried again on the next turn
+                    log.warning("%s could not open %s yet", self.name, self.source.stream)
+
+    async def apply(self, messages: Sequence[Message]) -> None:
+        """Apply (or dead-letter) every message not applied before, then acknowledge them all."""
+        items = [self._read(message) for message in messages if message.sequence > self.position]
+        started = time.time_ns()
+        while items:
+            try:
+                await self._apply(items)
+                break
+            except DatabaseUnreachable as error:
+                log.warning("%s waits for the database (%s)", self.name, error)
+                await self._until_database_answers()
+            except PositionMoved as moved:
+                log.info("%s carries on from %s (it was at %s)", self.name, moved.position, self.position)
+                await self._advance(moved.position, moved.source_position, reset=True)
+                await self.source.open(self.position)
+                return
+            items = [item for item in items if item.message.sequence > self.position]
+        self._trace(items, started)
+        for message in messages:
+            if message.acknowledge:
+                await message.acknowledge()
+
+    def _trace(self, items: list[Item], started: int) -> None:
+        """One span per applied event, in the trace of the request that recorded it."""
+        ended = time.time_ns()
+        for item in items:
+            if item.recorded:
+                event = item.recorded.event
+                tracer.start_span(
+                    f"apply {event.event_type} in {self.name}", context=context_from(trace_headers(event.traceparent)),
+                    kind=trace.SpanKind.CONSUMER, start_time=started,
+                    attributes={"messaging.destination": item.message.subject,
+                                "casetrack.sequence": item.message.sequence}).end(end_time=ended)
+
+    def _read(self, message: Message) -> Item:
+        try:
+            source_position = self.source.source_position(message)
+        except (KeyError, ValueError) as error:
+            return Item(message, 0, reason=f"unreadable header {POSITION_HEADER}: {_one_line(error)}")
+        if message.event_type not in self.wanted:
+            return Item(message, source_position)
+        try:
+            event = parse_event(message.body)
+        except (ValueError, ValidationError, UnknownEventType, RecursionError) as error:
+            return Item(message, source_position, reason=f"unreadable event: {_one_line(error)}")
+        return Item(message, source_position,
+                    Recorded(event, self.source.stream, message.sequence, source_position))
+
+    async def _apply(self, items: list[Item], attempt: int = 1) -> None:
+        try:
+            async with self.pool.acquire() as conn, conn.transaction():
+                await self._lock_position(conn)
+                await self.apply_in(conn, items)
+                await self._record(conn, items[-1])
+        except (DatabaseUnreachable, PositionMoved, asyncio.CancelledError):
+            raise
+        except UNREACHABLE as error:
+            raise DatabaseUnreachable(_one_line(error)) from error
+        except Exception as error:  # noqa: BLE001 - the batch is retried, then split to find the culprit
+            if isinstance(error, TRANSIENT) and attempt < self.tries:
+                return await self._apply(items, attempt + 1)
+            if len(items) == 1:
+                [item] = items
+                reason = (f"cannot be applied: {error}" if isinstance(error, EventCannotBeApplied)
+                          else f"failed: {_one_line(error)}")
+                return await self._apply([Item(item.message, item.source_position, reason=reason)])
+            middle = len(items) // 2
+            await self._apply(items[:middle])
+            await self._apply(items[middle:])
+        else:
+            await self._advance(items[-1].message.sequence, items[-1].source_position)
+
+    async def apply_in(self, conn: asyncpg.Connection, items: list[Item]) -> None:
+        """The batch's effect on `conn`: the projection's changes and the dead letters (no position)."""
+        await conn.execute(f"SET LOCAL search_path TO {self.tables_schema}")
+        batch = [item.recorded for item in items if item.recorded]
+        if batch:
+            await self.projection.apply(conn, batch)
+        for item in items:
+            if item.reason:
+                await self._dead_letter(conn, item)
+
+    async def _lock_position(self, conn: asyncpg.Connection) -> None:
+        row = await conn.fetchrow(
+            f"SELECT position, source_position FROM {self.schema}.projection_position"
+            " WHERE projection = $1 AND source = $2 FOR UPDATE", self.name, self.source_service)
+        if row is None:
+            await conn.execute(
+                f"INSERT INTO {self.schema}.projection_position (projection, source, position, source_position)"
+                " VALUES ($1, $2, 0, 0)", self.name, self.source_service)
+            row = {"position": 0, "source_position": 0}
+        if row["position"] != self.position:
+            raise PositionMoved(row["position"], row["source_position"])
+
+    async def _record(self, conn: asyncpg.Connection, last: Item) -> None:
+        await conn.execute(
+            f"UPDATE {self.schema}.projection_position SET position = $3,"
+            " source_position = greatest(source_position, $4), updated_at = now()"
+            " WHERE projection = $1 AND source = $2",
+            self.name, self.source_service, last.message.sequence, last.source_position)
+
+    async def _dead_letter(self, conn: asyncpg.Connection, item: Item) -> None:
+        message = item.message
+        log.error("%s dead-lettered %s #%s: %s", self.name, self.source.stream, message.sequence, item.reason)
+        await conn.execute(
+            f"INSERT INTO {self.schema}.dead_letters"
+            " (consumer, stream, sequence, subject, event_id, reason, body, headers, attempts)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            self.name, self.source.stream, message.sequence, message.subject,
+            message.headers.get("Nats-Msg-Id"), item.reason, message.body, json.dumps(dict(message.headers)), 1)
+
+    async def _advance(self, position: int, source_position: int, reset: bool = False) -> None:
+        async with self._advanced:
+            self.position = position
+            self.source_position = source_position if reset else max(self.source_position, source_position)
+            self._advanced.notify_all()
+
+    async def _until_database_answers(self) -> None:
+        pause = 0.1
+        while True:
+            try:
+                async with self.pool.acquire(timeout=5) as conn:
+                    await conn.fetchval("SELECT 1")
+                return
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - any failure here means: not yet
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, 5.0)
+
+    async def wait_for(self, source_position: int, timeout: float) -> bool:
+        """Wait until every event up to `source_position` of the recording store has been applied."""
+        async with self._advanced:
+            try:
+                await asyncio.wait_for(
+                    self._advanced.wait_for(lambda: self.source_position >= source_position), timeout)
+            except TimeoutError:
+                return False
+        return True
+
+    async def lag(self) -> int:
+        return max(await self.source.head() - self.position, 0)
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(f"{type(error).__name__}: {error}".split())[:2000]
+
+
+# --- preparing and rebuilding --------------------------------------------------------------------------
+
+
+async def prepare_projection(conn: asyncpg.Connection, schema: str, projection: Projection) -> None:
+    """Create the projection's tables and tracking rows. A projection without tracking rows for exactly the
+    sources it follows is new (or was changed): its tables are dropped, and it backfills from the first event."""
+    async with conn.transaction():
+        await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{schema}.projections")
+        for statement in tracking_ddl(schema):
+            await conn.execute(statement)
+        tracked = {row["source"] for row in await conn.fetch(
+            f"SELECT source FROM {schema}.projection_position WHERE projection = $1", projection.name)}
+        if tracked != set(projection.follows):
+            for table in table_names(projection):
+                await conn.execute(f"DROP TABLE IF EXISTS {schema}.{table} CASCADE")
+            await conn.execute(f"DELETE FROM {schema}.projection_position WHERE projection = $1", projection.name)
+            await conn.executemany(
+                f"INSERT INTO {schema}.projection_position (projection, source, position, source_position)"
+                " VALUES ($1, $2, 0, 0)", [(projection.name, source) for source in projection.follows])
+        await conn.execute(f"SET LOCAL search_path TO {schema}")
+        for statement in projection.tables:
+            await conn.execute(statement)
+
+
+@dataclass
+class RebuildProgress:
+    """How far a rebuild has got: events read of the total there were when it started."""
+
+    projection: str
+    state: str = "running"
+    done: int = 0
+    total: int = 0
+    error: str | None = None
+
+
+async def rebuild(projection: Projection, sources: Mapping[str, EventSource], pool: asyncpg.Pool, schema: str,
+                  progress: RebuildProgress, batch_size: int = 1000) -> None:
+    """Replay every event the projection follows into fresh tables in a scratch schema, then, in one
+    transaction that holds the live tracking rows, apply what arrived meanwhile and swap the tables in."""
+    scratch = f"{schema}_rebuild_{projection.name}"
+    tracking = f"{projection.name}@rebuild"
+    async with pool.acquire() as conn, conn.transaction():
+        await conn.execute(f"DROP SCHEMA IF EXISTS {scratch} CASCADE")
+        await conn.execute(f"CREATE SCHEMA {scratch}")
+        await conn.execute(f"SET LOCAL search_path TO {scratch}")
+        for statement in projection.tables:
+            await conn.execute(statement)
+        await conn.execute(f"DELETE FROM {schema}.projection_position WHERE projection = $1", tracking)
+        await conn.execute(f"DELETE FROM {schema}.dead_letters WHERE consumer = $1", tracking)
+    runners = [ProjectionRunner(projection, service, source, pool, schema, batch_size=batch_size,
+                                tables_schema=scratch, tracking_name=tracking) for service, source in sources.items()]
+    try:
+        heads = [await runner.source.head() for runner in runners]
+        progress.total = sum(heads)
+        for runner, head in zip(runners, heads, strict=True):
+            await runner.start()
+            while runner.position < head:
+                messages = await runner.source.read(batch_size)
+                if messages:
+                    await runner.apply(messages)
+                progress.done = sum(min(r.position, h) for r, h in zip(runners, heads, strict=True))
+        async with pool.acquire() as conn, conn.transaction():
+            live = {row["source"]: row["position"] for row in await conn.fetch(
+                f"SELECT source, position FROM {schema}.projection_position WHERE projection = $1"
+                " ORDER BY source FOR UPDATE", projection.name)}
+            for runner in runners:
+                while runner.position < live.get(runner.source_service, 0):
+                    items = [runner._read(m) for m in await runner.source.read(batch_size)
+                             if m.sequence > runner.position]
+                    if items:
+                        await runner.apply_in(conn, items)
+                        await runner._advance(items[-1].message.sequence, items[-1].source_position)
+            for table in table_names(projection):
+                await conn.execute(f"DROP TABLE IF EXISTS {schema}.{table} CASCADE")
+                await conn.execute(f"ALTER TABLE {scratch}.{table} SET SCHEMA {schema}")
+            await conn.execute(f"DELETE FROM {schema}.projection_position WHERE projection = ANY($1::text[])",
+                               [projection.name, tracking])
+            await conn.executemany(
+                f"INSERT INTO {schema}.projection_position (projection, source, position, source_position)"
+                " VALUES ($1, $2, $3, $4)",
+                [(projection.name, r.source_service, r.position, r.source_position) for r in runners])
+            await conn.execute(f"DELETE FROM {schema}.dead_letters WHERE consumer = $1", projection.name)
+            await conn.execute(f"UPDATE {schema}.dead_letters SET consumer = $1 WHERE consumer = $2",
+                               projection.name, tracking)
+            await conn.execute(f"DROP SCHEMA {scratch} CASCADE")
+        progress.done, progress.state = progress.total, "done"
+    except asyncio.CancelledError:
+        progress.state = "interrupted"
+        raise
+    except Exception as error:  # noqa: BLE001 - reported to whoever asked for the rebuild; old tables still answer
+        log.exception("rebuilding %s failed", projection.name)
+        progress.state, progress.error = "failed", _one_line(error)
+    finally:
+        for runner in runners:
+            remove = getattr(runner.source, "remove", None)
+            await (remove() if remove else runner.source.close())

@@ -1,0 +1,198 @@
+"""The projection runner applies each event once, in order, in batches; dead-letters only what cannot be
+applied; waits out an unreachable database; and a rebuild swaps fresh tables in only when complete."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+
+import asyncpg
+
+from shared.launcher import Postgres, free_port
+from shared.projections import (
+    Projection,
+    ProjectionRunner,
+    RebuildProgress,
+    StreamSource,
+    prepare_projection,
+    rebuild,
+)
+from tests.integration.projection_fixtures import (
+    CountedReferrals,
+    a_referral,
+    counted,
+    dead_letters,
+    publish,
+    publish_raw,
+)
+
+
+async def a_runner(pool, schema, js, projection: Projection | None = None, batch_size: int = 100,
+                   durable: str = "test-counted") -> ProjectionRunner:
+    projection = projection or CountedReferrals()
+    async with pool.acquire() as conn:
+        await prepare_projection(conn, schema, projection)
+    runner = ProjectionRunner(projection, "referral", StreamSource(js, "referral", durable, fetch_timeout=0.2),
+                              pool, schema, batch_size=batch_size)
+    await runner.start()
+    return runner
+
+
+@contextlib.asynccontextmanager
+async def running(runner: ProjectionRunner):
+    task = asyncio.create_task(runner.run())
+    try:
+        yield runner
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await runner.source.close()
+
+
+async def test_every_event_on_the_stream_is_applied_once_in_order_in_batches(pool, schema, nats_client):
+    js = nats_client.jetstream()
+    cases = await publish(js, [a_referral() for _ in range(250)])
+    runner = await a_runner(pool, schema, js, batch_size=100)
+
+    async with running(runner):
+        assert await runner.wait_for(250, timeout=15)
+
+    assert await counted(pool, schema) == cases
+    assert await runner.lag() == 0 and await dead_letters(pool, schema) == []
+
+
+async def test_a_restarted_runner_carries_on_from_its_recorded_position(pool, schema, nats_client):
+    js = nats_client.jetstream()
+    cases = await publish(js, [a_referral() for _ in range(3)])
+    async with running(await a_runner(pool, schema, js)) as first:
+        assert await first.wait_for(3, timeout=10)
+    cases += await publish(js, [a_referral()], first_position=4)
+
+    async with running(await a_runner(pool, schema, js)) as restarted:
+        assert restarted.position == 3
+        assert await restarted.wait_for(4, timeout=10)
+
+    assert await counted(pool, schema) == cases
+
+
+async def test_a_poison_event_in_the_middle_of_a_batch_is_dead_lettered_alone(pool, schema, nats_client):
+    js = nats_client.jetstream()
+    events = [a_referral() for _ in range(9)]
+    poison = events[4].case_id
+    cases = await publish(js, events)
+    runner = await a_runner(pool, schema, js, CountedReferrals(refuse=[poison]), batch_size=9)
+
+    async with running(runner):
+        assert await runner.wait_for(9, timeout=10)
+
+    assert await counted(pool, schema) == [case for case in cases if case != poison]
+    [letter] = await dead_letters(pool, schema)
+    assert letter["sequence"] == 5 and letter["reason"] == "cannot be applied: this case cannot be counted"
+
+
+async def test_an_unreadable_event_or_position_header_is_dead_lettered_at_once_and_the_rest_applied(
+        pool, schema, nats_client):
+    js = nats_client.jetstream()
+    before = await publish(js, [a_referral()])
+    await publish_raw(js, b'{"not": "an event"}', position="2")
+    await publish_raw(js, a_referral().model_dump_json().encode(), position="not-a-number")
+    await publish_raw(js, b"[" * 1000 + b"]" * 1000, position="4")
+    after = await publish(js, [a_referral()], first_position=5)
+    runner = await a_runner(pool, schema, js)
+
+    async with running(runner):
+        assert await runner.wait_for(5, timeout=10)
+
+    assert await counted(pool, schema) == before + after
+    reasons = [(letter["sequence"], letter["reason"].split(":")[0]) for letter in await dead_letters(pool, schema)]
+    assert reasons == [(2, "unreadable event"), (3, "unreadable header Casetrack-Position"), (4, "unreadable event")]
+    assert all(letter["attempts"] == 1 for letter in await dead_letters(pool, schema))
+
+
+async def test_two_runners_of_one_projection_never_apply_an_event_twice(pool, schema, nats_client):
+    js = nats_client.jetstream()
+    cases = await publish(js, [a_referral() for _ in range(300)])
+    one = await a_runner(pool, schema, js, batch_size=25, durable="replica-one")
+    two = await a_runner(pool, schema, js, batch_size=25, durable="replica-two")
+
+    async with running(one), running(two):
+        assert all(await asyncio.gather(one.wait_for(300, timeout=20), two.wait_for(300, timeout=20)))
+
+    assert await counted(pool, schema) == cases
+
+
+async def test_a_new_projection_backfills_from_the_first_event(pool, schema, nats_client):
+    js = nats_client.jetstream()
+    cases = await publish(js, [a_referral() for _ in range(20)])
+    async with running(await a_runner(pool, schema, js)) as first:
+        assert await first.wait_for(20, timeout=10)
+
+    class SecondCount(CountedReferrals):
+        name = "second_count"
+        tables = ["CREATE TABLE IF NOT EXISTS second_count (case_id uuid NOT NULL, sequence bigint NOT NULL)"]
+
+        async def apply_one(self, conn, recorded):
+            await conn.execute("INSERT INTO second_count VALUES ($1, $2)", recorded.event.case_id, recorded.sequence)
+
+    async with running(await a_runner(pool, schema, js, SecondCount(), durable="second")) as added:
+        assert await added.wait_for(20, timeout=10)
+    async with pool.acquire() as conn:
+        assert [r[0] for r in await conn.fetch(f"SELECT case_id FROM {schema}.second_count ORDER BY sequence")] == cases
+
+
+async def test_an_unreachable_database_is_waited_out_and_never_costs_an_event(nats_client, tmp_path):
+    """PostgreSQL stops while a batch is being applied: nothing is dead-lettered, skipped or applied twice."""
+    js = nats_client.jetstream()
+    server = Postgres(tmp_path / "pg", free_port())
+    server.start()
+    pool = await asyncpg.create_pool(server.url, min_size=1, max_size=2)
+    try:
+        events = [a_referral() for _ in range(40)]
+        cases = await publish(js, events)
+        projection = CountedReferrals(hold_at=events[10].case_id)
+        runner = await a_runner(pool, "outage", js, projection, batch_size=20)
+        async with running(runner):
+            await asyncio.wait_for(projection.held.wait(), 10)
+            await asyncio.to_thread(server.stop)
+            projection.release.set()  # the batch's commit now fails: the database is gone
+            await asyncio.to_thread(server.start)
+            assert await runner.wait_for(40, timeout=30)
+        assert await counted(pool, "outage") == cases
+        assert await dead_letters(pool, "outage") == []
+    finally:
+        await pool.close()
+        server.stop()
+
+
+async def test_a_rebuild_replaces_the_tables_only_when_complete_and_can_be_started_again(
+        pool, schema, nats_client):
+    js = nats_client.jetstream()
+    events = [a_referral() for _ in range(30)]
+    cases = await publish(js, events)
+    live = await a_runner(pool, schema, js)
+    async with running(live):
+        assert await live.wait_for(30, timeout=10)
+        async with pool.acquire() as conn:
+            await conn.execute(f"DELETE FROM {schema}.counted")  # the read model has gone wrong
+
+        stopping = CountedReferrals(hold_at=events[15].case_id)
+        interrupted = asyncio.create_task(rebuild(
+            stopping, {"referral": StreamSource(js, "referral", "rebuild", fetch_timeout=0.2)}, pool, schema,
+            RebuildProgress("counted"), batch_size=10))
+        await asyncio.wait_for(stopping.held.wait(), 10)
+        interrupted.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await interrupted
+        assert await counted(pool, schema) == []  # the old tables still answer, as they were
+
+        more = await publish(js, [a_referral() for _ in range(5)], first_position=31)
+        progress = RebuildProgress("counted")
+        await rebuild(CountedReferrals(), {"referral": StreamSource(js, "referral", "rebuild", fetch_timeout=0.2)},
+                      pool, schema, progress, batch_size=10)
+        assert progress.state == "done" and progress.done == progress.total
+        assert await live.wait_for(35, timeout=10)
+
+    assert await counted(pool, schema) == cases + more
+    async with pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM pg_namespace WHERE nspname LIKE $1", f"{schema}_rebuild%") == 0
