@@ -121,5 +121,5 @@ def test_the_caseload_reads_refuse_an_unknown_district_a_bad_range_and_a_positio
 
     assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"] == ["query", "district"]
     assert too_far.status_code == 422 and too_far.json()["detail"][0]["loc"] == ["query", "within_days"]
-    assert not_followed.status_code == 422 and not_followed.json()["detail"][0]["follows"] == ["placement", "referral"]
+    assert not_followed.status_code == 422 and not_followed.json()["detail"][0]["follows"] == ["referral"]
     assert set(referral.get("/health").json()["projection_lag"]) == {"caseload", "emergency_placements"}
