@@ -52,11 +52,12 @@ class NewScheme(Body):
     capacity_units: int = Field(ge=1, le=10_000, description="Units: beds, rooms, lodgings or support places")
     opened_on: Day = Field(description="The first night its units can be let")
     max_stay_days: int | None = Field(
-        default=None, ge=1, le=3650, description="Longest a stay may last; an assessment / emergency scheme: 91 at most "
-                                        "(3 months), and 91 if not given")
+        default=None, ge=1, le=3650,
+        description="Longest a stay may last; an assessment / emergency scheme: 91 at most (3 months), and 91 if not "
+                    "given")
     target_stay_days: int | None = Field(
-        default=None, ge=1, le=3650, description="The average stay aimed for; an assessment / emergency scheme: 42 "
-                                        "(6 weeks) if not given")
+        default=None, ge=1, le=3650,
+        description="The average stay aimed for; an assessment / emergency scheme: 42 (6 weeks) if not given")
     occurred_at: Moment | None = Field(default=None, description="When it was registered; default now")
 
 
