@@ -11,6 +11,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.postgres import PostgresApplicationRecorder
 
+from shared.aggregate import Aggregate
 from shared.contracts import EventContext
 from shared.contracts.envelope import utc_now
 from shared.contracts.placement_vocabulary import (
@@ -21,7 +22,6 @@ from shared.contracts.placement_vocabulary import (
     ProvisionType,
 )
 from shared.contracts.vocabulary import Level
-from shared.aggregate import Aggregate
 from shared.errors import DomainError
 from shared.eventstore import ServiceApplication, SqlWrite
 
