@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import date, datetime
 from itertools import count
 from typing import TypeVar
@@ -11,6 +11,7 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.postgres import PostgresApplicationRecorder
 
+from shared.aggregate import Aggregate
 from shared.contracts import EventContext
 from shared.contracts.envelope import utc_now
 from shared.contracts.placement_vocabulary import (
@@ -21,19 +22,26 @@ from shared.contracts.placement_vocabulary import (
     ProvisionType,
 )
 from shared.contracts.vocabulary import Level
-from shared.eventstore import ServiceApplication
+from shared.errors import DomainError
+from shared.eventstore import ServiceApplication, SqlWrite
 
 from services.placement.projections.known_cases import CaseDirectory, CasesInMemory, CasesInPostgres
 from services.placement.domain import (
     KindOfAggregate,
     Placement,
     PlacementConflict,
-    PlacementRefused,
+    PlacementNotFound,
     Provider,
+    ProviderNotFound,
     Scheme,
+    SchemeNotFound,
+    UnknownCase,
+    UnknownProvider,
+    UnknownScheme,
     night_of,
     placement_id_for,
 )
+from services.placement.snapshots import SchemeSnapshots
 
 DEVELOPMENT_PLACEMENT_ID_KEY = "casetrack-dev-placement-id-key"
 
@@ -50,16 +58,31 @@ class Placements(ServiceApplication):
     Each refusal by the store means another change was saved, so deciding again makes progress: a scheme
     fills up, or the young person is placed, and the next decision refuses for that reason."""
 
+    SNAPSHOT_EVERY = 50
+    """A scheme's state is snapshotted every this many versions (PostgreSQL only), so loading it replays
+    fewer events than this."""
+
     def __init__(self, env: dict[str, str] | None = None):
         super().__init__(env)
         self.placement_id_key = (self.env.get("PLACEMENT_ID_KEY") or DEVELOPMENT_PLACEMENT_ID_KEY).encode()
         self.cases: CaseDirectory
+        self.snapshots: SchemeSnapshots | None = None
         if isinstance(self.recorder, PostgresApplicationRecorder):
-            directory = CasesInPostgres(self.recorder.datastore, self.recorder.datastore.schema)
+            datastore = self.recorder.datastore
+            directory = CasesInPostgres(datastore, datastore.schema)
             directory.prepare()
             self.cases = directory
+            self.snapshots = SchemeSnapshots(datastore, datastore.schema, self.SNAPSHOT_EVERY)
+            self.snapshots.prepare()
         else:
             self.cases = CasesInMemory()
+
+    def record(self, context: EventContext, *aggregates: Aggregate, also_write: Sequence[SqlWrite] = ()) -> int:
+        """Save the aggregates' new events, and in the same transaction a snapshot of each scheme due one."""
+        if self.snapshots is not None:
+            schemes = [aggregate for aggregate in aggregates if isinstance(aggregate, Scheme)]
+            also_write = [*also_write, *self.snapshots.due(schemes)]
+        return super().record(context, *aggregates, also_write=also_write)
 
     # -- the catalogue ------------------------------------------------------------------------------
 
@@ -75,7 +98,7 @@ class Placements(ServiceApplication):
                         occurred_at: datetime) -> tuple[Scheme, int]:
         provider = self._load(Provider, provider_id)
         if provider is None:
-            raise UnknownProvider(f"no provider {provider_id}")
+            raise UnknownProvider(f"no provider {provider_id}", field="provider_id")
         scheme = Scheme.register(
             provider=provider, name=name, district=district, provision_type=provision_type,
             pathway_stage=pathway_stage, support_level=support_level, support_hours_per_week=support_hours_per_week,
@@ -100,8 +123,8 @@ class Placements(ServiceApplication):
         def attempt() -> tuple[Placement, int]:
             case = self.cases.case(case_id)
             if case is None:
-                raise UnknownCase(f"no case {case_id} is known to the placement service (yet)")
-            scheme = self._scheme(scheme_id, UnknownScheme)
+                raise UnknownCase(f"no case {case_id} is known to the placement service (yet)", field="case_id")
+            scheme = self._scheme(scheme_id, UnknownScheme, field="scheme_id")
             earlier = self.placements_of(case.person_ref)  # numbered under the case's person_ref now
             current = self.open_placements_of_person(case.person_ref)
             same_person = {c.case_id for c in self.cases.cases_of_person(case.person_ref)} | {case.case_id}
@@ -120,7 +143,7 @@ class Placements(ServiceApplication):
         def attempt() -> int:
             placement = self.get_placement(placement_id)
             leaving = self.get_scheme(placement.scheme_id)
-            to = self._scheme(to_scheme_id, UnknownScheme)
+            to = self._scheme(to_scheme_id, UnknownScheme, field="to_scheme_id")
             placement.move(leaving=leaving, to=to, direction=direction, planned=planned,
                            overlap_until=overlap_until, occurred_at=occurred_at, now=utc_now())
             return self.record(context, placement, leaving, to)
@@ -201,13 +224,21 @@ class Placements(ServiceApplication):
         return provider
 
     def schemes(self, scheme_ids: list[UUID]) -> list[Scheme]:
-        return [scheme for scheme_id in scheme_ids if (scheme := self._load(Scheme, scheme_id)) is not None]
+        """The schemes with these ids (those that exist), each from its latest snapshot and the events after."""
+        snapshots = self.snapshots.latest(scheme_ids) if self.snapshots else {}
+        schemes = (self._load_scheme(scheme_id, snapshots.get(scheme_id)) for scheme_id in scheme_ids)
+        return [scheme for scheme in schemes if scheme is not None]
 
-    def _scheme(self, scheme_id: UUID, missing: type[Exception]) -> Scheme:
-        scheme = self._load(Scheme, scheme_id)
-        if scheme is None:
-            raise missing(f"no scheme {scheme_id}")
-        return scheme
+    def _scheme(self, scheme_id: UUID, missing: type[DomainError], field: str | None = None) -> Scheme:
+        found = self.schemes([scheme_id])
+        if not found:
+            raise missing(f"no scheme {scheme_id}", field=field)
+        return found[0]
+
+    def _load_scheme(self, scheme_id: UUID, snapshot: Scheme | None) -> Scheme | None:
+        if snapshot is None:
+            return self._load(Scheme, scheme_id)
+        return snapshot.catch_up(self.events.get(scheme_id, gt=snapshot.version))
 
     def _load(self, kind: type[A], aggregate_id: UUID) -> A | None:
         events = list(self.events.get(aggregate_id))
@@ -224,36 +255,6 @@ class Placements(ServiceApplication):
             except IntegrityError:
                 continue
         raise ChangedConcurrently(f"the change was overtaken by others {self.ATTEMPTS} times; try again")
-
-
-class PlacementNotFound(LookupError):
-    """No placement has that id."""
-
-
-class SchemeNotFound(LookupError):
-    """No scheme has that id."""
-
-
-class ProviderNotFound(LookupError):
-    """No provider has that id."""
-
-
-class UnknownCase(PlacementRefused):
-    """The placement service has not heard of that case from the referral service."""
-
-    field = "case_id"
-
-
-class UnknownScheme(PlacementRefused):
-    """The scheme named in the request is not in the catalogue."""
-
-    field = "scheme_id"
-
-
-class UnknownProvider(PlacementRefused):
-    """The provider named in the request is not in the catalogue."""
-
-    field = "provider_id"
 
 
 class ChangedConcurrently(PlacementConflict):

@@ -14,8 +14,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from shared.contracts import parse_event
+from shared.errors import map_domain_errors
 from shared.service import ServiceRuntime
-from services.placement.api import router, today_utc
+from shared.web import today_utc
+from services.placement.api import router
 from services.placement.application import Placements
 
 from .placement_builders import (
@@ -68,6 +70,7 @@ def runtime(store) -> StandInRuntime:
 @pytest.fixture
 def client(runtime) -> TestClient:
     app = FastAPI()
+    map_domain_errors(app)  # as service_app does: the routes map no error themselves
     app.include_router(router)
     app.state.runtime = runtime
     app.dependency_overrides[today_utc] = lambda: TODAY

@@ -1,8 +1,8 @@
-"""The placement service's aggregates: providers, schemes with their units, and young people's placements.
+"""Placements: a young person's stays along the pathway, from the scheme they start in, through any moves,
+to the end (a move-on or a breakdown).
 
-Nights are UTC dates: a unit let from night N and released on day M is occupied on the nights N..M-1.
-A placement moves through schemes (each a *stay*); its units are let and released on the schemes'
-own aggregates in the same save, so no scheme is ever let beyond its capacity.
+Each move, end or breakdown lets and releases units on the schemes' own aggregates in the same save, so
+no scheme is ever let beyond its capacity.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import hmac
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from functools import singledispatchmethod
-from typing import ClassVar
-from uuid import UUID, uuid4
+from typing import Literal
+from uuid import UUID
 
 from shared.contracts import Event
 from shared.contracts.placement import (
@@ -22,11 +22,6 @@ from shared.contracts.placement import (
     PlacementEnded,
     PlacementMoved,
     PlacementStarted,
-    ProviderRegistered,
-    SchemeCapacityChanged,
-    SchemeRegistered,
-    UnitAllocated,
-    UnitReleased,
 )
 from shared.contracts.placement_vocabulary import (
     BreakdownReason,
@@ -35,16 +30,16 @@ from shared.contracts.placement_vocabulary import (
     PathwayStage,
     ProvisionType,
 )
-from shared.contracts.vocabulary import Cohort, Level, known_district
-from shared.aggregate import Aggregate
+from shared.contracts.vocabulary import Cohort, Level
+from shared.errors import NotFound
 
-EMERGENCY_MAX_STAY_DAYS = 91
-"""An assessment / emergency stay lasts 3 months (13 weeks) at most [003 4.4]."""
-EMERGENCY_TARGET_STAY_DAYS = 42
-"""... and 6 weeks on average is desirable [003 4.4]."""
+from .base import KindOfAggregate, check_dated, night_of
+from .errors import EventDatedInTheFuture, PlacementConflict, PlacementRefused
+from .scheme import Scheme
 
 LONGEST_OVERLAP_DAYS = 28
 """A planned move keeps the unit left behind for at most four weeks."""
+
 
 def placement_id_for(person_ref: UUID, number: int, key: bytes) -> UUID:
     """The id of a young person's `number`th placement: a keyed hash (HMAC-SHA256) of "<person_ref>/<number>".
@@ -54,237 +49,6 @@ def placement_id_for(person_ref: UUID, number: int, key: bytes) -> UUID:
     is, even knowing the person_ref."""
     digest = hmac.new(key, f"{person_ref}/{number}".encode(), hashlib.sha256).digest()
     return UUID(bytes=digest[:16], version=4)
-
-
-def night_of(moment: datetime) -> date:
-    return moment.astimezone(UTC).date()
-
-
-def check_dated(occurred_at: datetime, now: datetime) -> None:
-    if occurred_at > now:
-        raise EventDatedInTheFuture(f"{occurred_at.isoformat()} is after now")
-
-
-class KindOfAggregate(Aggregate):
-    """An aggregate that knows the event creating it, so a history loaded by id is recognised as its kind."""
-
-    created_by: ClassVar[type[Event]]
-
-
-class Provider(KindOfAggregate):
-    """An organisation providing accommodation or support (YMCA, a foyer, a supported lodgings scheme...)."""
-
-    created_by = ProviderRegistered
-    name: str
-    district: str
-
-    @classmethod
-    def register(cls, *, name: str, district: str, occurred_at: datetime, now: datetime) -> Provider:
-        known_district(district)
-        check_dated(occurred_at, now)
-        provider = cls(uuid4())
-        provider.record(ProviderRegistered, district=district, occurred_at=occurred_at, provider_id=provider.id,
-                        name=name)
-        return provider
-
-    @singledispatchmethod
-    def apply(self, event: Event) -> None:
-        raise NotImplementedError(f"{type(self).__name__} cannot apply {event.event_type}")
-
-    @apply.register
-    def _(self, event: ProviderRegistered) -> None:
-        self.name = event.name
-        self.district = event.district
-
-
-@dataclass
-class Letting:
-    """A unit of a scheme let to a placement from a night, until it is released."""
-
-    placement_id: UUID
-    from_night: date
-    released_on: date | None = None
-
-    def occupies(self, night: date) -> bool:
-        return self.from_night <= night and (self.released_on is None or night < self.released_on)
-
-
-@dataclass(frozen=True)
-class NightOccupancy:
-    night: date
-    capacity: int
-    occupied: int
-
-    @property
-    def void(self) -> int:
-        """Units empty that night."""
-        return max(self.capacity - self.occupied, 0)
-
-
-class Scheme(KindOfAggregate):
-    """A provider's scheme: its provision type, pathway stage, support, capacity, and the units it has let."""
-
-    created_by = SchemeRegistered
-    provider_id: UUID
-    name: str
-    district: str
-    provision_type: ProvisionType
-    pathway_stage: PathwayStage
-    support_level: Level
-    support_hours_per_week: float
-    opened_on: date
-    max_stay_days: int | None
-    target_stay_days: int | None
-
-    def __init__(self, id: UUID):
-        super().__init__(id)
-        self.capacities: list[tuple[date, int]] = []
-        """(effective from, units), in the order they take effect."""
-        self.lettings: list[Letting] = []
-
-    @classmethod
-    def register(cls, *, provider: Provider, name: str, district: str, provision_type: ProvisionType,
-                 pathway_stage: PathwayStage, support_level: Level, support_hours_per_week: float,
-                 capacity_units: int, opened_on: date, max_stay_days: int | None, target_stay_days: int | None,
-                 occurred_at: datetime, now: datetime) -> Scheme:
-        known_district(district)
-        check_dated(occurred_at, now)
-        if pathway_stage is PathwayStage.assessment:
-            max_stay_days = max_stay_days or EMERGENCY_MAX_STAY_DAYS
-            target_stay_days = target_stay_days or min(EMERGENCY_TARGET_STAY_DAYS, max_stay_days)
-            if max_stay_days > EMERGENCY_MAX_STAY_DAYS:
-                raise EmergencyStayLimitTooLong(
-                    f"an assessment / emergency stay lasts {EMERGENCY_MAX_STAY_DAYS} days (3 months) at most, "
-                    f"not {max_stay_days}")
-        if max_stay_days and target_stay_days and target_stay_days > max_stay_days:
-            raise TargetStayLongerThanMaximum(
-                f"the target stay ({target_stay_days} days) is longer than the maximum ({max_stay_days} days)")
-        scheme = cls(uuid4())
-        scheme.record(SchemeRegistered, district=district, occurred_at=occurred_at, scheme_id=scheme.id,
-                      provider_id=provider.id, name=name, provision_type=provision_type, pathway_stage=pathway_stage,
-                      support_level=support_level, support_hours_per_week=support_hours_per_week,
-                      capacity_units=capacity_units, opened_on=opened_on, max_stay_days=max_stay_days,
-                      target_stay_days=target_stay_days)
-        return scheme
-
-    # -- capacity and occupancy ------------------------------------------------------------------
-
-    def capacity_on(self, night: date) -> int:
-        units = 0
-        for effective_from, capacity in self.capacities:
-            if effective_from <= night:
-                units = capacity
-        return units
-
-    def occupied_on(self, night: date) -> int:
-        return sum(1 for letting in self.lettings if letting.occupies(night))
-
-    def vacant_on(self, night: date) -> int:
-        return max(self.capacity_on(night) - self.occupied_on(night), 0)
-
-    def free_from(self, night: date) -> int:
-        """Units that can be let from `night` on: free that night and every night after (a capacity cut
-        or a letting already booked later counts), i.e. what a placement starting that night can take."""
-        return min(self.vacant_on(n) for n in self._nights_that_change_from(night))
-
-    def occupancy(self, first_night: date, last_night: date) -> list[NightOccupancy]:
-        """Capacity and units let on each night from `first_night` to `last_night`, both included."""
-        nights = (first_night + timedelta(days=n) for n in range((last_night - first_night).days + 1))
-        return [NightOccupancy(night, self.capacity_on(night), self.occupied_on(night)) for night in nights]
-
-    def _nights_that_change_from(self, night: date) -> list[date]:
-        """`night`, and every later night on which a letting starts or the capacity changes: occupancy
-        and capacity are constant between them, so checking these checks every night from `night` on."""
-        later = {letting.from_night for letting in self.lettings if letting.from_night > night}
-        later |= {effective_from for effective_from, _ in self.capacities if effective_from > night}
-        return [night, *sorted(later)]
-
-    def change_capacity(self, *, units: int, effective_from: date, occurred_at: datetime, now: datetime) -> None:
-        check_dated(occurred_at, now)
-        if effective_from < self.opened_on:
-            raise CapacityChangeBeforeTheSchemeOpened(
-                f"scheme {self.id} opened on {self.opened_on.isoformat()}, after {effective_from.isoformat()}")
-        last_change = self.capacities[-1][0]
-        if effective_from < last_change:
-            raise CapacityChangeBeforeTheLastOne(
-                f"the capacity of scheme {self.id} last changed from {last_change.isoformat()}: "
-                f"a change cannot take effect before that")
-        for night in self._nights_that_change_from(effective_from):
-            if self.occupied_on(night) > units:
-                raise CapacityBelowOccupancy(
-                    f"scheme {self.id} has {self.occupied_on(night)} units let on the night of {night.isoformat()}: "
-                    f"its capacity cannot fall to {units} from {effective_from.isoformat()}")
-        self.record(SchemeCapacityChanged, district=self.district, occurred_at=occurred_at, scheme_id=self.id,
-                    units=units, previous_units=self.capacity_on(effective_from), effective_from=effective_from)
-
-    def allocate(self, placement_id: UUID, from_night: date, occurred_at: datetime) -> None:
-        """Let a unit to a placement from `from_night` on, if one is free on every night from then on."""
-        if from_night < self.opened_on:
-            raise SchemeNotOpen(f"scheme {self.id} opens on {self.opened_on.isoformat()}, "
-                                f"after the night of {from_night.isoformat()}")
-        for night in self._nights_that_change_from(from_night):
-            if self.occupied_on(night) >= self.capacity_on(night):
-                raise PlacementWouldExceedCapacity(
-                    f"scheme {self.id} has no unit free on the night of {night.isoformat()}: "
-                    f"{self.occupied_on(night)} of its {self.capacity_on(night)} units are let")
-        self.record(UnitAllocated, district=self.district, occurred_at=occurred_at, scheme_id=self.id,
-                    placement_id=placement_id, from_night=from_night)
-
-    def release(self, placement_id: UUID, released_on: date, occurred_at: datetime) -> None:
-        self._open_letting_of(placement_id)
-        self.record(UnitReleased, district=self.district, occurred_at=occurred_at, scheme_id=self.id,
-                    placement_id=placement_id, released_on=released_on)
-
-    def cut_short(self, placement_id: UUID, released_on: date, occurred_at: datetime) -> None:
-        """Release earlier a unit held for a placement until a later day (a planned overlap), because the
-        placement ended first."""
-        if self._letting_held_after(placement_id, released_on) is not None:
-            self.record(UnitReleased, district=self.district, occurred_at=occurred_at, scheme_id=self.id,
-                        placement_id=placement_id, released_on=released_on)
-
-    def _letting_held_after(self, placement_id: UUID, night: date) -> Letting | None:
-        for letting in reversed(self.lettings):
-            if letting.placement_id == placement_id and letting.released_on is not None \
-                    and letting.released_on > night:
-                return letting
-        return None
-
-    def _open_letting_of(self, placement_id: UUID) -> Letting:
-        for letting in reversed(self.lettings):
-            if letting.placement_id == placement_id and letting.released_on is None:
-                return letting
-        raise NoUnitLetToThePlacement(f"scheme {self.id} has no unit let to placement {placement_id}")
-
-    @singledispatchmethod
-    def apply(self, event: Event) -> None:
-        raise NotImplementedError(f"{type(self).__name__} cannot apply {event.event_type}")
-
-    @apply.register
-    def _(self, event: SchemeRegistered) -> None:
-        self.provider_id = event.provider_id
-        self.name = event.name
-        self.district = event.district
-        self.provision_type = event.provision_type
-        self.pathway_stage = event.pathway_stage
-        self.support_level = event.support_level
-        self.support_hours_per_week = event.support_hours_per_week
-        self.opened_on = event.opened_on
-        self.max_stay_days = event.max_stay_days
-        self.target_stay_days = event.target_stay_days
-        self.capacities.append((event.opened_on, event.capacity_units))
-
-    @apply.register
-    def _(self, event: SchemeCapacityChanged) -> None:
-        self.capacities.append((event.effective_from, event.units))
-
-    @apply.register
-    def _(self, event: UnitAllocated) -> None:
-        self.lettings.append(Letting(event.placement_id, event.from_night))
-
-    @apply.register
-    def _(self, event: UnitReleased) -> None:
-        letting = self._letting_held_after(event.placement_id, event.released_on)  # an overlap cut short
-        (letting or self._open_letting_of(event.placement_id)).released_on = event.released_on
 
 
 @dataclass(frozen=True)
@@ -355,6 +119,16 @@ class Placement(KindOfAggregate):
     @property
     def open(self) -> bool:
         return self.ending is None
+
+    @property
+    def status(self) -> Literal["open", "ended", "broke_down"]:
+        if self.ending is None:
+            return "open"
+        return "ended" if isinstance(self.ending, PlacementEnded) else "broke_down"
+
+    def last_day(self, today: date) -> date:
+        """The day the placement ended, or today while it is open: what its days are counted to."""
+        return night_of(self.ended_at) if self.ended_at else today
 
     @classmethod
     def start(cls, *, case: KnownCase, number: int, placement_id: UUID, previous: Placement | None,
@@ -554,28 +328,8 @@ def _moment_of(night: date, started_at: datetime, now: datetime) -> datetime:
     return max(min(datetime(night.year, night.month, night.day, 18, tzinfo=UTC), now), started_at)
 
 
-class PlacementRefused(ValueError):
-    """The request breaks one of the placement rules (HTTP 422)."""
-
-
-class EventDatedInTheFuture(PlacementRefused):
-    """Something cannot be recorded as having happened after now."""
-
-
-class EmergencyStayLimitTooLong(PlacementRefused):
-    """An assessment / emergency stay lasts 3 months at most."""
-
-
-class TargetStayLongerThanMaximum(PlacementRefused):
-    """A scheme's target stay cannot be longer than its maximum stay."""
-
-
-class CapacityChangeBeforeTheSchemeOpened(PlacementRefused):
-    """A scheme's capacity cannot change before it opened."""
-
-
-class CapacityChangeBeforeTheLastOne(PlacementRefused):
-    """Capacity changes take effect in order: none before the last one recorded."""
+class PlacementBeforeReferral(PlacementRefused):
+    """No young person is placed before their referral."""
 
 
 class LeavingBeforeCountedNights(PlacementRefused):
@@ -588,10 +342,6 @@ class OverlapTooLong(PlacementRefused):
 
 class MoveIntoSchemeStillHeld(PlacementRefused):
     """A young person cannot move back into a scheme whose unit they still hold on an overlap."""
-
-
-class PlacementBeforeReferral(PlacementRefused):
-    """No young person is placed before their referral."""
 
 
 class PlacementEndsBeforeItStarted(PlacementRefused):
@@ -622,8 +372,8 @@ class NightsOutsideTheBedAndBreakfastStay(PlacementRefused):
     """B&B nights are counted only for nights the young person spent in a B&B scheme of the placement."""
 
 
-class PlacementConflict(Exception):
-    """The change does not fit the current state of a case, scheme or placement (HTTP 409)."""
+class UnknownCase(PlacementRefused):
+    """The placement service has not heard of that case from the referral service."""
 
 
 class CaseIsClosed(PlacementConflict):
@@ -642,22 +392,6 @@ class PlacementsWouldOverlap(PlacementConflict):
     """A new placement cannot start before the young person's previous placement ended."""
 
 
-class SchemeNotOpen(PlacementConflict):
-    """No unit of a scheme can be let before the scheme opens."""
-
-
-class PlacementWouldExceedCapacity(PlacementConflict):
-    """The scheme has no unit free: every unit is let on some night from the start of the stay on."""
-
-
-class CapacityBelowOccupancy(PlacementConflict):
-    """A scheme's capacity cannot fall below the units it has let."""
-
-
-class NoUnitLetToThePlacement(PlacementConflict):
-    """The scheme has no unit let to that placement."""
-
-
 class PlacementAlreadyEnded(PlacementConflict):
     """An ended placement takes no moves, ends or breakdowns."""
 
@@ -668,3 +402,15 @@ class NotABedAndBreakfastPlacement(PlacementConflict):
 
 class NightsAlreadyRecorded(PlacementConflict):
     """Each B&B night is counted once."""
+
+
+class PlacementNotFound(NotFound):
+    """No placement has that id."""
+
+
+class YoungPersonNotPlaced(NotFound):
+    """The young person is in no placement now."""
+
+
+class CaseNotFound(NotFound):
+    """The placement service has not heard of that case (yet)."""

@@ -1,0 +1,20 @@
+"""The placement HTTP API for providers and the placement team, grouped by what the user does.
+
+- `catalogue`: providers, schemes, capacity, occupancy and vacancies;
+- `placements`: starting, moving, ending placements, B&B nights, and stays over their limit;
+- `cases`: what the service knows of cases, and those awaiting a placement.
+
+Routes build a command, send it to its handler (`services.placement.handlers`) and shape the answer
+(`views`); domain errors reach the app's exception handlers unmapped.
+"""
+
+from fastapi import APIRouter
+
+from . import cases, catalogue, placements
+
+router = APIRouter()
+router.include_router(catalogue.router)
+router.include_router(placements.router)
+router.include_router(cases.router)
+
+__all__ = ["router"]

@@ -1,0 +1,109 @@
+"""The catalogue: providers, their schemes, capacity, occupancy night by night, and vacancies tonight.
+
+Writes and reads of one scheme are plain `def` routes (the store is synchronous). The lists come from the
+catalogue read model and take `after=<service>:<position>` (a position a write returned) to wait for it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from uuid import UUID
+
+from fastapi import APIRouter
+
+from shared.contracts.placement_vocabulary import PathwayStage, ProvisionType
+from shared.contracts.vocabulary import Level
+
+from services.placement import handlers
+from services.placement.projections import placements as read_model
+
+from . import views
+from .deps import CaughtUp, Context, District, NightRange, Runtime, Store, Today
+from .schemas import (
+    CapacityChange,
+    Changed,
+    NewProvider,
+    NewScheme,
+    OccupancyView,
+    ProviderWritten,
+    SchemeView,
+    SchemeWritten,
+    Vacancies,
+)
+
+router = APIRouter(tags=["catalogue"])
+
+
+@router.post("/providers", status_code=201)
+def register_provider(body: NewProvider, store: Store, runtime: Runtime, context: Context) -> ProviderWritten:
+    """Register a provider (ProviderRegistered)."""
+    written = handlers.register_provider(store, context, handlers.RegisterProvider(**dict(body)))
+    return ProviderWritten(provider_id=written.id, position=runtime.saved(written.position))
+
+
+@router.get("/providers")
+async def list_providers(runtime: Runtime, district: District, _: CaughtUp) -> list[dict]:
+    """The providers in the catalogue."""
+    async with runtime.pool.acquire() as conn:
+        rows = await read_model.providers(conn, district)
+    return [{"provider_id": str(row["provider_id"]), "name": row["name"], "district": row["district"]}
+            for row in rows]
+
+
+@router.post("/schemes", status_code=201)
+def register_scheme(body: NewScheme, store: Store, runtime: Runtime, context: Context) -> SchemeWritten:
+    """Register a scheme of a provider (SchemeRegistered)."""
+    written = handlers.register_scheme(store, context, handlers.RegisterScheme(**dict(body)))
+    return SchemeWritten(scheme_id=written.id, position=runtime.saved(written.position))
+
+
+@router.post("/schemes/{scheme_id}/capacity")
+def change_capacity(scheme_id: UUID, body: CapacityChange, store: Store, runtime: Runtime,
+                    context: Context) -> Changed:
+    """Change a scheme's capacity from a day on (SchemeCapacityChanged); never below the units let."""
+    written = handlers.change_capacity(store, context, handlers.ChangeCapacity(scheme_id=scheme_id, **dict(body)))
+    return Changed(id=written.id, position=runtime.saved(written.position))
+
+
+@router.get("/schemes")
+async def list_schemes(
+    runtime: Runtime, district: District, _: CaughtUp,
+    pathway_stage: PathwayStage | None = None, support_level: Level | None = None,
+    provision_type: ProvisionType | None = None,
+) -> list[dict]:
+    """The schemes in the catalogue, by district, pathway stage, support level and provision type."""
+    async with runtime.pool.acquire() as conn:
+        rows = await read_model.schemes_matching(conn, district=district, pathway_stage=pathway_stage,
+                                                 support_level=support_level, provision_type=provision_type)
+    return [views.catalogue_row(row) for row in rows]
+
+
+@router.get("/schemes/{scheme_id}")
+def get_scheme(scheme_id: UUID, store: Store, today: Today) -> SchemeView:
+    """A scheme and its units tonight."""
+    return views.scheme_view(store.get_scheme(scheme_id), today)
+
+
+@router.get("/schemes/{scheme_id}/occupancy")
+def get_occupancy(scheme_id: UUID, store: Store, nights: NightRange) -> OccupancyView:
+    """Capacity, units let and voids for each night of a range (at most 366 nights)."""
+    occupancy = store.get_scheme(scheme_id).occupancy(nights.first, nights.last)
+    return views.occupancy_view(scheme_id, nights.first, nights.last, occupancy)
+
+
+@router.get("/vacancies")
+async def get_vacancies(
+    runtime: Runtime, today: Today, district: District, _: CaughtUp,
+    pathway_stage: PathwayStage | None = None, support_level: Level | None = None,
+    provision_type: ProvisionType | None = None,
+) -> Vacancies:
+    """Schemes with a unit free tonight, by district, pathway stage, support level and provision type.
+    Which schemes match comes from the catalogue read model; their units from each scheme's latest
+    snapshot and the events after it."""
+    async with runtime.pool.acquire() as conn:
+        rows = await read_model.schemes_matching(conn, district=district, pathway_stage=pathway_stage,
+                                                 support_level=support_level, provision_type=provision_type)
+    schemes = await asyncio.to_thread(runtime.store.schemes, [row["scheme_id"] for row in rows])
+    schemes_view = [views.scheme_view(scheme, today) for scheme in schemes]
+    return Vacancies(as_of=today, district=district,
+                     schemes=[view for view in schemes_view if view.free_from_tonight > 0])

@@ -1,0 +1,284 @@
+"""What the placement routes take and give: request bodies (validated before any rule runs) and responses."""
+
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from shared.contracts.envelope import Day, Moment
+from shared.contracts.placement_vocabulary import (
+    BreakdownReason,
+    Destination,
+    MoveDirection,
+    PathwayStage,
+    ProvisionType,
+)
+from shared.contracts.vocabulary import Cohort, Level, PanelDecision, PriorityBand
+
+
+class Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# -- the catalogue --------------------------------------------------------------------------------
+
+
+class NewProvider(Body):
+    """An organisation providing accommodation or support."""
+
+    name: str = Field(min_length=1, max_length=200, description="The organisation's name (never a person's)")
+    district: str = Field(description="The district the provider is registered in")
+    occurred_at: Moment | None = Field(default=None, description="When it was registered; default now")
+
+
+class ProviderWritten(BaseModel):
+    provider_id: UUID
+    position: str = Field(description="Pass as ?after= to a read of the catalogue to see this write")
+
+
+class NewScheme(Body):
+    """A provider's scheme: what it provides, where, for how many, for how long."""
+
+    provider_id: UUID
+    name: str = Field(min_length=1, max_length=200)
+    district: str = Field(description="The district the scheme is in")
+    provision_type: ProvisionType
+    pathway_stage: PathwayStage
+    support_level: Level
+    support_hours_per_week: float = Field(ge=0, le=168)
+    capacity_units: int = Field(ge=1, le=10_000, description="Units: beds, rooms, lodgings or support places")
+    opened_on: Day = Field(description="The first night its units can be let")
+    max_stay_days: int | None = Field(
+        default=None, ge=1, le=3650,
+        description="Longest a stay may last; an assessment / emergency scheme: 91 at most (3 months), and 91 if not "
+                    "given")
+    target_stay_days: int | None = Field(
+        default=None, ge=1, le=3650,
+        description="The average stay aimed for; an assessment / emergency scheme: 42 (6 weeks) if not given")
+    occurred_at: Moment | None = Field(default=None, description="When it was registered; default now")
+
+
+class SchemeWritten(BaseModel):
+    scheme_id: UUID
+    position: str
+
+
+class CapacityChange(Body):
+    """The scheme's capacity from a day on."""
+
+    units: int = Field(ge=0, le=10_000)
+    effective_from: Day
+    occurred_at: Moment | None = Field(default=None, description="When it was decided; default now")
+
+
+class Changed(BaseModel):
+    id: UUID
+    position: str
+
+
+class SchemeView(BaseModel):
+    """A scheme, with its units tonight (from the scheme's own events: never behind a write)."""
+
+    scheme_id: UUID
+    provider_id: UUID
+    name: str
+    district: str
+    provision_type: ProvisionType
+    pathway_stage: PathwayStage
+    support_level: Level
+    support_hours_per_week: float
+    opened_on: date
+    max_stay_days: int | None
+    target_stay_days: int | None
+    capacity: int = Field(description="Units tonight")
+    let: int = Field(description="Units let tonight")
+    vacant: int = Field(description="Units empty tonight (voids)")
+    free_from_tonight: int = Field(description="Units a placement starting tonight can take: free tonight and on "
+                                               "every later night (a capacity cut or a later letting counts)")
+
+
+class NightView(BaseModel):
+    night: date
+    capacity: int
+    let: int
+    void: int
+
+
+class OccupancyView(BaseModel):
+    """A scheme's units night by night: capacity, units let and voids, and utilisation over the range."""
+
+    scheme_id: UUID
+    first_night: date
+    last_night: date
+    unit_nights: int = Field(description="Sum of capacity over the nights")
+    let_unit_nights: int
+    void_unit_nights: int
+    utilisation_percent: float | None = Field(description="Let unit-nights as % of unit-nights; none if no capacity")
+    nights: list[NightView]
+
+
+class Vacancies(BaseModel):
+    """Schemes with units empty tonight."""
+
+    as_of: date
+    district: str | None
+    schemes: list[SchemeView]
+
+
+# -- placements -----------------------------------------------------------------------------------
+
+
+class PlacementChange(Body):
+    occurred_at: Moment = Field(description="When it happened")
+
+
+class NewPlacement(PlacementChange):
+    """A young person moving into a scheme. Their case must be open; unless the scheme is an assessment /
+    emergency one, its latest panel decision must have allocated a service."""
+
+    case_id: UUID
+    scheme_id: UUID
+
+
+class PlacementWritten(BaseModel):
+    placement_id: UUID
+    case_id: UUID
+    person_ref: UUID
+    position: str = Field(description="Pass as ?after= to a journeys read to see this write")
+
+
+class Move(PlacementChange):
+    """The young person moving to another scheme within the pathway."""
+
+    to_scheme_id: UUID
+    direction: MoveDirection
+    planned: bool
+    overlap_until: Day | None = Field(
+        default=None, description="A planned overlap: keep the unit left behind until this day (planned moves only)")
+
+
+class MoveOn(PlacementChange):
+    """The young person moving on: planned or not, to a destination."""
+
+    planned: bool
+    destination: Destination
+
+
+class Breakdown(PlacementChange):
+    """The placement breaking down."""
+
+    reason: BreakdownReason
+    destination: Destination | None = Field(
+        default=None, description="Where the young person went, if known (abandonment: abandoned; custody: custody; "
+                                  "hospital: hospital_or_care_home; otherwise other_or_not_known)")
+
+
+class BedAndBreakfastNights(Body):
+    """Nights the young person spent in bed and breakfast."""
+
+    first_night: Day
+    nights: int = Field(ge=1, le=366)
+
+
+class StayView(BaseModel):
+    scheme_id: UUID
+    provision_type: ProvisionType
+    from_night: date
+    until: date | None
+
+
+class Ending(BaseModel):
+    kind: Literal["ended", "broke_down"]
+    planned: bool
+    destination: Destination
+    reason: BreakdownReason | None
+
+
+class PlacementView(BaseModel):
+    """A placement as its own events tell it (never behind a write)."""
+
+    placement_id: UUID
+    placement_number: int
+    case_id: UUID
+    person_ref: UUID = Field(description="The young person's pseudonym")
+    district: str
+    cohort: Cohort
+    status: Literal["open", "ended", "broke_down"]
+    started_at: datetime
+    scheme_id: UUID = Field(description="The scheme the young person is in (or left last)")
+    provision_type: ProvisionType
+    pathway_stage: PathwayStage
+    support_level: Level
+    stay_started_at: datetime
+    days_in_scheme: int = Field(description="Whole days from the night the stay began to today, or to the end")
+    days_in_placement: int
+    ended_at: datetime | None
+    ending: Ending | None
+    stays: list[StayView]
+    bed_and_breakfast_nights: int
+    version: int
+
+
+class StayOverLimit(BaseModel):
+    placement_id: UUID
+    case_id: UUID
+    person_ref: UUID
+    district: str = Field(description="The case's district")
+    scheme_id: UUID
+    scheme_name: str
+    scheme_district: str
+    provision_type: ProvisionType
+    pathway_stage: PathwayStage
+    stay_started_at: datetime
+    days_in_scheme: int
+    max_stay_days: int | None
+    target_stay_days: int | None
+    days_over: int = Field(description="Days beyond the limit asked for")
+
+
+class StaysOverLimit(BaseModel):
+    """Open stays longer than their scheme's limit, longest over first."""
+
+    as_of: date
+    limit: Literal["maximum", "target"]
+    district: str | None
+    stays: list[StayOverLimit]
+
+
+# -- cases ----------------------------------------------------------------------------------------
+
+
+class AwaitingCase(BaseModel):
+    case_id: UUID
+    person_ref: UUID
+    district: str
+    cohort: Cohort
+    support_level: Level | None
+    priority_band: PriorityBand | None
+    last_panel_date: date | None
+    allocated_at: datetime = Field(description="When the panel decision allocating a service was made")
+    days_waiting: int
+    current_placement_id: UUID | None = Field(description="An emergency placement the young person is in meanwhile")
+
+
+class AwaitingPlacement(BaseModel):
+    """Cases a panel allocated a service that have not been placed since: longest waiting first."""
+
+    as_of: date
+    district: str | None
+    cases: list[AwaitingCase]
+
+
+class KnownCaseView(BaseModel):
+    """What the placement service knows of a case, from the referral service's events."""
+
+    case_id: UUID
+    person_ref: UUID
+    district: str
+    cohort: Cohort
+    status: Literal["open", "closed"]
+    last_panel_decision: PanelDecision | None
+    allocated: bool

@@ -1,0 +1,83 @@
+"""Turning aggregates and read-model rows into the placement API's responses."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date
+from typing import Any
+from uuid import UUID
+
+from shared.contracts.placement import PlacementBrokeDown, PlacementEnded
+
+from services.placement.domain import Occupancy, Placement, Scheme
+
+from .schemas import (
+    AwaitingCase,
+    Ending,
+    KnownCaseView,
+    NightView,
+    OccupancyView,
+    PlacementView,
+    SchemeView,
+    StayOverLimit,
+    StayView,
+)
+
+
+def scheme_view(scheme: Scheme, tonight: date) -> SchemeView:
+    return SchemeView(
+        scheme_id=scheme.id, provider_id=scheme.provider_id, name=scheme.name, district=scheme.district,
+        provision_type=scheme.provision_type, pathway_stage=scheme.pathway_stage, support_level=scheme.support_level,
+        support_hours_per_week=scheme.support_hours_per_week, opened_on=scheme.opened_on,
+        max_stay_days=scheme.max_stay_days, target_stay_days=scheme.target_stay_days,
+        capacity=scheme.capacity_on(tonight), let=scheme.occupied_on(tonight), vacant=scheme.vacant_on(tonight),
+        free_from_tonight=scheme.free_from(tonight))
+
+
+def occupancy_view(scheme_id: UUID, first_night: date, last_night: date, occupancy: Occupancy) -> OccupancyView:
+    return OccupancyView(
+        scheme_id=scheme_id, first_night=first_night, last_night=last_night, unit_nights=occupancy.unit_nights,
+        let_unit_nights=occupancy.let_unit_nights, void_unit_nights=occupancy.void_unit_nights,
+        utilisation_percent=occupancy.utilisation_percent,
+        nights=[NightView(night=n.night, capacity=n.capacity, let=n.occupied, void=n.void) for n in occupancy])
+
+
+def placement_view(placement: Placement, today: date) -> PlacementView:
+    until = placement.last_day(today)
+    ending = placement.ending
+    return PlacementView(
+        placement_id=placement.id, placement_number=placement.number, case_id=placement.case_id,
+        person_ref=placement.person_ref, district=placement.district, cohort=placement.cohort,
+        status=placement.status, started_at=placement.started_at, scheme_id=placement.scheme_id,
+        provision_type=placement.provision_type, pathway_stage=placement.pathway_stage,
+        support_level=placement.support_level, stay_started_at=placement.stay_started_at,
+        days_in_scheme=placement.days_in_scheme(until), days_in_placement=placement.days_in_placement(until),
+        ended_at=placement.ended_at,
+        ending=None if ending is None else Ending(
+            kind=placement.status, planned=isinstance(ending, PlacementEnded) and ending.planned,
+            destination=ending.destination, reason=ending.reason if isinstance(ending, PlacementBrokeDown) else None),
+        stays=[StayView(scheme_id=s.scheme_id, provision_type=s.provision_type, from_night=s.from_night,
+                        until=s.until) for s in placement.stays],
+        bed_and_breakfast_nights=len(placement.bed_and_breakfast_nights), version=placement.version)
+
+
+def stay_over_limit(row: Mapping[str, Any]) -> StayOverLimit:
+    return StayOverLimit(**{k: v for k, v in row.items() if k != "limit_days"},
+                         days_over=row["days_in_scheme"] - row["limit_days"])
+
+
+def awaiting_case(row: Mapping[str, Any], today: date) -> AwaitingCase:
+    return AwaitingCase(**{k: v for k, v in row.items() if k != "current_scheme_id"},
+                        days_waiting=(today - row["allocated_at"].astimezone(UTC).date()).days)
+
+
+def known_case_view(row: Mapping[str, Any]) -> KnownCaseView:
+    return KnownCaseView(case_id=row["case_id"], person_ref=row["person_ref"], district=row["district"],
+                         cohort=row["cohort"], status=row["status"], last_panel_decision=row["last_panel_decision"],
+                         allocated=row["allocated_at"] is not None)
+
+
+def catalogue_row(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A catalogue read-model row as JSON values, without its bookkeeping."""
+    return {key: (str(value) if isinstance(value, UUID) else value) for key, value in row.items()
+            if key != "last_sequence"}
