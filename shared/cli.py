@@ -6,15 +6,17 @@ import importlib
 import logging
 import signal
 import threading
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from pydantic import ValidationError
 from rich.console import Console
 from rich.table import Table
 
-from shared.launcher import EngineFailed, System
 from shared.settings import SERVICES, Settings
+
+if TYPE_CHECKING:
+    from shared.devservers import System
 
 app = typer.Typer(help="casetrack: event-sourced case tracking for young people's accommodation pathways.",
                   no_args_is_help=True, add_completion=False)
@@ -48,6 +50,8 @@ def load_settings() -> Settings:
 
 @app.command(help="Start NATS, PostgreSQL and every service; stop them all on Ctrl-C or SIGTERM.\n" + SETTINGS_HELP)
 def up() -> None:
+    from shared.devservers import EngineFailed, System  # development servers: only `up` starts them
+
     settings = load_settings()
     system = System(settings)
     stopping = threading.Event()

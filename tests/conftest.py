@@ -1,4 +1,6 @@
-"""Fixtures shared by the test tiers: real engines started by the same launcher code as `casetrack up`."""
+"""Fixtures shared by the test tiers: real engines started by the same development-server code as `casetrack up`.
+
+Each test is marked with its tier, the folder it lives in (`pytest -m integration`, `-m "not e2e"`)."""
 
 from __future__ import annotations
 
@@ -8,7 +10,16 @@ from pathlib import Path
 
 import pytest
 
-from shared.launcher import NatsServer, Postgres, free_port
+from shared.devservers import NatsServer, Postgres, free_port
+
+TIERS = ("unit", "integration", "e2e", "deploy")  # the folders under tests/, declared as markers in pyproject.toml
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    tests = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(tests) and (tier := item.path.relative_to(tests).parts[0]) in TIERS:
+            item.add_marker(tier)
 
 
 @pytest.fixture(scope="session")

@@ -65,7 +65,7 @@ def _run_compose_config(password: str | None) -> subprocess.CompletedProcess[str
     )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _resolved_compose(password: str | None = None) -> dict:
     """The output of `docker-compose config`, parsed; fails the test on error."""
     result = _run_compose_config(password)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.e2e.test_referral_to_journey import post_referral
+from tests.e2e.helpers import post_referral
 
 
 def test_each_referral_stage_of_a_case_is_in_its_journey_in_order(referral, journeys):

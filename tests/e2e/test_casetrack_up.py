@@ -11,8 +11,7 @@ from pathlib import Path
 
 import httpx
 
-from tests.e2e.conftest import system_settings
-from tests.e2e.test_referral_to_journey import a_referral
+from tests.e2e.helpers import a_referral, system_settings
 
 
 def casetrack_up(data_dir: Path, settings) -> subprocess.Popen:

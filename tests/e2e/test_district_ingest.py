@@ -13,7 +13,7 @@ import asyncpg
 import nats
 import pytest
 
-from shared.launcher import System
+from shared.devservers import System
 
 EXAMPLE_CLIENT = Path(__file__).parents[2] / "examples" / "district_client.py"
 

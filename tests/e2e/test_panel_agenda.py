@@ -6,8 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import httpx
 
-from tests.e2e.test_referral_to_journey import post_referral
-
+from tests.e2e.helpers import post_referral
 
 TODAY = datetime.now(UTC).date()
 """Fixed once, so every moment a test writes and then checks is the same even if midnight passes."""

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from tests.e2e.test_referral_to_journey import post_referral
+from tests.e2e.helpers import post_referral
 
 
 def journey(journeys, case_id: str, after: str) -> dict:

@@ -16,8 +16,8 @@ from typing import Any
 import httpx
 import pytest
 
-from shared.launcher import System
-from tests.e2e.test_referral_to_journey import post_referral
+from shared.devservers import System
+from tests.e2e.helpers import post_referral
 
 TODAY = datetime.now(UTC).date()
 """Fixed once, so every moment a test writes and then checks is the same even if midnight passes."""

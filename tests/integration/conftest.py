@@ -1,3 +1,5 @@
+"""Fixtures for the integration tier: a schema and pool in the session's PostgreSQL, a NATS client with the streams."""
+
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
@@ -6,10 +8,8 @@ import asyncpg
 import nats
 import pytest
 
-from shared.launcher import NatsServer, Postgres
+from shared.devservers import NatsServer, Postgres
 from shared.streams import ensure_streams
-
-pytestmark = pytest.mark.integration
 
 
 @pytest.fixture

@@ -8,7 +8,7 @@ import contextlib
 
 import asyncpg
 
-from shared.launcher import Postgres, free_port
+from shared.devservers import Postgres, free_port
 from shared.projections import (
     Projection,
     ProjectionRunner,

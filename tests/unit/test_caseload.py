@@ -4,6 +4,7 @@ and how rows become answers. The projection itself runs on PostgreSQL in tests/i
 from __future__ import annotations
 
 import contextlib
+import json
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from types import SimpleNamespace
@@ -13,9 +14,9 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from shared.service import ServiceRuntime
 from services.referral.caseload import router, today_utc
 from services.referral.projections.caseload import days_between, utc_day
+from shared.service import ServiceRuntime
 
 TODAY = date(2026, 5, 1)
 
@@ -23,14 +24,15 @@ TODAY = date(2026, 5, 1)
 @dataclass
 class StandInConnection:
     """Answers every caseload query with the rows it was given (and the emergency placements query with
-    none), and remembers the queries."""
+    its own, none unless given), and remembers the queries."""
 
     rows: list[dict]
+    emergency_rows: list[dict] = field(default_factory=list)
     queries: list[tuple] = field(default_factory=list)
 
     async def fetch(self, sql: str, *args) -> list[dict]:
         self.queries.append((sql, args))
-        return [] if "emergency_placements" in sql else self.rows
+        return self.emergency_rows if "emergency_placements" in sql else self.rows
 
 
 @dataclass
@@ -189,12 +191,35 @@ def test_a_position_this_service_does_not_follow_is_refused(client, consumer, to
     assert consumer.asked == []
 
 
-def test_no_answer_carries_personal_data_fields(client, conn):
-    conn.rows = [a_row(prevention_duty_due_on=TODAY)]
-    fields = set(client.get("/panel-agenda").json()["cases"][0]) | set(
-        client.get("/prevention-clock").json()["cases"][0])
+PERSONAL_DATA = {"given_name": "Samira", "family_name": "Okonkwo-Example", "date_of_birth": date(2009, 3, 14),
+                 "phone": "07700 900123", "email": "samira@example.org", "address": "1 Example Street, Preston"}
 
-    assert fields.isdisjoint({"date_of_birth", "name", "contact", "address", "phone", "email"})
+
+def keys_and_values(answer) -> tuple[set[str], str]:
+    """Every key anywhere in a JSON answer, and the answer as text."""
+    keys, pending = set(), [answer]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, dict):
+            keys |= set(item)
+            pending += item.values()
+        elif isinstance(item, list):
+            pending += item
+    return keys, json.dumps(answer)
+
+
+def test_personal_data_in_the_rows_read_reaches_no_answer(client, conn):
+    conn.rows = [a_row(prevention_duty_due_on=TODAY, **PERSONAL_DATA)]
+    conn.emergency_rows = [{"case_id": conn.rows[0]["case_id"], "placement_id": uuid4(), "district": "preston",
+                            "provision_type": "bed_and_breakfast", "started_at": datetime(2026, 4, 20, tzinfo=UTC),
+                            **PERSONAL_DATA}]
+    agenda, clock = client.get("/panel-agenda").json(), client.get("/prevention-clock").json()
+    assert agenda["cases"] and agenda["emergency_placements_to_report"] and clock["cases"]
+
+    for answer in (agenda, clock):
+        keys, text = keys_and_values(answer)
+        assert keys.isdisjoint(PERSONAL_DATA)
+        assert not [value for value in PERSONAL_DATA.values() if str(value) in text]
 
 
 def test_days_are_counted_between_utc_calendar_days():

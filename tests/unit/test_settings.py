@@ -6,7 +6,7 @@ import socket
 import pytest
 from pydantic import ValidationError
 
-from shared.launcher import EngineFailed, ensure_port_free
+from shared.devservers import EngineFailed, ensure_port_free
 from shared.settings import Settings
 
 
