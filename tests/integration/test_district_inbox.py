@@ -130,3 +130,12 @@ def test_a_database_outage_is_retried_without_limit_never_turned_into_a_rejectio
 
     with pytest.raises(OperationalError):
         inbox.receive(SUBJECT, a_referral("PR-50"), sequence=1, attempt=100)
+
+
+def test_a_message_too_deep_to_decode_is_answered_as_a_rejection_on_its_first_delivery(inbox):
+    nested = b"[" * 1000 + b"]" * 1000
+
+    answer = inbox.receive(SUBJECT, nested, sequence=11)
+
+    assert isinstance(answer.body, MessageRejected)
+    assert [r.type for r in answer.body.reasons] == ["NotJson"]

@@ -58,3 +58,9 @@ def test_every_field_error_is_a_reason_and_none_repeats_the_value_sent():
 ], ids=["unknown district", "unknown kind", "bad subject", "not json", "everything at once"])
 def test_a_message_that_cannot_be_read_is_refused_with_its_reasons(subject, body, expected):
     assert reasons_of(subject, body) == expected
+
+
+def test_a_message_nested_too_deep_for_the_decoder_is_refused_as_not_json():
+    nested = b"[" * 1000 + b"]" * 1000  # 2 KB: the standard decoder raises RecursionError on it
+
+    assert reasons_of("casetrack.ingest.preston.referral", nested)[-1][1] == "NotJson"
