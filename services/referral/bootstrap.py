@@ -1,4 +1,4 @@
-"""Composition root of the referral service."""
+"""Composition root of the referral service: the only place its parts are wired."""
 
 from fastapi import FastAPI
 
@@ -7,20 +7,17 @@ from shared.settings import Settings
 from services.referral.api import router
 from services.referral.application import Referrals
 from services.referral.caseload import CaseloadProjection, EmergencyPlacementsProjection, prepare_read_model
-from services.referral.caseload import router as caseload_router
-from services.referral.ingest import open_district_inbox
-from services.referral.ingest import router as inbox_router
+from services.referral.district_inbox import open_district_inbox
 
 
 def build(settings: Settings) -> FastAPI:
     runtime = ServiceRuntime(name="referral", settings=settings, store_class=Referrals,
                              projections={"referral": CaseloadProjection(),
-                                          "placement": EmergencyPlacementsProjection()}, prepare_read_model=prepare_read_model,
+                                          "placement": EmergencyPlacementsProjection()},
+                             prepare_read_model=prepare_read_model,
                              store_env={"VAULT_KEY": settings.vault_key.get_secret_value()},
                              starting=[open_district_inbox])
     app = service_app(runtime, "casetrack referral", "Young people's cases from presentation to closure")
     app.state.runtime = runtime
     app.include_router(router)
-    app.include_router(caseload_router)
-    app.include_router(inbox_router)
     return app

@@ -4,12 +4,8 @@ import json
 
 import pytest
 
-from services.referral.ingest import DistrictInbox, MessageRefused
+from services.referral.district_inbox.reading import MessageRefused, read
 from shared.contracts.inbound import ReferralReceived
-
-
-def read(subject: str, body: bytes):
-    return DistrictInbox(referrals=None, schema="unused")._read(subject.split("."), body)
 
 
 def a_referral_body(**overrides) -> dict:
@@ -21,9 +17,9 @@ def a_referral_body(**overrides) -> dict:
     } | overrides
 
 
-def reasons_of(subject: str, body: bytes) -> list[tuple]:
+def reasons_of(subject: str, body: bytes, headers: dict | None = None) -> list[tuple]:
     with pytest.raises(MessageRefused) as refusal:
-        read(subject, body)
+        read(subject, body, headers)
     return [(r.field, r.type) for r in refusal.value.reasons]
 
 
