@@ -41,9 +41,11 @@ class InboxTransport:
     """Feeds the inbox from JetStream in batches and answers each district."""
 
     def __init__(self, inbox: DistrictInbox, js: JetStreamContext, on_saved: Callable[[], object] = lambda: None,
-                 batch_size: int = 256):
-        """`on_saved` is called on the event loop after each batch (the runtime nudges its relay)."""
+                 batch_size: int = 256, longest_pause_seconds: float = LONGEST_PAUSE_SECONDS):
+        """`on_saved` is called on the event loop after each batch (the runtime nudges its relay); a batch
+        that must wait tries again after a pause that doubles up to `longest_pause_seconds`."""
         self.inbox = inbox
+        self.longest_pause = longest_pause_seconds
         self.js = js
         self.on_saved = on_saved
         self.batch_size = batch_size
@@ -99,7 +101,7 @@ class InboxTransport:
             answers |= done.answers
             if done.held:  # the database away, or a change to the same case racing: wait, then again
                 await asyncio.sleep(pause)
-                pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
+                pause = min(pause * 2, self.longest_pause)
         return {a.sequence: answers[a.sequence] for a in arrivals}
 
     async def _publish(self, answers: dict[int, Answer]) -> None:
