@@ -4,9 +4,7 @@ from fastapi import FastAPI
 
 from services.referral.api import router
 from services.referral.application import Referrals
-from services.referral.caseload import router as caseload_router
-from services.referral.ingest import open_district_inbox
-from services.referral.ingest import router as inbox_router
+from services.referral.district_inbox import open_district_inbox
 from services.referral.projections.caseload import CaseloadProjection
 from services.referral.projections.emergency_placements import EmergencyPlacementsProjection
 from shared.service import ServiceRuntime, service_app
@@ -21,6 +19,4 @@ def build(settings: Settings) -> FastAPI:
     app = service_app(runtime, "casetrack referral", "Young people's cases from presentation to closure")
     app.state.runtime = runtime
     app.include_router(router)
-    app.include_router(caseload_router)
-    app.include_router(inbox_router)
     return app

@@ -33,6 +33,8 @@ from shared.contracts.inbound import YoungPerson
 from shared.contracts.vocabulary import MatchedDetail
 from shared.eventstore import SqlWrite
 
+from services.referral.domain import PersonalDataErased
+
 NONCE_BYTES = 12
 MOST_CANDIDATES = 5
 
@@ -55,10 +57,6 @@ class Candidate:
     matched_on: tuple[MatchedDetail, ...]
     certain: bool
     """Name and date of birth together match one of the person's cases (not pieces of several)."""
-
-
-class PersonalDataErased(Exception):
-    """The young person's personal data was erased; it cannot be read or used."""
 
 
 def normalised(text: str) -> str:
@@ -127,10 +125,12 @@ class PersonVault:
         wrapped = bytes(row["wrapped_key"])
         return self._wrapping.decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], person_ref.bytes)
 
-    def keep_details(self, case_id: UUID, person_ref: UUID, person: YoungPerson) -> list[SqlWrite]:
-        """The writes that keep `person`'s details for `case_id`, sealed with `person_ref`'s data key."""
+    def keep_details(self, case_id: UUID, person_ref: UUID, person: YoungPerson,
+                     new_person: bool = False) -> list[SqlWrite]:
+        """The writes that keep `person`'s details for `case_id`, sealed with `person_ref`'s data key
+        (a `new_person` has none yet: one is made without looking)."""
         writes: list[SqlWrite] = []
-        key = self.data_key_of(person_ref)
+        key = None if new_person else self.data_key_of(person_ref)
         if key is None:
             key = AESGCM.generate_key(bit_length=256)
             nonce = os.urandom(NONCE_BYTES)

@@ -204,3 +204,9 @@ class MessageAccepted(BaseModel):
     case_id: UUID
     position: str = Field(description="The referral store position of the change, e.g. referral:12")
     duplicate: bool = Field(description="True if this repeats a message or referral already applied")
+    person_linked: bool = Field(default=False, description=(
+        "Referrals only: the young person's name and date of birth matched exactly one young person casetrack "
+        "already knows, and the case was linked to them (it carries their person_ref)"))
+    possible_match: bool = Field(default=False, description=(
+        "Referrals only: the young person may be someone casetrack already knows (some details matched): the "
+        "case was flagged for a case worker to link or dismiss, and is not linked meanwhile"))

@@ -54,7 +54,7 @@ def test_an_uncertain_match_waits_for_a_case_worker_who_links_it(referral, journ
 
     assert linked.status_code == 200, linked.text
     assert again.status_code == 409 and again.json()["detail"][0]["type"] == "AlreadyThatPerson"
-    assert nobody.status_code == 422 and nobody.json()["detail"][0]["loc"] == ["person_ref"]
+    assert nobody.status_code == 422 and nobody.json()["detail"][0]["loc"] == ["body", "person_ref"]
     assert second["case_id"] not in {m["case_id"] for m in referral.get("/people/possible-matches").json()}
     steps = journey(journeys, second["case_id"], linked.json()["position"])["steps"]
     assert [s["event_type"] for s in steps] == ["ReferralMade", "PossibleMatchFlagged", "PersonLinked"]

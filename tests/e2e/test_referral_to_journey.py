@@ -36,7 +36,7 @@ def test_a_malformed_referral_gets_422_with_its_field_errors_and_stores_nothing(
 
     assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == ["body", "cohort"]
     assert too_old.status_code == 422 and too_old.json()["detail"][0]["type"] == "YoungPersonOutsideAgeRange"
-    assert unknown_district.status_code == 422 and unknown_district.json()["detail"][0]["loc"] == ["district"]
+    assert unknown_district.status_code == 422 and unknown_district.json()["detail"][0]["loc"] == ["body", "district"]
     assert referral.get("/health").json()["store_position"] == before
 
 

@@ -9,7 +9,8 @@ import psycopg
 import pytest
 
 from shared.contracts.inbound import MessageAccepted, MessageRejected
-from services.referral.ingest import DistrictInbox
+from services.referral.district_inbox import DistrictInbox
+from services.referral.district_inbox.retention import destroy_old_refusals
 from tests.unit.builders import a_context
 
 SUBJECT = "casetrack.ingest.preston.referral"
@@ -18,7 +19,7 @@ SUBJECT = "casetrack.ingest.preston.referral"
 @pytest.fixture
 def inbox(referrals_store, schema):
     inbox = DistrictInbox(referrals_store, schema, give_up_after=3)
-    inbox._create_tables()
+    inbox.prepare()
     return inbox
 
 
@@ -45,7 +46,7 @@ def test_a_message_delivered_again_is_applied_once(inbox, referrals_store):
 def test_a_failure_is_retried_then_kept_as_a_rejection_the_district_can_resend(inbox, referrals_store, monkeypatch,
                                                                                postgres, schema):
     body = a_referral("PR-8")
-    monkeypatch.setattr(referrals_store, "make_referral", lambda *a, **k: (_ for _ in ()).throw(OSError("disk")))
+    monkeypatch.setattr(referrals_store, "record", lambda *a, **k: (_ for _ in ()).throw(OSError("disk")))
 
     with pytest.raises(OSError):
         inbox.receive(SUBJECT, body, sequence=5, attempt=1)
@@ -104,14 +105,15 @@ def test_erasing_a_young_person_shreds_the_kept_copies_of_their_refused_messages
     assert kept[0] is None and kept[1] is None and kept[2]  # the reasons stay, the copy is gone
 
 
-def test_refused_messages_nobody_resolved_lose_their_kept_copy_after_the_retention_period(inbox, postgres, schema):
+def test_refused_messages_nobody_resolved_lose_their_kept_copy_after_the_retention_period(inbox, referrals_store,
+                                                                                          postgres, schema):
     inbox.receive(SUBJECT, a_referral("PR-40", cohort="grown_up"), sequence=1)
     inbox.receive(SUBJECT, a_referral("PR-41", cohort="grown_up"), sequence=2)
     with psycopg.connect(postgres.url) as conn:
         conn.execute(f"UPDATE {schema}.rejected_messages SET received_at = now() - interval '31 days'"
                      " WHERE stream_sequence = 1")
 
-    destroyed = inbox.destroy_old_refusals(retention_days=30)
+    destroyed = destroy_old_refusals(referrals_store, schema, retention_days=30)
 
     with psycopg.connect(postgres.url) as conn:
         kept = dict(conn.execute(f"SELECT stream_sequence, sealed_body IS NOT NULL FROM {schema}.rejected_messages"
@@ -126,7 +128,16 @@ def test_a_database_outage_is_retried_without_limit_never_turned_into_a_rejectio
     def database_away(*args, **kwargs):
         raise OperationalError("the database is restarting")
 
-    monkeypatch.setattr(referrals_store, "make_referral", database_away)
+    monkeypatch.setattr(referrals_store, "record", database_away)
 
     with pytest.raises(OperationalError):
         inbox.receive(SUBJECT, a_referral("PR-50"), sequence=1, attempt=100)
+
+
+def test_a_message_too_deep_to_decode_is_answered_as_a_rejection_on_its_first_delivery(inbox):
+    nested = b"[" * 1000 + b"]" * 1000
+
+    answer = inbox.receive(SUBJECT, nested, sequence=11)
+
+    assert isinstance(answer.body, MessageRejected)
+    assert [r.type for r in answer.body.reasons] == ["NotJson"]

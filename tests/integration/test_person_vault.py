@@ -21,6 +21,7 @@ from services.referral.application import (
     PersonWasErased,
 )
 from services.referral.domain import CaseIsNotLinked
+from services.referral.handlers import CloseCase, handle
 from services.referral.vault import NONCE_BYTES, PersonalDataErased
 
 from tests.unit.builders import REFERRAL_DAY, a_context, a_referral_request, a_young_person, at, born, days_after
@@ -61,8 +62,8 @@ def test_personal_details_are_only_in_the_vault_sealed_and_can_be_read_back(stor
 def test_erasure_destroys_the_key_so_the_details_in_the_raw_database_cannot_be_opened(store, postgres, schema):
     someone_else, _ = store.make_referral(a_context(), **a_referral_request())
     case, _ = store.make_referral(a_context(), **a_referral_request())
-    store.change_case(a_context(), case.id, type(case).close, reason=ClosureReason.moved_on,
-                      occurred_at=at(days_after(REFERRAL_DAY, 30)))
+    handle(store, CloseCase(case_id=case.id, reason=ClosureReason.moved_on,
+                            occurred_at=at(days_after(REFERRAL_DAY, 30))), a_context())
     with psycopg.connect(postgres.url) as conn:
         wrapped_key = bytes(conn.execute(f"SELECT wrapped_key FROM {schema}.person_keys WHERE person_ref = %s",
                                          (case.person_ref,)).fetchone()[0])
@@ -183,13 +184,12 @@ def test_an_erased_person_is_never_matched_nor_linked_to(store):
 
 def test_a_reopening_takes_the_date_of_birth_from_the_vault_or_asks_for_it_once_erased(store):
     case, _ = store.make_referral(a_context(), **a_referral_request())
-    close = type(case).close
-    store.change_case(a_context(), case.id, close, reason=ClosureReason.moved_on,
-                      occurred_at=at(days_after(REFERRAL_DAY, 10)))
+    handle(store, CloseCase(case_id=case.id, reason=ClosureReason.moved_on,
+                            occurred_at=at(days_after(REFERRAL_DAY, 10))), a_context())
     store.reopen_case(a_context(), case.id, young_person=None, presenting_reason=PresentingReason.other,
                       cohort="care_leaver", occurred_at=at(days_after(REFERRAL_DAY, 20)))
-    store.change_case(a_context(), case.id, close, reason=ClosureReason.moved_on,
-                      occurred_at=at(days_after(REFERRAL_DAY, 30)))
+    handle(store, CloseCase(case_id=case.id, reason=ClosureReason.moved_on,
+                            occurred_at=at(days_after(REFERRAL_DAY, 30))), a_context())
     store.erase_personal_data(a_context(), case.person_ref)
 
     with pytest.raises(PersonalDataNeeded):
@@ -268,8 +268,8 @@ def test_a_reopening_with_new_details_after_erasure_leaves_the_other_erased_case
     first, _ = store.make_referral(a_context(), **a_referral_request(person))
     second, _ = store.make_referral(a_context(), **a_referral_request(person))  # linked: same person
     for case in (first, second):
-        store.change_case(a_context(), case.id, type(case).close, reason=ClosureReason.moved_on,
-                          occurred_at=at(days_after(REFERRAL_DAY, 10)))
+        handle(store, CloseCase(case_id=case.id, reason=ClosureReason.moved_on,
+                                occurred_at=at(days_after(REFERRAL_DAY, 10))), a_context())
     store.erase_personal_data(a_context(), first.person_ref)
 
     store.reopen_case(a_context(), first.id, young_person=a_young_person(date_of_birth=born(19)),

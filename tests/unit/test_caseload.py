@@ -14,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from services.referral.caseload import router, today_utc
+from services.referral.api.caseload import router, today_utc
 from services.referral.projections.caseload import days_between, utc_day
 from shared.service import ServiceRuntime
 

@@ -4,12 +4,8 @@ import json
 
 import pytest
 
-from services.referral.ingest import DistrictInbox, MessageRefused
+from services.referral.district_inbox.reading import MessageRefused, read
 from shared.contracts.inbound import ReferralReceived
-
-
-def read(subject: str, body: bytes):
-    return DistrictInbox(referrals=None, schema="unused")._read(subject.split("."), body)
 
 
 def a_referral_body(**overrides) -> dict:
@@ -21,9 +17,9 @@ def a_referral_body(**overrides) -> dict:
     } | overrides
 
 
-def reasons_of(subject: str, body: bytes) -> list[tuple]:
+def reasons_of(subject: str, body: bytes, headers: dict | None = None) -> list[tuple]:
     with pytest.raises(MessageRefused) as refusal:
-        read(subject, body)
+        read(subject, body, headers)
     return [(r.field, r.type) for r in refusal.value.reasons]
 
 
@@ -58,3 +54,9 @@ def test_every_field_error_is_a_reason_and_none_repeats_the_value_sent():
 ], ids=["unknown district", "unknown kind", "bad subject", "not json", "everything at once"])
 def test_a_message_that_cannot_be_read_is_refused_with_its_reasons(subject, body, expected):
     assert reasons_of(subject, body) == expected
+
+
+def test_a_message_nested_too_deep_for_the_decoder_is_refused_as_not_json():
+    nested = b"[" * 1000 + b"]" * 1000  # 2 KB: the standard decoder raises RecursionError on it
+
+    assert reasons_of("casetrack.ingest.preston.referral", nested)[-1][1] == "NotJson"

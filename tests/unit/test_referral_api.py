@@ -1,4 +1,5 @@
-"""The referral routes on a bare FastAPI app: the router and the store on PostgreSQL, no NATS, no lifespan."""
+"""The referral routes on a bare FastAPI app: the router, the domain error handlers and the store on PostgreSQL,
+no NATS, no lifespan."""
 
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -9,6 +10,7 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from shared.contracts import parse_event
+from shared.errors import map_domain_errors
 from services.referral.api import router
 from services.referral.application import Referrals
 
@@ -33,6 +35,7 @@ def store(referrals_store):
 @pytest.fixture
 def client(store):
     app = FastAPI()
+    map_domain_errors(app)
     app.include_router(router)
     app.state.runtime = StandInRuntime(store)
     return TestClient(app)
@@ -80,7 +83,7 @@ def test_an_unknown_district_is_refused_naming_the_district(client, store):
     response = client.post("/referrals", json=a_referral_body(district="atlantis"))
 
     assert response.status_code == 422
-    assert error_locations(response) == [["district"]]
+    assert error_locations(response) == [["body", "district"]]
     assert store.position() == 0
 
 

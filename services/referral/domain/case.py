@@ -37,6 +37,8 @@ from shared.contracts.vocabulary import (
     SupportNeed,
     known_district,
 )
+from shared.contracts.vocabulary import UnknownDistrict as NotADistrict
+from shared.errors import Conflict, Refused
 
 from shared.aggregate import Aggregate
 
@@ -85,7 +87,10 @@ class Case(Aggregate):
         now: datetime,
         case_id: UUID | None = None,
     ) -> Case:
-        known_district(district)
+        try:
+            known_district(district)
+        except NotADistrict as error:
+            raise UnknownDistrict(str(error), field="district") from None
         cohort = Cohort(cohort)
         if occurred_at > now:
             raise EventDatedInTheFuture(f"the referral is dated {occurred_at.isoformat()}, after now")
@@ -290,8 +295,12 @@ def check_cohort(cohort: Cohort, age: int) -> None:
         )
 
 
-class ReferralRefused(ValueError):
+class ReferralRefused(Refused):
     """A referral or case update breaks one of the referral rules."""
+
+
+class UnknownDistrict(ReferralRefused, NotADistrict):
+    """The district code is not one of casetrack's district housing authorities."""
 
 
 class YoungPersonOutsideAgeRange(ReferralRefused):
@@ -314,8 +323,8 @@ class EventDatedBeforeReferral(ReferralRefused):
     """Nothing can happen on a case before its referral."""
 
 
-class CaseConflict(Exception):
-    """The change does not fit the case's current state (HTTP 409)."""
+class CaseConflict(Conflict):
+    """The change does not fit the case's current state."""
 
 
 class CaseAlreadyClosed(CaseConflict):

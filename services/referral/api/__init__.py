@@ -1,0 +1,13 @@
+"""The referral HTTP API, grouped by what the user does. Routes are plain `def`: the store is synchronous.
+
+Each route parses its input, builds one command and sends it to its handler; domain errors become HTTP
+answers once, by the exception handlers `service_app` registers (`shared.errors`).
+"""
+
+from fastapi import APIRouter
+
+from services.referral.api import caseload, cases, inbox, people, referrals
+
+router = APIRouter()
+for part in (referrals, cases, people, inbox, caseload):
+    router.include_router(part.router)

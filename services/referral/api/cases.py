@@ -1,0 +1,107 @@
+"""Following a case: its decisions, mediation, assessment, panel, closure and re-referral; reading it."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter
+from pydantic import BaseModel
+
+from shared.contracts.inbound import (
+    AssessmentFacts,
+    ClosureFacts,
+    EligibilityFacts,
+    MediationOutcomeFacts,
+    MediationStartFacts,
+    PanelDecisionFacts,
+    ReopeningFacts,
+)
+from shared.web import Context, Runtime
+
+from services.referral.api.deps import ReferralsStore
+from services.referral.handlers import (
+    AttemptMediation,
+    CloseCase,
+    CompleteAssessment,
+    ConcludeMediation,
+    DecideAtPanel,
+    DecideEligibility,
+    ReopenCase,
+    handle,
+)
+
+router = APIRouter(tags=["referrals"])
+
+
+class Changed(BaseModel):
+    case_id: UUID
+    position: str
+
+
+@router.post("/cases/{case_id}/eligibility")
+def decide_eligibility(case_id: UUID, facts: EligibilityFacts, referrals: ReferralsStore, runtime: Runtime,
+                       context: Context) -> Changed:
+    """Record the eligibility decision (EligibilityDecided)."""
+    saved = handle(referrals, DecideEligibility(case_id=case_id, **dict(facts)), context)
+    return Changed(case_id=case_id, position=runtime.saved(saved.position))
+
+
+@router.post("/cases/{case_id}/mediation-attempts")
+def attempt_mediation(case_id: UUID, facts: MediationStartFacts, referrals: ReferralsStore, runtime: Runtime,
+                      context: Context) -> Changed:
+    """Start a mediation attempt (MediationAttempted)."""
+    saved = handle(referrals, AttemptMediation(case_id=case_id, **dict(facts)), context)
+    return Changed(case_id=case_id, position=runtime.saved(saved.position))
+
+
+@router.post("/cases/{case_id}/mediation-outcomes")
+def conclude_mediation(case_id: UUID, facts: MediationOutcomeFacts, referrals: ReferralsStore, runtime: Runtime,
+                       context: Context) -> Changed:
+    """Record how the mediation attempt ended (MediationConcluded)."""
+    saved = handle(referrals, ConcludeMediation(case_id=case_id, **dict(facts)), context)
+    return Changed(case_id=case_id, position=runtime.saved(saved.position))
+
+
+@router.post("/cases/{case_id}/assessments")
+def complete_assessment(case_id: UUID, facts: AssessmentFacts, referrals: ReferralsStore, runtime: Runtime,
+                        context: Context) -> Changed:
+    """Record the shared assessment (AssessmentCompleted)."""
+    saved = handle(referrals, CompleteAssessment(case_id=case_id, **dict(facts)), context)
+    return Changed(case_id=case_id, position=runtime.saved(saved.position))
+
+
+@router.post("/cases/{case_id}/panel-decisions")
+def decide_at_panel(case_id: UUID, facts: PanelDecisionFacts, referrals: ReferralsStore, runtime: Runtime,
+                    context: Context) -> Changed:
+    """Record the panel's decision (PanelDecisionMade)."""
+    saved = handle(referrals, DecideAtPanel(case_id=case_id, **dict(facts)), context)
+    return Changed(case_id=case_id, position=runtime.saved(saved.position))
+
+
+@router.post("/cases/{case_id}/closure")
+def close_case(case_id: UUID, facts: ClosureFacts, referrals: ReferralsStore, runtime: Runtime,
+               context: Context) -> Changed:
+    """Close the case (CaseClosed)."""
+    saved = handle(referrals, CloseCase(case_id=case_id, **dict(facts)), context)
+    return Changed(case_id=case_id, position=runtime.saved(saved.position))
+
+
+@router.post("/cases/{case_id}/reopening")
+def reopen_case(case_id: UUID, facts: ReopeningFacts, referrals: ReferralsStore, runtime: Runtime,
+                context: Context) -> Changed:
+    """Reopen a closed case for a re-referral (CaseReopened): the journey continues."""
+    saved = handle(referrals, ReopenCase(case_id=case_id, **dict(facts)), context)
+    return Changed(case_id=case_id, position=runtime.saved(saved.position))
+
+
+@router.get("/cases/{case_id}")
+def get_case(case_id: UUID, referrals: ReferralsStore) -> dict:
+    """A case's current state (no personal data)."""
+    case = referrals.get_case(case_id)
+    return {"case_id": str(case.id), "person_ref": str(case.person_ref), "district": case.district,
+            "cohort": case.cohort.value, "referred_at": case.referred_at.isoformat(), "version": case.version,
+            "status": "closed" if case.closed else "open", "assessed": case.assessed,
+            "mediation_attempts": case.mediation_attempts, "linked": case.person_ref != case.own_person_ref,
+            "possible_matches": sorted(str(ref) for ref in case.possible_matches),
+            "personal_data_erased": case.personal_data_erased,
+            "prevention_duty_due_on": case.prevention_duty_due_on.isoformat() if case.prevention_duty_due_on else None}

@@ -1,0 +1,23 @@
+"""What a district integrator reads: the district's refused messages and why."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, HTTPException
+
+from shared.contracts.vocabulary import DISTRICTS
+from shared.web import Runtime
+
+from services.referral.district_inbox.records import InboxRecords
+
+router = APIRouter(tags=["district integration"])
+
+
+@router.get("/districts/{district}/rejected-messages")
+def rejected_messages(district: str, runtime: Runtime, unresolved: bool = True) -> list[dict]:
+    """The district's refused messages with every reason, oldest first; `unresolved=false` adds those a
+    corrected resend has since resolved. Message bodies are never shown (they may hold personal data)."""
+    if district not in DISTRICTS:
+        raise HTTPException(422, [{"loc": ["path", "district"], "msg": f"unknown district {district!r}",
+                                   "type": "UnknownDistrict"}])
+    records = InboxRecords(runtime.store.vault.datastore, runtime.schema)
+    return records.rejected_messages(district, unresolved_only=unresolved)

@@ -1,0 +1,81 @@
+"""Who a young person is: linking cases to a person already known, possible matches, personal data."""
+
+from __future__ import annotations
+
+from uuid import UUID
+
+from fastapi import APIRouter
+from pydantic import BaseModel, Field
+
+from shared.contracts.inbound import Dated, YoungPerson
+from shared.web import Context, Runtime
+
+from services.referral.api.cases import Changed
+from services.referral.api.deps import ReferralsStore
+from services.referral.domain import UnknownPerson
+from services.referral.handlers import DismissPossibleMatch, ErasePersonalData, LinkPerson, UnlinkPerson, handle
+
+router = APIRouter(tags=["people"])
+
+
+class PersonLink(Dated):
+    """A case worker's decision that the case's young person is a person already known."""
+
+    person_ref: UUID
+
+
+@router.post("/cases/{case_id}/person-link")
+def link_person(case_id: UUID, link: PersonLink, referrals: ReferralsStore, runtime: Runtime,
+                context: Context) -> Changed:
+    """Link the case's young person to a person already known (PersonLinked)."""
+    saved = handle(referrals, LinkPerson(case_id=case_id, **dict(link)), context)
+    return Changed(case_id=case_id, position=runtime.saved(saved.position))
+
+
+@router.post("/cases/{case_id}/person-unlink")
+def unlink_person(case_id: UUID, facts: Dated, referrals: ReferralsStore, runtime: Runtime,
+                  context: Context) -> Changed:
+    """Undo a link: the case's young person is a person of their own again (PersonUnlinked)."""
+    saved = handle(referrals, UnlinkPerson(case_id=case_id, **dict(facts)), context)
+    return Changed(case_id=case_id, position=runtime.saved(saved.position))
+
+
+@router.post("/cases/{case_id}/possible-matches/{candidate_person_ref}/dismissal")
+def dismiss_possible_match(case_id: UUID, candidate_person_ref: UUID, facts: Dated, referrals: ReferralsStore,
+                           runtime: Runtime, context: Context) -> Changed:
+    """Decide a flagged possible match is someone else (PossibleMatchDismissed)."""
+    command = DismissPossibleMatch(case_id=case_id, candidate_person_ref=candidate_person_ref, **dict(facts))
+    saved = handle(referrals, command, context)
+    return Changed(case_id=case_id, position=runtime.saved(saved.position))
+
+
+@router.get("/people/possible-matches")
+def possible_matches(referrals: ReferralsStore) -> list[dict]:
+    """Uncertain matches waiting for a case worker's decision: link the case, or dismiss the match."""
+    return [{"case_id": str(row["case_id"]), "candidate_person_ref": str(row["candidate_person_ref"]),
+             "matched_on": row["matched_on"], "flagged_at": row["flagged_at"].isoformat()}
+            for row in referrals.vault.open_possible_matches()]
+
+
+@router.get("/people/{person_ref}/personal-data")
+def read_personal_data(person_ref: UUID, referrals: ReferralsStore, context: Context) -> YoungPerson:
+    """The young person's latest details, for a case worker. Every read is recorded with its actor."""
+    person = referrals.vault.read_person(person_ref, context.actor)
+    if person is None:
+        raise UnknownPerson(f"the vault holds no personal data for {person_ref}")
+    return person
+
+
+class Erased(BaseModel):
+    person_ref: UUID
+    case_ids: list[UUID] = Field(description="The cases whose personal details are now unreadable")
+    position: str
+
+
+@router.delete("/people/{person_ref}/personal-data")
+def erase_personal_data(person_ref: UUID, referrals: ReferralsStore, runtime: Runtime, context: Context) -> Erased:
+    """Erase the young person's personal data: their key is destroyed, the case histories keep their facts
+    (PersonalDataErased on each case). Repeating it is safe."""
+    saved = handle(referrals, ErasePersonalData(person_ref=person_ref), context)
+    return Erased(person_ref=person_ref, case_ids=[case.id for case in saved.cases],
+                  position=runtime.saved(saved.position))

@@ -1,0 +1,154 @@
+"""The district inbox on NATS: batches taken from the CASETRACK_INGEST stream, answers published back.
+
+One pull consumer takes up to `batch_size` pending messages at a time, in stream order. The batch goes to
+the inbox in one thread hop; districts whose message cannot be finished yet (the database away, a
+concurrent change) are held and tried again while the others' answers stand, so each district's messages
+apply in the order sent and nothing waits on another district's bad message. Once every message of the
+batch is answered, the answers are published with their acks pipelined, the messages are erased from the
+stream (NATS overwrites them, so personal data sent by a district lives on only in the vault), then acked.
+While a batch waits, its messages are kept in progress, so JetStream never offers them to anyone else.
+A crash at any point leaves the unacked messages to be offered again: the inbox recognises what it
+already applied, and the answers' `Nats-Msg-Id` lets JetStream drop a repeat.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+import nats.errors
+from nats.aio.msg import Msg
+from nats.js import JetStreamContext
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
+
+from shared.subjects import PREFIX
+
+from services.referral.district_inbox.inbox import Answer, Arrival, DistrictInbox
+
+log = logging.getLogger(__name__)
+
+INGEST_STREAM = "CASETRACK_INGEST"
+INGEST_SUBJECTS = f"{PREFIX}.ingest.>"
+DURABLE = "referral-district-inbox"
+ACK_WAIT_SECONDS = 60
+LONGEST_PAUSE_SECONDS = 5.0
+
+
+class InboxTransport:
+    """Feeds the inbox from JetStream in batches and answers each district."""
+
+    def __init__(self, inbox: DistrictInbox, js: JetStreamContext, on_saved: Callable[[], object] = lambda: None,
+                 batch_size: int = 256, longest_pause_seconds: float = LONGEST_PAUSE_SECONDS):
+        """`on_saved` is called on the event loop after each batch (the runtime nudges its relay); a batch
+        that must wait tries again after a pause that doubles up to `longest_pause_seconds`."""
+        self.inbox = inbox
+        self.longest_pause = longest_pause_seconds
+        self.js = js
+        self.on_saved = on_saved
+        self.batch_size = batch_size
+
+    async def prepare(self) -> None:
+        # Recreated at each start: a message left in flight by a crash is offered again at once, not after
+        # ack_wait. Answered messages are erased from the stream, so what is left is what is unanswered
+        # (and a message answered just before a crash is recognised as already applied).
+        with contextlib.suppress(NotFoundError):
+            await self.js.delete_consumer(INGEST_STREAM, DURABLE)
+        await self.js.add_consumer(INGEST_STREAM, ConsumerConfig(
+            durable_name=DURABLE,
+            filter_subject=INGEST_SUBJECTS,
+            deliver_policy=DeliverPolicy.ALL,
+            ack_policy=AckPolicy.EXPLICIT,
+            ack_wait=ACK_WAIT_SECONDS,
+            max_deliver=-1,  # never given up by JetStream: the inbox answers every message itself
+            max_ack_pending=self.batch_size,  # one batch in flight: the next follows once it is answered
+        ))
+
+    async def run(self) -> None:
+        subscription = await self.js.pull_subscribe_bind(DURABLE, INGEST_STREAM)
+        while True:
+            try:
+                messages = await subscription.fetch(self.batch_size, timeout=1.0)
+            except nats.errors.TimeoutError:
+                continue
+            except Exception as error:  # noqa: BLE001 - NATS away: its client reconnects, we fetch again
+                log.warning("district inbox could not fetch: %s", type(error).__name__)
+                await asyncio.sleep(1.0)
+                continue
+            await self.answer(messages)
+
+    async def answer(self, messages: list[Msg]) -> None:
+        """Apply or reject every message of a batch, then answer, erase and ack them all."""
+        arrivals = [Arrival(m.subject, m.data, m.metadata.sequence.stream, m.headers) for m in messages]
+        keeping = asyncio.create_task(self._keep_in_progress(messages))
+        try:
+            answers = await self._apply(arrivals)
+            self.on_saved()
+            await _until_done("answer the districts", lambda: self._publish(answers))
+            await _until_done("erase answered messages", lambda: self._erase([a.sequence for a in arrivals]))
+            await _until_done("ack answered messages", lambda: asyncio.gather(*(m.ack() for m in messages)))
+        finally:
+            keeping.cancel()
+
+    async def _apply(self, arrivals: list[Arrival]) -> dict[int, Answer]:
+        answers: dict[int, Answer] = {}
+        attempts: dict[int, int] = {}
+        pause = 0.05
+        while waiting := [a for a in arrivals if a.sequence not in answers]:
+            done = await asyncio.to_thread(self.inbox.receive_all, waiting, attempts)
+            answers |= done.answers
+            if done.held:  # the database away, or a change to the same case racing: wait, then again
+                await asyncio.sleep(pause)
+                pause = min(pause * 2, self.longest_pause)
+        return {a.sequence: answers[a.sequence] for a in arrivals}
+
+    async def _publish(self, answers: dict[int, Answer]) -> None:
+        # One answer per ingest message: a repeat's answer is dropped by JetStream's duplicate window.
+        await asyncio.gather(*(
+            self.js.publish(answer.subject, answer.body.model_dump_json().encode(),
+                            headers={"Nats-Msg-Id": f"answer-to-ingest-{sequence}"})
+            for sequence, answer in answers.items()))
+
+    async def _erase(self, sequences: list[int]) -> None:
+        async def erase(sequence: int) -> None:
+            with contextlib.suppress(NotFoundError):  # erased before a crash
+                await self.js.delete_msg(INGEST_STREAM, sequence)
+
+        await asyncio.gather(*(erase(sequence) for sequence in sequences))
+
+    @staticmethod
+    async def _keep_in_progress(messages: list[Msg]) -> None:
+        while True:
+            await asyncio.sleep(ACK_WAIT_SECONDS / 3)
+            with contextlib.suppress(Exception):  # NATS away: the next beat tries again
+                await asyncio.gather(*(m.in_progress() for m in messages))
+
+
+async def _until_done(what: str, step: Callable[[], Awaitable[object]]) -> None:
+    """Repeat a NATS step until it works: NATS's client reconnects by itself."""
+    pause = 0.05
+    while True:
+        try:
+            await step()
+            return
+        except Exception as error:  # noqa: BLE001 - retried: the batch stays unacked meanwhile
+            log.warning("district inbox could not %s: %s; trying again", what, type(error).__name__)
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
+
+
+async def open_district_inbox(runtime, js: JetStreamContext) -> None:
+    """Start hook of the referral service: the inbox's tables, its consumer, and its fetch loop; old copies
+    of refused messages are destroyed now and every hour."""
+    from services.referral.district_inbox.retention import keep_destroying_old_refusals
+
+    inbox = DistrictInbox(runtime.store, runtime.schema)
+    await asyncio.to_thread(inbox.prepare)
+    transport = InboxTransport(inbox, js, on_saved=lambda: runtime.saved(0))
+    await transport.prepare()
+    runtime.in_background(transport.run(), "district-inbox")
+    runtime.in_background(keep_destroying_old_refusals(runtime.store, runtime.schema,
+                                                       runtime.settings.refused_message_retention_days),
+                          "refusal-retention")

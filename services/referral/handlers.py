@@ -1,0 +1,303 @@
+"""The referral service's commands, and one handler for each: whatever the door (an HTTP route or the district
+inbox), a change is made by building its command and sending it to `handle`.
+
+Each handler loads what it needs, asks the domain, and saves through one unit of work (`save`): the case
+events and every row that goes with them (sealed personal details, match keys, the inbox's record of the
+message) are written in one transaction, or none of them is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+from uuid import UUID, uuid4
+
+from eventsourcing.persistence import IntegrityError
+from pydantic import BaseModel, Field
+
+from shared.contracts import EventContext
+from shared.contracts.envelope import utc_now
+from shared.contracts.inbound import (
+    AssessmentFacts,
+    ClosureFacts,
+    Dated,
+    EligibilityFacts,
+    MediationOutcomeFacts,
+    MediationStartFacts,
+    PanelDecisionFacts,
+    ReferralFacts,
+    ReopeningFacts,
+)
+from shared.contracts.vocabulary import LinkBasis
+from shared.errors import Conflict
+from shared.eventstore import SqlWrite
+
+from services.referral.domain import (
+    Case,
+    CaseAlreadyLinked,
+    PersonalDataErased,
+    PersonalDataNeeded,
+    PersonHasOtherCases,
+    PersonToLinkUnknown,
+    PersonWasErased,
+    UnknownPerson,
+)
+
+if TYPE_CHECKING:
+    from services.referral.application import Referrals
+
+
+# -- commands: orders, in the domain's words -----------------------------------------------------------------
+
+
+class MakeReferral(ReferralFacts):
+    """Open a case for a young person presenting through a gateway in a district."""
+
+    district: str = Field(description="District code, e.g. preston")
+    case_id: UUID = Field(default_factory=uuid4, description="The new case's id (the inbox chooses it first)")
+
+
+class CaseCommand(BaseModel):
+    """A change to one case."""
+
+    case_id: UUID
+
+
+class DecideEligibility(CaseCommand, EligibilityFacts):
+    """Record the eligibility decision."""
+
+
+class AttemptMediation(CaseCommand, MediationStartFacts):
+    """Start a mediation attempt."""
+
+
+class ConcludeMediation(CaseCommand, MediationOutcomeFacts):
+    """Record how the mediation attempt ended."""
+
+
+class CompleteAssessment(CaseCommand, AssessmentFacts):
+    """Record the shared assessment."""
+
+
+class DecideAtPanel(CaseCommand, PanelDecisionFacts):
+    """Record the panel's decision."""
+
+
+class CloseCase(CaseCommand, ClosureFacts):
+    """Close the case."""
+
+
+class ReopenCase(CaseCommand, ReopeningFacts):
+    """Reopen a closed case for a re-referral of the same young person."""
+
+
+class LinkPerson(CaseCommand, Dated):
+    """A case worker's decision that the case's young person is a person already known."""
+
+    person_ref: UUID
+
+
+class UnlinkPerson(CaseCommand, Dated):
+    """Undo a link: the case's young person is a person of their own again."""
+
+
+class DismissPossibleMatch(CaseCommand, Dated):
+    """A case worker's decision that a flagged possible match is someone else."""
+
+    candidate_person_ref: UUID
+
+
+class ErasePersonalData(BaseModel):
+    """Erase a young person's personal data: their key is destroyed, the case histories keep their facts."""
+
+    person_ref: UUID
+
+
+@dataclass(frozen=True)
+class Saved:
+    """What a handler saved: the cases as they now stand, and the store position of the last event."""
+
+    position: int
+    cases: tuple[Case, ...]
+
+    @property
+    def case(self) -> Case:
+        return self.cases[0]
+
+
+# -- the one way to send a command ---------------------------------------------------------------------------
+
+Command = TypeVar("Command", bound=BaseModel)
+Handler = Callable[["Referrals", Any, EventContext, Sequence[SqlWrite]], Saved]
+HANDLERS: dict[type[BaseModel], Handler] = {}
+
+
+def handles(command: type[Command]) -> Callable[[Handler], Handler]:
+    def register(handler: Handler) -> Handler:
+        HANDLERS[command] = handler
+        return handler
+
+    return register
+
+
+def handle(referrals: Referrals, command: BaseModel, context: EventContext,
+           also_write: Sequence[SqlWrite] = ()) -> Saved:
+    """Send `command` to its handler; `also_write` rows are saved in the same transaction as its events."""
+    return HANDLERS[type(command)](referrals, command, context, also_write)
+
+
+def save(referrals: Referrals, context: EventContext, *cases: Case, also_write: Sequence[SqlWrite] = ()) -> Saved:
+    """The unit of work: the cases' new events and `also_write` rows, committed together or not at all."""
+    try:
+        position = referrals.record(context, *cases, also_write=also_write)
+    except IntegrityError:
+        raise ChangedConcurrently() from None
+    return Saved(position, cases)
+
+
+# -- handlers ------------------------------------------------------------------------------------------------
+
+
+@handles(MakeReferral)
+def make_referral(referrals: Referrals, command: MakeReferral, context: EventContext,
+                  also_write: Sequence[SqlWrite] = ()) -> Saved:
+    """Open a case, linking the young person to a person already known when their name and date of birth
+    match exactly one; uncertain matches are flagged for a case worker to decide."""
+    vault, person, now = referrals.vault, command.young_person, utc_now()
+    case = Case.make_referral(
+        person_ref=uuid4(), district=command.district, gateway=command.gateway, cohort=command.cohort,
+        date_of_birth=person.date_of_birth, presenting_reason=command.presenting_reason, flags=command.flags,
+        occurred_at=command.occurred_at, now=now, case_id=command.case_id)
+    writes = [*also_write]
+    candidates = vault.candidates_for(person)
+    certain = [c for c in candidates if c.certain]
+    linked = len(certain) == 1 and vault.data_key_of(certain[0].person_ref) is not None
+    if linked:
+        case.link_person(person_ref=certain[0].person_ref, basis=LinkBasis.matching_details,
+                         occurred_at=command.occurred_at, now=now)
+    else:
+        for candidate in candidates:
+            case.flag_possible_match(candidate_person_ref=candidate.person_ref,
+                                     matched_on=list(candidate.matched_on), occurred_at=command.occurred_at)
+            writes.append(vault.note_possible_match(case.id, candidate))
+    writes += vault.keep_details(case.id, case.person_ref, person, new_person=not linked)
+    return save(referrals, context, case, also_write=writes)
+
+
+def _case_change(change: Callable[[Case, Any, datetime], None]) -> Handler:
+    """A handler that loads the case, makes one change dated now, and saves it."""
+
+    def handler(referrals: Referrals, command: CaseCommand, context: EventContext,
+                also_write: Sequence[SqlWrite] = ()) -> Saved:
+        case = referrals.get_case(command.case_id)
+        change(case, command, utc_now())
+        return save(referrals, context, case, also_write=also_write)
+
+    return handler
+
+
+decide_eligibility = handles(DecideEligibility)(_case_change(
+    lambda case, c, now: case.decide_eligibility(eligible=c.eligible, occurred_at=c.occurred_at, now=now)))
+attempt_mediation = handles(AttemptMediation)(_case_change(
+    lambda case, c, now: case.attempt_mediation(occurred_at=c.occurred_at, now=now)))
+conclude_mediation = handles(ConcludeMediation)(_case_change(
+    lambda case, c, now: case.conclude_mediation(outcome=c.outcome, occurred_at=c.occurred_at, now=now)))
+complete_assessment = handles(CompleteAssessment)(_case_change(
+    lambda case, c, now: case.complete_assessment(
+        support_needs=c.support_needs, support_level=c.support_level, risk=c.risk, priority_band=c.priority_band,
+        occurred_at=c.occurred_at, now=now)))
+decide_at_panel = handles(DecideAtPanel)(_case_change(
+    lambda case, c, now: case.decide_at_panel(
+        decision=c.decision, panel_date=c.panel_date, emergency_placement_reported=c.emergency_placement_reported,
+        occurred_at=c.occurred_at, now=now)))
+close_case = handles(CloseCase)(_case_change(
+    lambda case, c, now: case.close(reason=c.reason, occurred_at=c.occurred_at, now=now)))
+
+
+@handles(ReopenCase)
+def reopen_case(referrals: Referrals, command: ReopenCase, context: EventContext,
+                also_write: Sequence[SqlWrite] = ()) -> Saved:
+    """Re-referral of the same young person; their date of birth comes from the vault unless given anew."""
+    case = referrals.get_case(command.case_id)
+    person, writes = command.young_person, []
+    if person is None:
+        try:
+            person = referrals.vault.details_of_case(case.id)
+        except PersonalDataErased:
+            raise PersonalDataNeeded("this case's personal data was erased: give the young person's details "
+                                     "with the re-referral", field="young_person") from None
+        if person is None:
+            raise PersonalDataNeeded("no personal data is held for this case: give the young person's details",
+                                     field="young_person")
+    else:
+        writes = referrals.vault.keep_details(case.id, case.person_ref, person)
+    case.reopen(presenting_reason=command.presenting_reason, cohort=command.cohort,
+                date_of_birth=person.date_of_birth, occurred_at=command.occurred_at, now=utc_now())
+    return save(referrals, context, case, also_write=[*writes, *also_write])
+
+
+@handles(LinkPerson)
+def link_person(referrals: Referrals, command: LinkPerson, context: EventContext,
+                also_write: Sequence[SqlWrite] = ()) -> Saved:
+    """A case worker decides the case's young person is `person_ref`, already known."""
+    vault, person_ref = referrals.vault, command.person_ref
+    case = referrals.get_case(command.case_id)
+    if not vault.cases_of(person_ref):
+        raise PersonToLinkUnknown(f"no young person {person_ref} is known", field="person_ref")
+    if vault.data_key_of(person_ref) is None:
+        raise PersonWasErased(f"the personal data of {person_ref} was erased: the case cannot join it")
+    if case.person_ref != case.own_person_ref and person_ref != case.person_ref:
+        raise CaseAlreadyLinked(f"case {case.id} is linked to {case.person_ref}: unlink it first")
+    if person_ref != case.person_ref and [c for c in vault.cases_of(case.person_ref) if c != case.id]:
+        raise PersonHasOtherCases(
+            f"other cases are linked to this case's young person {case.person_ref}: linking this one "
+            f"elsewhere would split them; unlink them first")
+    previous = case.person_ref
+    case.link_person(person_ref=person_ref, basis=LinkBasis.case_worker_decision, occurred_at=command.occurred_at,
+                     now=utc_now())
+    writes = [vault.resolve_possible_match(case.id, person_ref, "linked"),
+              *vault.move_case(case.id, previous, person_ref)]
+    return save(referrals, context, case, also_write=[*writes, *also_write])
+
+
+@handles(UnlinkPerson)
+def unlink_person(referrals: Referrals, command: UnlinkPerson, context: EventContext,
+                  also_write: Sequence[SqlWrite] = ()) -> Saved:
+    case = referrals.get_case(command.case_id)
+    previous = case.person_ref
+    case.unlink_person(occurred_at=command.occurred_at, now=utc_now())
+    writes = referrals.vault.move_case(case.id, previous, case.person_ref)
+    return save(referrals, context, case, also_write=[*writes, *also_write])
+
+
+@handles(DismissPossibleMatch)
+def dismiss_possible_match(referrals: Referrals, command: DismissPossibleMatch, context: EventContext,
+                           also_write: Sequence[SqlWrite] = ()) -> Saved:
+    case = referrals.get_case(command.case_id)
+    case.dismiss_possible_match(candidate_person_ref=command.candidate_person_ref, occurred_at=command.occurred_at,
+                                now=utc_now())
+    writes = [referrals.vault.resolve_possible_match(case.id, command.candidate_person_ref, "dismissed")]
+    return save(referrals, context, case, also_write=[*writes, *also_write])
+
+
+@handles(ErasePersonalData)
+def erase_personal_data(referrals: Referrals, command: ErasePersonalData, context: EventContext,
+                        also_write: Sequence[SqlWrite] = ()) -> Saved:
+    """Destroy the young person's data key, then record PersonalDataErased on each of their cases.
+
+    The key goes first, in a transaction of its own: a repeat after a failure records the events still missing."""
+    if not referrals.vault.cases_of(command.person_ref):
+        raise UnknownPerson(f"the vault holds no personal data for {command.person_ref}")
+    case_ids = referrals.vault.erase(command.person_ref, context.actor)
+    referrals.shred_refused_messages_of(case_ids)
+    cases = [referrals.get_case(case_id) for case_id in case_ids]
+    for case in cases:
+        case.erase_personal_data(occurred_at=utc_now())
+    return save(referrals, context, *cases, also_write=also_write)
+
+
+class ChangedConcurrently(Conflict):
+    """The case or young person changed while this change was being made; nothing was saved: read it again
+    and retry."""
