@@ -86,7 +86,7 @@ def rejected_example() -> dict[str, Any]:
 def validation_reasons(model: type[BaseModel], data: Any) -> list[dict[str, Any]]:
     """The reasons the district inbox gives for a message that fails its model (as services/referral does)."""
     try:
-        model.model_validate(data)
+        model.model_validate_json(json.dumps(data))
     except ValidationError as error:
         return [{"field": ".".join(str(part) for part in e["loc"]) or None, "problem": e["msg"], "type": e["type"]}
                 for e in error.errors(include_input=False, include_url=False)]
@@ -115,7 +115,7 @@ def inbound_schemas() -> dict[str, dict[str, Any]]:
 
 INBOUND_HEADERS = {
     "type": "object",
-    "description": "No header is required, and casetrack reads none. Never put personal data in a header.",
+    "description": "No header is required, and casetrack uses none. Never put personal data in a header.",
     "properties": {"Nats-Msg-Id": {
         "type": "string",
         "description": f"Optional, read by JetStream only: a publish repeating an id seen in the last "
