@@ -19,7 +19,8 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import nats
-from nats.js.api import ConsumerConfig, DeliverPolicy
+import nats.errors
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 
 async def main(server: str, district: str) -> int:
@@ -64,34 +65,39 @@ async def main(server: str, district: str) -> int:
 
 
 class Answers:
-    """casetrack's answers to this district, from durable JetStream consumers so none is missed
-    (a restarted client carries on where it stopped)."""
+    """casetrack's answers to this district, from durable pull consumers (configured as
+    docs/district-integration.md says) so none is missed: a restarted client carries on where it stopped."""
 
     def __init__(self, js, district: str):
         self.js = js
         self.district = district
-        self.arrived: asyncio.Queue = asyncio.Queue()
+        self.consumers: list[tuple[str, object]] = []
 
     async def open(self) -> None:
         for answer, stream in (("accepted", "CASETRACK_ACCEPTED"), ("rejected", "CASETRACK_REJECTED")):
-            async def arrive(msg, answer=answer):
-                await self.arrived.put((answer, json.loads(msg.data)))
-                await msg.ack()
-
-            await self.js.subscribe(f"casetrack.{answer}.{self.district}", durable=f"{self.district}-{answer}-example",
-                                    stream=stream, cb=arrive, manual_ack=True,
-                                    config=ConsumerConfig(deliver_policy=DeliverPolicy.NEW))
+            consumer = await self.js.pull_subscribe(
+                f"casetrack.{answer}.{self.district}", durable=f"{self.district}-{answer}-example", stream=stream,
+                config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_deliver=-1,
+                                      deliver_policy=DeliverPolicy.ALL))
+            self.consumers.append((answer, consumer))
 
     async def after_publishing(self, subject: str, message: dict, timeout: float = 10.0) -> dict:
         """Publish a message, then wait for casetrack's answer to it (matched by message_id)."""
         await self.js.publish(subject, json.dumps(message).encode())
         async with asyncio.timeout(timeout):
             while True:
-                answer, body = await self.arrived.get()
-                if body.get("message_id") == message["message_id"]:
-                    body["answer"] = answer
-                    print(json.dumps(body), flush=True)
-                    return body
+                for answer, consumer in self.consumers:
+                    try:
+                        arrived = await consumer.fetch(10, timeout=0.5)
+                    except nats.errors.TimeoutError:
+                        continue
+                    for msg in arrived:
+                        body = json.loads(msg.data)
+                        await msg.ack()  # a real system records the answer (by message_id) before acking it
+                        if body.get("message_id") == message["message_id"]:
+                            body["answer"] = answer
+                            print(json.dumps(body), flush=True)
+                            return body
 
 
 if __name__ == "__main__":
