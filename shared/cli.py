@@ -132,5 +132,31 @@ def docs(folder: Annotated[str, typer.Option(help="where to write")] = "docs") -
         console.print(f"wrote {path}", highlight=False)
 
 
+
+@app.command(help="Measure casetrack's throughput, each figure beside a raw NATS or PostgreSQL baseline taken in "
+                  "the same run, on a nats-server and a PostgreSQL of its own (nothing else is touched).")
+def bench(
+    json_path: Annotated[str | None, typer.Option("--json", help="also write the figures as JSON here")] = None,
+    events: Annotated[int, typer.Option(help="backlog size for the relay and the raw stream and COPY baselines")]
+    = 50_000,
+    tiny: Annotated[bool, typer.Option(help="a few hundred events: checks the bench runs, measures nothing")]
+    = False,
+) -> None:
+    import json
+    from pathlib import Path
+
+    from shared.bench import Size, run_bench
+
+    try:
+        report = run_bench(Size.of(events, tiny), console)
+    except EngineFailed as error:
+        err.print(f"[red]casetrack: {error}[/red]")
+        raise typer.Exit(1) from None
+    console.print(report.table())
+    if json_path:
+        Path(json_path).write_text(json.dumps(report.as_json(), indent=2) + "\n")
+        console.print(f"wrote {json_path}", highlight=False)
+
+
 if __name__ == "__main__":
     app()

@@ -1,9 +1,12 @@
 """The outbox relay: publishes a service's stored events to JetStream, in store order, none lost.
 
-It reads the store's notification log from the last published position, publishes each event
-with `Nats-Msg-Id` = event id and the event's position in a header, then records the position.
-On start it resumes from the later of the recorded position and the last event on the stream,
-so a crash between publishing and recording publishes nothing twice.
+It reads a batch from the store's notification log after the last recorded position, publishes every
+event of the batch with its ack pipelined (`Nats-Msg-Id` = event id, and the event's position in a
+header), and records the batch's last position only once JetStream has acknowledged all of them. A
+failed or missing ack means the whole batch is published again from the recorded position: JetStream
+drops the repeats it already holds by their `Nats-Msg-Id`. On start it resumes from the later of the
+recorded position and the position on the stream's last message, so a crash between publishing and
+recording publishes nothing twice.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from nats.js.errors import NotFoundError
 from opentelemetry import trace
 
 from shared.eventstore import ServiceApplication
-from shared.subjects import POSITION_HEADER, PREFIX, stream_name
+from shared.subjects import POSITION_HEADER, stream_name, subject_of
 from shared.telemetry import context_from, current_traceparent, trace_headers
 
 log = logging.getLogger(__name__)
@@ -29,7 +32,7 @@ tracer = trace.get_tracer(__name__)
 
 class OutboxRelay:
     def __init__(self, service: str, store: ServiceApplication, nats: NATS, pool: asyncpg.Pool,
-                 schema: str, batch_size: int = 500, poll_seconds: float = 0.5):
+                 schema: str, batch_size: int = 1_000, poll_seconds: float = 0.5, ack_seconds: float = 10.0):
         self.service = service
         self.store = store
         self.js = nats.jetstream()
@@ -37,6 +40,8 @@ class OutboxRelay:
         self.schema = schema
         self.batch_size = batch_size
         self.poll_seconds = poll_seconds
+        self.ack_seconds = ack_seconds
+        """How long a batch's acks may take before the batch counts as failed (and is published again)."""
         self.position = 0
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -88,20 +93,31 @@ class OutboxRelay:
             self._wake.clear()
 
     async def publish_pending(self) -> int:
-        """Publish the next batch; returns how many events were published."""
+        """Publish the next batch, acks pipelined; once all are acknowledged, record the batch's last position.
+
+        Returns how many events were published. If any ack fails or does not come within `ack_seconds`,
+        this raises and the position stays where it was, so the batch is published again."""
         notifications: Sequence[Notification] = await asyncio.to_thread(
             self.store.recorder.select_notifications, self.position + 1, self.batch_size
         )
-        for notification in notifications:
-            await self._publish(notification)
-            self.position = notification.id
-        if notifications:
-            await self._record_position()
+        if not notifications:
+            return 0
+        acks: list[asyncio.Future] = []
+        try:
+            for notification in notifications:
+                acks.append(await self._publish(notification))
+            await asyncio.wait_for(asyncio.gather(*acks), self.ack_seconds)
+        except BaseException:
+            for ack in acks:  # frees nats-py's window of pending publishes
+                ack.cancel()
+            raise
+        await self._record_position(notifications[-1].id)
+        self.position = notifications[-1].id
         return len(notifications)
 
-    async def _publish(self, notification: Notification) -> None:
+    async def _publish(self, notification: Notification) -> asyncio.Future:
         event = json.loads(notification.state)
-        subject = f"{PREFIX}.{self.service}.{event['district']}.{event['event_type']}"
+        subject = subject_of(self.service, event["district"], event["event_type"])
         with tracer.start_as_current_span(
             f"publish {event['event_type']}", context=context_from(trace_headers(event.get("traceparent"))),
             kind=trace.SpanKind.PRODUCER,
@@ -109,14 +125,14 @@ class OutboxRelay:
         ):
             headers = {"Nats-Msg-Id": event["event_id"], POSITION_HEADER: str(notification.id)}
             headers.update(trace_headers(current_traceparent()))
-            await self.js.publish(subject, notification.state, headers=headers)
+            return await self.js.publish_async(subject, notification.state, headers=headers)
 
-    async def _record_position(self) -> None:
+    async def _record_position(self, position: int) -> None:
         async with self.pool.acquire() as conn:
             await conn.execute(
                 f"INSERT INTO {self.schema}.relay_position (stream, position) VALUES ($1, $2)"
                 " ON CONFLICT (stream) DO UPDATE SET position = EXCLUDED.position",
-                stream_name(self.service), self.position,
+                stream_name(self.service), position,
             )
 
     async def lag(self) -> int:

@@ -5,9 +5,15 @@ from shared.contracts import Event
 PREFIX = "casetrack"
 
 
+def subject_of(service: str, district: str, event_type: str) -> str:
+    """`casetrack.<service>.<district>.<EventType>`: a district can be confined to its own subjects.
+
+    The relay publishes every stored event on this subject."""
+    return f"{PREFIX}.{service}.{district}.{event_type}"
+
+
 def event_subject(event: Event) -> str:
-    """`casetrack.<service>.<district>.<EventType>`: a district can be confined to its own subjects."""
-    return f"{PREFIX}.{event.service}.{event.district}.{event.event_type}"
+    return subject_of(event.service, event.district, event.event_type)
 
 
 def service_subjects(service: str) -> str:

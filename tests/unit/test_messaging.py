@@ -4,21 +4,25 @@ from nats.js.api import StorageType
 
 from shared.settings import SERVICES
 from shared.streams import stream_configs
-from shared.subjects import event_subject, stream_name
+from shared.subjects import event_subject, stream_name, subject_of
 
 from .builders import a_referral_made, born
 
 
 def test_an_event_is_published_on_its_service_district_and_type():
+    assert subject_of("referral", "thanet", "ReferralMade") == "casetrack.referral.thanet.ReferralMade"
+
+
+def test_an_event_model_and_its_stored_fields_give_the_same_subject():
     event = a_referral_made(district="thanet")
 
-    assert event_subject(event) == "casetrack.referral.thanet.ReferralMade"
+    assert event_subject(event) == subject_of("referral", event.district, event.event_type)
 
 
 def test_a_subject_carries_no_personal_data_or_case_identity():
     event = a_referral_made()
 
-    subject = event_subject(event)
+    subject = subject_of(event.service, event.district, event.event_type)
 
     for private in (event.person_ref, event.case_id, event.aggregate_id, event.event_id, born(20)):
         assert str(private) not in subject

@@ -1,0 +1,463 @@
+"""`casetrack bench`: casetrack's throughput, each figure beside a raw baseline taken in the same run.
+
+The bench starts its own nats-server and PostgreSQL (the launcher's, on free ports in a temporary
+folder), measures the raw baselines on them, then casetrack's figures on the same servers.
+
+Adding a measurement is one function decorated with `@figure`, returning a `Figure` (its value and
+the baseline it stands beside, from `await bench.baseline(NAME)`); adding a baseline is one function
+decorated with `@baseline(NAME)` returning a `Reading`. No test times anything: the figures are
+reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import platform
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import nats
+from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
+from rich.console import Console
+from rich.table import Table
+
+from shared.launcher import NatsServer, Postgres, System, free_port
+from shared.settings import Settings
+from shared.streams import ensure_streams
+from shared.subjects import POSITION_HEADER, accepted_subject, ingest_subject, rejected_subject, stream_name
+
+BENCH_DISTRICTS = ("preston", "dover", "wyre", "thanet")
+HTTP_CLIENTS = 16
+
+
+@dataclass(frozen=True)
+class Size:
+    """How much each measurement does: `events` for streams, backlogs and COPY; `requests` for
+    HTTP referrals, district messages and single-row commits (each is one transaction)."""
+
+    events: int
+    requests: int
+
+    @classmethod
+    def of(cls, events: int, tiny: bool = False) -> Size:
+        if tiny:
+            return cls(events=300, requests=40)
+        return cls(events=events, requests=max(min(events // 20, 2_000), 40))
+
+
+@dataclass(frozen=True)
+class Reading:
+    """One measured rate (or time) of a raw engine, with no casetrack code in between."""
+
+    label: str
+    value: float
+    unit: str
+
+
+@dataclass(frozen=True)
+class Figure:
+    """One casetrack figure beside the raw baseline it is bounded by."""
+
+    label: str
+    value: float
+    unit: str
+    baseline: str
+    target: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class NotMeasured:
+    """A figure issue 8 asks for that this bench does not measure yet."""
+
+    label: str
+    unit: str
+    target: str
+    why: str
+
+
+BASELINES: dict[str, Callable[[Bench], Awaitable[Reading]]] = {}
+FIGURES: dict[str, Callable[[Bench], Awaitable[Figure]]] = {}
+NOT_MEASURED: dict[str, NotMeasured] = {
+    "projection_catch_up": NotMeasured(
+        "projection catch-up", "events/s", ">= 20,000 (backlog 200,000)",
+        "to be added with the batched projection runner (shared/projections.py)"),
+    "lag_p50_p99": NotMeasured(
+        "lag p50/p99 at 500 events/s", "ms", "p99 < 250",
+        "to be added with the batched projection runner (shared/projections.py)"),
+}
+
+
+def baseline(name: str):
+    def register(measure: Callable[[Bench], Awaitable[Reading]]):
+        BASELINES[name] = measure
+        return measure
+    return register
+
+
+def figure(measure: Callable[[Bench], Awaitable[Figure]]):
+    FIGURES[measure.__name__] = measure
+    return measure
+
+
+@dataclass
+class Bench:
+    """The servers of one bench run, its size, and the baselines measured on them so far."""
+
+    nats: NatsServer
+    postgres: Postgres
+    folder: Path
+    size: Size
+    say: Callable[[str], None] = lambda _: None
+    readings: dict[str, Reading] = field(default_factory=dict)
+    _system: System | None = None
+
+    async def baseline(self, name: str) -> Reading:
+        if name not in self.readings:
+            self.say(f"baseline: {name}")
+            self.readings[name] = await BASELINES[name](self)
+        return self.readings[name]
+
+    async def connect(self) -> nats.NATS:
+        return await nats.connect(self.nats.url)
+
+    async def database(self) -> asyncpg.Connection:
+        return await asyncpg.connect(self.postgres.url)
+
+    def referral_service(self) -> str:
+        """The referral service, started once as its own process the way `casetrack up` starts it; its URL."""
+        if self._system is None:
+            base = free_port() - 1  # the referral service listens on base + 1
+            settings = Settings(data_dir=self.folder / "system", base_port=base, nats_url=self.nats.url,
+                                database_url=self.postgres.url, environment="test")
+            self._system = System(settings, services=["referral"])
+            self._system.start_services()
+        return self._system.services["referral"].url
+
+    def stop(self) -> None:
+        if self._system is not None:
+            self._system.stop()
+
+
+def rate(count: int, started: float) -> float:
+    return count / max(time.perf_counter() - started, 1e-9)
+
+
+def an_event_body() -> bytes:
+    """The JSON of a real ReferralMade, as the relay publishes it: the raw baselines move the same bytes."""
+    from services.referral.domain import Case
+
+    case = Case.make_referral(**a_case_referral())
+    return case.collect_events()[0].model_dump_json().encode()
+
+
+def a_case_referral(district: str = "preston") -> dict[str, Any]:
+    from shared.contracts.vocabulary import Cohort, Gateway, PresentingReason
+
+    return dict(person_ref=uuid.uuid4(), district=district, gateway=Gateway.district_housing_options,
+                cohort=Cohort.homeless_16_17, date_of_birth=date(2009, 3, 14),
+                presenting_reason=PresentingReason.parental_eviction, flags=[],
+                occurred_at=datetime(2026, 1, 20, 10, tzinfo=UTC), now=datetime.now(UTC))
+
+
+# ---- raw baselines -------------------------------------------------------------------------------------
+
+RAW_STREAM = "BENCH_RAW"
+
+
+@baseline("jetstream_publish")
+async def jetstream_publish(bench: Bench) -> Reading:
+    """Event-sized messages with a Nats-Msg-Id and a position header, acks pipelined (nats-py publish_async)."""
+    nc = await bench.connect()
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name=RAW_STREAM, subjects=["bench.raw.>"], storage=StorageType.FILE,
+                                     num_replicas=1, duplicate_window=120.0))
+    body = an_event_body()
+    started = time.perf_counter()
+    acks = [await js.publish_async("bench.raw.preston.ReferralMade", body,
+                                   headers={"Nats-Msg-Id": uuid.uuid4().hex, POSITION_HEADER: str(n)})
+            for n in range(1, bench.size.events + 1)]
+    await asyncio.gather(*acks)
+    published = rate(len(acks), started)
+    await nc.drain()
+    return Reading("JetStream publish, acks pipelined", published, "events/s")
+
+
+@baseline("jetstream_consume")
+async def jetstream_consume(bench: Bench) -> Reading:
+    """Pull-fetch the raw stream in batches of 500, acknowledging each batch (ack all)."""
+    await bench.baseline("jetstream_publish")  # the messages to consume
+    nc = await bench.connect()
+    js = nc.jetstream()
+    subscription = await js.pull_subscribe("bench.raw.>", durable="bench-raw", stream=RAW_STREAM,
+                                           config=ConsumerConfig(ack_policy=AckPolicy.ALL))
+    taken = 0
+    started = time.perf_counter()
+    while taken < bench.size.events:
+        batch = await subscription.fetch(500, timeout=10)
+        await batch[-1].ack()
+        taken += len(batch)
+    consumed = rate(taken, started)
+    await nc.drain()
+    return Reading("JetStream pull consume", consumed, "events/s")
+
+
+@baseline("postgres_copy")
+async def postgres_copy(bench: Bench) -> Reading:
+    """COPY event-shaped rows (id, aggregate, version, type, JSON) into a table with the store's keys."""
+    conn = await bench.database()
+    await conn.execute("CREATE SCHEMA IF NOT EXISTS bench_raw")
+    await conn.execute("CREATE TABLE bench_raw.events (notification_id bigserial PRIMARY KEY,"
+                       " originator_id uuid NOT NULL, originator_version int NOT NULL, topic text NOT NULL,"
+                       " state bytea NOT NULL, UNIQUE (originator_id, originator_version))")
+    body = an_event_body()
+    rows = [(uuid.uuid4(), 1, "ReferralMade", body) for _ in range(bench.size.events)]
+    started = time.perf_counter()
+    await conn.copy_records_to_table("events", schema_name="bench_raw", records=rows,
+                                     columns=["originator_id", "originator_version", "topic", "state"])
+    copied = rate(len(rows), started)
+    await conn.close()
+    return Reading("PostgreSQL COPY of event rows", copied, "rows/s")
+
+
+@baseline("postgres_commit")
+async def postgres_commit(bench: Bench) -> Reading:
+    """One INSERT per transaction, one after another on one connection: the durable commit rate (fsync on)."""
+    conn = await bench.database()
+    await conn.execute("CREATE SCHEMA IF NOT EXISTS bench_raw")
+    await conn.execute("CREATE TABLE bench_raw.commits (id uuid PRIMARY KEY, state bytea NOT NULL)")
+    body = an_event_body()
+    started = time.perf_counter()
+    for _ in range(bench.size.requests):
+        await conn.execute("INSERT INTO bench_raw.commits (id, state) VALUES ($1, $2)", uuid.uuid4(), body)
+    committed = rate(bench.size.requests, started)
+    await conn.close()
+    return Reading("PostgreSQL single-row commits", committed, "commits/s")
+
+
+# ---- casetrack's figures -------------------------------------------------------------------------------
+
+
+@figure
+async def relay(bench: Bench) -> Figure:
+    """The outbox relay draining a backlog of recorded ReferralMade events from the referral store."""
+    from shared.contracts import EventContext
+    from shared.eventstore import postgres_env
+    from shared.outbox import OutboxRelay
+    from services.referral.application import Referrals
+    from services.referral.domain import Case
+
+    against = await bench.baseline("jetstream_publish")
+    schema = "bench_relay"
+    conn = await bench.database()
+    await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+    await conn.close()
+    store = await asyncio.to_thread(Referrals, postgres_env(bench.postgres.url, schema, lock_timeout_seconds=30))
+
+    def record_backlog() -> int:
+        position, left = 0, bench.size.events
+        while left:
+            cases = [Case.make_referral(**a_case_referral(BENCH_DISTRICTS[n % len(BENCH_DISTRICTS)]))
+                     for n in range(min(left, 1_000))]
+            position = store.record(EventContext(actor="bench"), *cases)
+            left -= len(cases)
+        return position
+
+    bench.say(f"relay: recording a backlog of {bench.size.events} events")
+    last = await asyncio.to_thread(record_backlog)
+    nc = await bench.connect()
+    js = nc.jetstream()
+    await ensure_streams(js, replicas=1)
+    await js.purge_stream(stream_name("referral"))
+    pool = await asyncpg.create_pool(bench.postgres.url, min_size=1, max_size=2)
+    outbox = OutboxRelay("referral", store, nc, pool, schema)
+    await outbox.prepare()
+    bench.say("relay: draining the backlog")
+    started = time.perf_counter()
+    while outbox.position < last:
+        await outbox.publish_pending()
+    relayed = rate(bench.size.events, started)
+    await js.purge_stream(stream_name("referral"))  # the referral service measured next starts on an empty stream
+    await pool.close()
+    await nc.drain()
+    await asyncio.to_thread(store.close)
+    return Figure("relay", relayed, "events/s", "jetstream_publish", ">= 10,000",
+                  note=f"backlog of {bench.size.events}; baseline {against.value:,.0f}")
+
+
+def a_referral_request(n: int) -> dict[str, Any]:
+    return {"district": BENCH_DISTRICTS[n % len(BENCH_DISTRICTS)], "gateway": "district_housing_options",
+            "cohort": "homeless_16_17", "presenting_reason": "parental_eviction",
+            "young_person": {"given_name": f"Bench{uuid.uuid4().hex[:10]}", "family_name": f"Load{uuid.uuid4().hex[:10]}",
+                             "date_of_birth": "2009-03-14"},
+            "occurred_at": "2026-01-20T10:00:00Z"}
+
+
+@figure
+async def http_referrals(bench: Bench) -> Figure:
+    """POST /referrals from 16 concurrent clients against the referral service in its own process."""
+    await bench.baseline("postgres_commit")
+    url = await asyncio.to_thread(bench.referral_service)
+    requests = bench.size.requests
+    sent = iter(range(requests))
+    refused: list[str] = []
+
+    async def client(http: httpx.AsyncClient) -> None:
+        for n in sent:
+            response = await http.post("/referrals", json=a_referral_request(n))
+            if response.status_code != 201:
+                refused.append(f"{response.status_code}: {response.text[:200]}")
+
+    limits = httpx.Limits(max_connections=HTTP_CLIENTS, max_keepalive_connections=HTTP_CLIENTS)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
+        for n in range(HTTP_CLIENTS):  # warm up: connections open, first requests served
+            await http.post("/referrals", json=a_referral_request(n))
+        bench.say(f"HTTP referrals: {requests} from {HTTP_CLIENTS} clients")
+        started = time.perf_counter()
+        await asyncio.gather(*(client(http) for _ in range(HTTP_CLIENTS)))
+        made = rate(requests, started)
+    if refused:
+        raise RuntimeError(f"{len(refused)} referrals were not made, e.g. {refused[0]}")
+    return Figure("HTTP referrals, 16 clients", made, "referrals/s", "postgres_commit", ">= 500",
+                  note="referral service in its own process, as casetrack up runs it")
+
+
+def a_district_referral(ref: str) -> bytes:
+    return json.dumps({
+        "district_ref": ref, "message_id": f"{ref}-1", "occurred_at": "2026-01-20T09:30:00Z",
+        "gateway": "district_housing_options", "cohort": "homeless_16_17", "presenting_reason": "parental_eviction",
+        "young_person": {"given_name": f"Bench{uuid.uuid4().hex[:10]}", "family_name": f"Ingest{uuid.uuid4().hex[:10]}",
+                         "date_of_birth": "2009-05-01"},
+        "flags": []}).encode()
+
+
+@figure
+async def district_ingest(bench: Bench) -> Figure:
+    """Referral messages published on casetrack.ingest.<district>.referral until each is answered accepted
+    (its case event, vault row and inbox record saved in one transaction)."""
+    await bench.baseline("postgres_commit")
+    await asyncio.to_thread(bench.referral_service)
+    messages = bench.size.requests
+    run = uuid.uuid4().hex[:6]
+    answered: asyncio.Queue[tuple[str, dict]] = asyncio.Queue()
+    nc = await bench.connect()
+    for district in BENCH_DISTRICTS:
+        for subject, answer in ((accepted_subject(district), "accepted"), (rejected_subject(district), "rejected")):
+            async def arrive(msg, answer=answer) -> None:
+                await answered.put((answer, json.loads(msg.data)))
+            await nc.subscribe(subject, cb=arrive)
+    await nc.flush()
+    js = nc.jetstream()
+    bench.say(f"district ingest: {messages} referral messages")
+    started = time.perf_counter()
+    acks = [await js.publish_async(ingest_subject(BENCH_DISTRICTS[n % len(BENCH_DISTRICTS)], "referral"),
+                                   a_district_referral(f"B{run}-{n}")) for n in range(messages)]
+    await asyncio.gather(*acks)
+    mine, rejected = 0, []
+    while mine < messages:
+        answer, body = await asyncio.wait_for(answered.get(), timeout=120)  # stalled: the inbox has stopped
+        if str(body.get("district_ref", "")).startswith(f"B{run}-"):
+            mine += 1
+            if answer == "rejected":
+                rejected.append(body.get("reasons"))
+    accepted = rate(messages, started)
+    await nc.drain()
+    if rejected:
+        raise RuntimeError(f"{len(rejected)} district referrals were rejected, e.g. {rejected[0]}")
+    return Figure("district ingest", accepted, "referrals/s", "postgres_commit",
+                  ">= 1,000", note="each with its case event, vault row and answer")
+
+
+# ---- running and reporting -----------------------------------------------------------------------------
+
+
+@dataclass
+class Report:
+    size: Size
+    machine: dict[str, Any]
+    baselines: dict[str, Reading]
+    figures: dict[str, Figure]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "machine": self.machine,
+            "size": asdict(self.size),
+            "baselines": {name: asdict(reading) for name, reading in self.baselines.items()},
+            "figures": {
+                name: {**asdict(fig), "baseline": {"name": fig.baseline, **asdict(self.baselines[fig.baseline])},
+                       "ratio": fig.value / self.baselines[fig.baseline].value}
+                for name, fig in self.figures.items()},
+            "not_measured": {name: asdict(missing) for name, missing in NOT_MEASURED.items()},
+        }
+
+    def table(self) -> Table:
+        table = Table(title=f"casetrack bench ({self.size.events:,} events, {self.size.requests:,} requests; "
+                            f"{self.machine['cpus']} CPUs)")
+        for column in ("figure", "value", "unit", "baseline", "ratio", "target"):
+            table.add_column(column, justify="right" if column in ("value", "ratio") else "left")
+        for fig in self.figures.values():
+            against = self.baselines[fig.baseline]
+            table.add_row(fig.label, f"{fig.value:,.0f}", fig.unit,
+                          f"{against.label}: {against.value:,.0f}",
+                          f"{fig.value / against.value:.2f}", fig.target)
+        for missing in NOT_MEASURED.values():
+            table.add_row(missing.label, "-", missing.unit, "not measured yet", "-", missing.target)
+        table.add_section()
+        for reading in self.baselines.values():
+            table.add_row(f"raw: {reading.label}", f"{reading.value:,.0f}", reading.unit, "", "", "")
+        return table
+
+
+def machine() -> dict[str, Any]:
+    return {"cpus": os.cpu_count(), "platform": platform.platform(), "python": sys.version.split()[0],
+            "processor": _cpu_model()}
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor()
+
+
+async def measure(bench: Bench) -> Report:
+    for name in BASELINES:
+        await bench.baseline(name)
+    figures = {}
+    for name, measurement in FIGURES.items():
+        bench.say(f"figure: {name}")
+        figures[name] = await measurement(bench)
+    return Report(bench.size, machine(), dict(bench.readings), figures)
+
+
+def run_bench(size: Size, console: Console | None = None) -> Report:
+    """Start a nats-server and a PostgreSQL of the bench's own, measure everything on them, stop them."""
+    say = (lambda line: console.log(line, highlight=False)) if console else (lambda _: None)
+    with tempfile.TemporaryDirectory(prefix="casetrack-bench-") as folder:
+        root = Path(folder)
+        nats_server = NatsServer(root / "nats", free_port())
+        postgres = Postgres(root / "pg" / "data", free_port())
+        bench = Bench(nats_server, postgres, root, size, say)
+        try:
+            say("starting nats-server and PostgreSQL")
+            nats_server.start()
+            postgres.start()
+            return asyncio.run(measure(bench))
+        finally:
+            bench.stop()
+            postgres.stop()
+            nats_server.stop()
