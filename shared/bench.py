@@ -32,7 +32,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
 from rich.console import Console
 from rich.table import Table
 
-from shared.launcher import NatsServer, Postgres, System, free_port
+from shared.devservers import NatsServer, Postgres, System, free_port
 from shared.settings import Settings
 from shared.streams import ensure_streams
 from shared.subjects import POSITION_HEADER, accepted_subject, ingest_subject, rejected_subject, stream_name

@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-DEVSERVERS = ("shared.devservers", "shared.launcher")
-ALLOWED = {Path("shared/cli.py"), Path("shared/launcher.py")}  # `casetrack up`, and the old path's re-export
+DEVSERVERS = ("shared.devservers",)
+ALLOWED = {Path("shared/cli.py"), Path("shared/bench.py")}  # `casetrack up`, and `casetrack bench` (its own servers)
 
 
 def imported_modules(source: Path) -> set[str]:
