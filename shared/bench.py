@@ -35,7 +35,14 @@ from rich.table import Table
 from shared.devservers import NatsServer, Postgres, System, free_port
 from shared.settings import Settings
 from shared.streams import ensure_streams
-from shared.subjects import POSITION_HEADER, accepted_subject, ingest_subject, rejected_subject, stream_name
+from shared.subjects import (
+    POSITION_HEADER,
+    accepted_subject,
+    ingest_subject,
+    rejected_subject,
+    stream_name,
+    subject_of,
+)
 
 BENCH_DISTRICTS = ("preston", "dover", "wyre", "thanet")
 HTTP_CLIENTS = 16
@@ -89,14 +96,7 @@ class NotMeasured:
 
 BASELINES: dict[str, Callable[[Bench], Awaitable[Reading]]] = {}
 FIGURES: dict[str, Callable[[Bench], Awaitable[Figure]]] = {}
-NOT_MEASURED: dict[str, NotMeasured] = {
-    "projection_catch_up": NotMeasured(
-        "projection catch-up", "events/s", ">= 20,000 (backlog 200,000)",
-        "to be added with the batched projection runner (shared/projections.py)"),
-    "lag_p50_p99": NotMeasured(
-        "lag p50/p99 at 500 events/s", "ms", "p99 < 250",
-        "to be added with the batched projection runner (shared/projections.py)"),
-}
+NOT_MEASURED: dict[str, NotMeasured] = {}
 
 
 def baseline(name: str):
@@ -252,11 +252,11 @@ async def postgres_commit(bench: Bench) -> Reading:
 @figure
 async def relay(bench: Bench) -> Figure:
     """The outbox relay draining a backlog of recorded ReferralMade events from the referral store."""
+    from services.referral.application import Referrals
+    from services.referral.domain import Case
     from shared.contracts import EventContext
     from shared.eventstore import postgres_env
     from shared.outbox import OutboxRelay
-    from services.referral.application import Referrals
-    from services.referral.domain import Case
 
     against = await bench.baseline("jetstream_publish")
     schema = "bench_relay"
@@ -299,8 +299,8 @@ async def relay(bench: Bench) -> Figure:
 def a_referral_request(n: int) -> dict[str, Any]:
     return {"district": BENCH_DISTRICTS[n % len(BENCH_DISTRICTS)], "gateway": "district_housing_options",
             "cohort": "homeless_16_17", "presenting_reason": "parental_eviction",
-            "young_person": {"given_name": f"Bench{uuid.uuid4().hex[:10]}", "family_name": f"Load{uuid.uuid4().hex[:10]}",
-                             "date_of_birth": "2009-03-14"},
+            "young_person": {"given_name": f"Bench{uuid.uuid4().hex[:10]}",
+                             "family_name": f"Load{uuid.uuid4().hex[:10]}", "date_of_birth": "2009-03-14"},
             "occurred_at": "2026-01-20T10:00:00Z"}
 
 
@@ -377,6 +377,163 @@ async def district_ingest(bench: Bench) -> Figure:
         raise RuntimeError(f"{len(rejected)} district referrals were rejected, e.g. {rejected[0]}")
     return Figure("district ingest", accepted, "referrals/s", "postgres_commit",
                   ">= 1,000", note="each with its case event, vault row and answer")
+
+
+async def a_referral_backlog(bench: Bench, js: Any, count: int) -> None:
+    """`count` ReferralMade events on the referral stream, published as the relay publishes them."""
+    from services.referral.domain import Case
+
+    await ensure_streams(js, replicas=1)
+    await js.purge_stream(stream_name("referral"))
+    for start in range(0, count, 5_000):
+        events = [Case.make_referral(**a_case_referral(BENCH_DISTRICTS[n % len(BENCH_DISTRICTS)])).collect_events()[0]
+                  for n in range(start, min(start + 5_000, count))]
+        acks = [await js.publish_async(subject_of("referral", event.district, event.event_type),
+                                       event.model_dump_json().encode(),
+                                       headers={"Nats-Msg-Id": str(event.event_id), POSITION_HEADER: str(position)})
+                for position, event in enumerate(events, start=start + 1)]
+        await asyncio.gather(*acks)
+
+
+@figure
+async def projection_catch_up(bench: Bench) -> Figure:
+    """A new projection (cases per district and cohort, one row per referral) catching up with a backlog of
+    ReferralMade events on the referral stream, in batches of 1,000, each batch one transaction."""
+    from services.journeys.projections.cases_by_district import CasesByDistrict
+    from shared.projections import ProjectionRunner, StreamSource, prepare_projection
+
+    against = await bench.baseline("jetstream_consume")
+    count = bench.size.events
+    nc = await bench.connect()
+    js = nc.jetstream()
+    bench.say(f"projection catch-up: publishing a backlog of {count} events")
+    await a_referral_backlog(bench, js, count)
+    pool = await asyncpg.create_pool(bench.postgres.url, min_size=1, max_size=2)
+    async with pool.acquire() as conn:
+        await conn.execute("CREATE SCHEMA IF NOT EXISTS bench_projection")
+        await prepare_projection(conn, "bench_projection", CasesByDistrict())
+    runner = ProjectionRunner(CasesByDistrict(), "referral", StreamSource(js, "referral", "bench-catch-up"), pool,
+                              "bench_projection", batch_size=1_000)
+    await runner.start()
+    bench.say("projection catch-up: applying")
+    started = time.perf_counter()
+    while runner.position < count:
+        messages = await runner.source.read(runner.batch_size)
+        if messages:
+            await runner.apply(messages)
+    applied = rate(count, started)
+    await runner.source.close()
+    await pool.close()
+    await nc.drain()
+    return Figure("projection catch-up", applied, "events/s", "jetstream_consume", ">= 20,000 (backlog 200,000)",
+                  note=f"backlog of {count}; baseline {against.value:,.0f}")
+
+
+@baseline("jetstream_round_trip")
+async def jetstream_round_trip(bench: Bench) -> Reading:
+    """p99 milliseconds from publishing an event-sized message (ack awaited) to a pull consumer holding it,
+    at a steady 500 messages/s: the least lag any consumer of a stream can have."""
+    nc = await bench.connect()
+    js = nc.jetstream()
+    await js.add_stream(StreamConfig(name="BENCH_LAG", subjects=["bench.lag.>"], storage=StorageType.FILE,
+                                     num_replicas=1))
+    subscription = await js.pull_subscribe("bench.lag.>", durable="bench-lag", stream="BENCH_LAG")
+    body = an_event_body()
+    sent: dict[int, float] = {}
+    lags: list[float] = []
+    count = min(bench.size.requests, 1_000)
+
+    async def consume() -> None:
+        while len(lags) < count:
+            try:
+                for msg in await subscription.fetch(100, timeout=1):
+                    lags.append(time.perf_counter() - sent[int(msg.headers[POSITION_HEADER])])
+                    await msg.ack()
+            except nats.errors.TimeoutError:
+                continue
+
+    consumer = asyncio.create_task(consume())
+    await steadily(count, 500, lambda n: publish_timed(js, body, n, sent))
+    await asyncio.wait_for(consumer, 60)
+    await nc.drain()
+    return Reading("JetStream publish-to-consumer p99 at 500/s", percentile(lags, 99) * 1000, "ms")
+
+
+async def publish_timed(js: Any, body: bytes, n: int, sent: dict[int, float]) -> None:
+    sent[n] = time.perf_counter()
+    await js.publish("bench.lag.preston.ReferralMade", body, headers={POSITION_HEADER: str(n)})
+
+
+async def steadily(count: int, per_second: float, act: Callable[[int], Awaitable[Any]]) -> None:
+    """Do `act(n)` for n = 1..count at a steady rate, each as its own task (a slow one does not slow the rest)."""
+    started = time.perf_counter()
+    tasks = []
+    for n in range(1, count + 1):
+        delay = started + n / per_second - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        tasks.append(asyncio.create_task(act(n)))
+    await asyncio.gather(*tasks)
+
+
+def percentile(values: list[float], pct: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(len(ordered) * pct / 100))]
+
+
+@figure
+async def lag(bench: Bench) -> Figure:
+    """End-to-end lag at a steady 500 events/s: from an event saved in the referral store to its projection
+    in another service having applied it (through the outbox relay, JetStream and the projection runner)."""
+    from services.journeys.projections.cases_by_district import CasesByDistrict
+    from services.referral.application import Referrals
+    from services.referral.domain import Case
+    from shared.contracts import EventContext
+    from shared.eventstore import postgres_env
+    from shared.outbox import OutboxRelay
+    from shared.projections import ProjectionRunner, StreamSource, prepare_projection
+
+    against = await bench.baseline("jetstream_round_trip")
+    schema = "bench_lag"
+    count = min(bench.size.requests, 2_000)
+    pool = await asyncpg.create_pool(bench.postgres.url, min_size=2, max_size=4)
+    async with pool.acquire() as conn:
+        await conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        await prepare_projection(conn, schema, CasesByDistrict())
+    store = await asyncio.to_thread(Referrals, postgres_env(bench.postgres.url, schema, lock_timeout_seconds=30))
+    nc = await bench.connect()
+    js = nc.jetstream()
+    await ensure_streams(js, replicas=1)
+    await js.purge_stream(stream_name("referral"))
+    relay = OutboxRelay("referral", store, nc, pool, schema, poll_seconds=0.05)
+    await relay.prepare()
+    runner = ProjectionRunner(CasesByDistrict(), "referral",
+                              StreamSource(js, "referral", "bench-lag", fetch_timeout=0.05), pool, schema)
+    await runner.start()
+    background = [asyncio.create_task(relay.run()), asyncio.create_task(runner.run())]
+    lags: list[float] = []
+
+    async def one_event(n: int) -> None:
+        case = Case.make_referral(**a_case_referral(BENCH_DISTRICTS[n % len(BENCH_DISTRICTS)]))
+        saved = time.perf_counter()
+        position = await asyncio.to_thread(store.record, EventContext(actor="bench"), case)
+        relay.nudge()
+        if not await runner.wait_for(position, timeout=60):
+            raise RuntimeError(f"the projection did not reach position {position} within 60 s")
+        lags.append(time.perf_counter() - saved)
+
+    bench.say(f"lag: {count} events at 500/s through the relay into a projection")
+    await steadily(count, 500, one_event)
+    for task in background:
+        task.cancel()
+    await asyncio.gather(*background, return_exceptions=True)
+    await runner.source.close()
+    await pool.close()
+    await nc.drain()
+    await asyncio.to_thread(store.close)
+    p50, p99 = percentile(lags, 50) * 1000, percentile(lags, 99) * 1000
+    return Figure("lag p99 at 500 events/s", p99, "ms", "jetstream_round_trip", "p99 < 250",
+                  note=f"p50 {p50:,.0f} ms over {count} events; baseline p99 {against.value:,.1f} ms")
 
 
 # ---- running and reporting -----------------------------------------------------------------------------

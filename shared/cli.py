@@ -28,7 +28,8 @@ Settings (environment variables):
 
   CASETRACK_DATA_DIR       where the embedded servers keep their data (default ./.casetrack)\n
   CASETRACK_HOST           address services listen on (default 127.0.0.1)\n
-  CASETRACK_BASE_PORT      services listen on BASE+1..BASE+5: referral, placement, outcomes, finance, journeys (default 8100)\n
+  CASETRACK_BASE_PORT      services listen on BASE+1..BASE+5: referral, placement, outcomes, finance,
+                           journeys (default 8100)\n
   CASETRACK_NATS_URL       use these NATS servers (comma-separated) instead of starting nats-server\n
   CASETRACK_NATS_PORT      port of the embedded nats-server (default 4222)\n
   CASETRACK_DATABASE_URL   use this PostgreSQL instead of starting the embedded one\n
@@ -146,6 +147,7 @@ def bench(
     from pathlib import Path
 
     from shared.bench import Size, run_bench
+    from shared.devservers import EngineFailed
 
     try:
         report = run_bench(Size.of(events, tiny), console)

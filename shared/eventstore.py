@@ -6,7 +6,7 @@ what the relay publishes and what consumers receive are the same bytes.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlparse

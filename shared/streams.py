@@ -31,7 +31,8 @@ def stream_configs(replicas: int) -> list[StreamConfig]:
 
     return [
         *(stream(stream_name(s), [service_subjects(s)], f"events recorded by the {s} service") for s in SERVICES),
-        stream("CASETRACK_INGEST", [f"{PREFIX}.ingest.>"], "messages from district housing systems, each erased once answered"),
+        stream("CASETRACK_INGEST", [f"{PREFIX}.ingest.>"],
+               "messages from district housing systems, each erased once answered"),
         stream("CASETRACK_REJECTED", [f"{PREFIX}.rejected.>"], "district messages casetrack refused, with reasons"),
         stream("CASETRACK_ACCEPTED", [f"{PREFIX}.accepted.>"], "district messages casetrack applied, with their case"),
     ]

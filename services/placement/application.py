@@ -11,21 +11,6 @@ from uuid import UUID
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.postgres import PostgresApplicationRecorder
 
-from shared.aggregate import Aggregate
-from shared.contracts import EventContext
-from shared.contracts.envelope import utc_now
-from shared.contracts.placement_vocabulary import (
-    BreakdownReason,
-    Destination,
-    MoveDirection,
-    PathwayStage,
-    ProvisionType,
-)
-from shared.contracts.vocabulary import Level
-from shared.errors import DomainError
-from shared.eventstore import ServiceApplication, SqlWrite
-
-from services.placement.projections.known_cases import CaseDirectory, CasesInMemory, CasesInPostgres
 from services.placement.domain import (
     KindOfAggregate,
     Placement,
@@ -41,7 +26,21 @@ from services.placement.domain import (
     night_of,
     placement_id_for,
 )
+from services.placement.projections.known_cases import CaseDirectory, CasesInMemory, CasesInPostgres
 from services.placement.snapshots import SchemeSnapshots
+from shared.aggregate import Aggregate
+from shared.contracts import EventContext
+from shared.contracts.envelope import utc_now
+from shared.contracts.placement_vocabulary import (
+    BreakdownReason,
+    Destination,
+    MoveDirection,
+    PathwayStage,
+    ProvisionType,
+)
+from shared.contracts.vocabulary import Level
+from shared.errors import DomainError
+from shared.eventstore import ServiceApplication, SqlWrite
 
 DEVELOPMENT_PLACEMENT_ID_KEY = "casetrack-dev-placement-id-key"
 

@@ -14,6 +14,7 @@ from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
+from services.placement.application import Placements
 from shared.contracts import EventContext
 from shared.contracts.envelope import utc_now
 from shared.contracts.placement_vocabulary import (
@@ -24,8 +25,6 @@ from shared.contracts.placement_vocabulary import (
     ProvisionType,
 )
 from shared.contracts.vocabulary import Level
-
-from services.placement.application import Placements
 
 # -- commands -------------------------------------------------------------------------------------
 

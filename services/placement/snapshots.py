@@ -12,9 +12,8 @@ from collections.abc import Iterable
 from typing import Any
 from uuid import UUID
 
-from shared.eventstore import SqlWrite
-
 from services.placement.domain import Scheme
+from shared.eventstore import SqlWrite
 
 
 class SchemeSnapshots:

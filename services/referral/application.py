@@ -10,9 +10,6 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from shared.contracts import EventContext
-from shared.eventstore import ServiceApplication, SqlWrite
-
 from services.referral import handlers
 from services.referral.domain import (  # noqa: F401 - re-exported: where callers have always found them
     Case,
@@ -24,6 +21,8 @@ from services.referral.domain import (  # noqa: F401 - re-exported: where caller
     UnknownPerson,
 )
 from services.referral.vault import PersonVault
+from shared.contracts import EventContext
+from shared.eventstore import ServiceApplication, SqlWrite
 
 DEVELOPMENT_VAULT_KEY = "casetrack-dev-vault-key"
 

@@ -17,6 +17,16 @@ from uuid import UUID, uuid4
 from eventsourcing.persistence import IntegrityError
 from pydantic import BaseModel, Field
 
+from services.referral.domain import (
+    Case,
+    CaseAlreadyLinked,
+    PersonalDataErased,
+    PersonalDataNeeded,
+    PersonHasOtherCases,
+    PersonToLinkUnknown,
+    PersonWasErased,
+    UnknownPerson,
+)
 from shared.contracts import EventContext
 from shared.contracts.envelope import utc_now
 from shared.contracts.inbound import (
@@ -33,17 +43,6 @@ from shared.contracts.inbound import (
 from shared.contracts.vocabulary import LinkBasis
 from shared.errors import Conflict
 from shared.eventstore import SqlWrite
-
-from services.referral.domain import (
-    Case,
-    CaseAlreadyLinked,
-    PersonalDataErased,
-    PersonalDataNeeded,
-    PersonHasOtherCases,
-    PersonToLinkUnknown,
-    PersonWasErased,
-    UnknownPerson,
-)
 
 if TYPE_CHECKING:
     from services.referral.application import Referrals

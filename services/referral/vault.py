@@ -29,11 +29,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from services.referral.domain import PersonalDataErased
 from shared.contracts.inbound import YoungPerson
 from shared.contracts.vocabulary import MatchedDetail
 from shared.eventstore import SqlWrite
-
-from services.referral.domain import PersonalDataErased
 
 NONCE_BYTES = 12
 MOST_CANDIDATES = 5

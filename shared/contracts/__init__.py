@@ -3,10 +3,9 @@
 `parse_event` turns stored or published JSON back into its model, upcasting old schema versions.
 """
 
+import json
 from collections.abc import Callable
 from typing import Any
-
-import json
 
 from shared.contracts import placement, referral
 from shared.contracts.envelope import Event, EventContext
@@ -36,7 +35,8 @@ def parse_event(data: bytes | str | dict[str, Any]) -> Event:
     while (version := payload.get("schema_version", 1)) != current:
         upcast = UPCASTERS.get((event_type, version)) if version < current else None
         if upcast is None:
-            raise UnknownEventType(f"{event_type} schema version {version} cannot be read (this casetrack reads {current})")
+            raise UnknownEventType(
+                f"{event_type} schema version {version} cannot be read (this casetrack reads {current})")
         payload = upcast(payload)
         if payload.get("schema_version", 1) <= version:
             raise UnknownEventType(f"the upcaster of {event_type} v{version} did not raise schema_version")

@@ -79,7 +79,8 @@ def rejected_example() -> dict[str, Any]:
     return {
         "rejection_id": "00000000-0000-4000-8000-0000000000e1", "district": EXAMPLE_DISTRICT, "kind": "referral",
         "district_ref": _CASE, "message_id": f"{_CASE}-referral", "stream_sequence": 311,
-        "received_at": "2026-03-02T09:30:01Z", "reasons": validation_reasons(MESSAGE_KINDS["referral"], _MISTAKEN_REFERRAL),
+        "received_at": "2026-03-02T09:30:01Z",
+        "reasons": validation_reasons(MESSAGE_KINDS["referral"], _MISTAKEN_REFERRAL),
     }
 
 
@@ -254,7 +255,8 @@ def refreshed_guide(text: str) -> str:
         pattern = re.compile(re.escape(begin) + r".*?" + re.escape(end), re.DOTALL)
         if not pattern.search(text):
             raise GuideMarkersMissing(f"the guide has no {begin!r} ... {end!r}")
-        text = pattern.sub(lambda _: f"{begin}\n{section}\n{end}", text, count=1)
+        replacement = f"{begin}\n{section}\n{end}"
+        text = pattern.sub(lambda _, replacement=replacement: replacement, text, count=1)
     return text
 
 

@@ -13,7 +13,6 @@ from uuid import UUID
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from shared.contracts.envelope import Day, Moment
-
 from shared.contracts.vocabulary import (
     ClosureReason,
     Cohort,

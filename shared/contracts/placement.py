@@ -71,8 +71,10 @@ class SchemeRegistered(CatalogueEvent):
     support_hours_per_week: float = Field(ge=0, le=168)
     capacity_units: int = Field(ge=1, description="Units (beds, rooms, lodgings or support places)")
     opened_on: date = Field(description="The first night the units can be let")
-    max_stay_days: int | None = Field(default=None, ge=1, le=3650, description="Longest a stay may last; none: no limit")
-    target_stay_days: int | None = Field(default=None, ge=1, le=3650, description="The average stay the scheme aims for")
+    max_stay_days: int | None = Field(default=None, ge=1, le=3650,
+                                      description="Longest a stay may last; none: no limit")
+    target_stay_days: int | None = Field(default=None, ge=1, le=3650,
+                                         description="The average stay the scheme aims for")
 
 
 class SchemeCapacityChanged(CatalogueEvent):

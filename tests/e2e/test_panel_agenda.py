@@ -102,7 +102,7 @@ def test_the_prevention_clock_lists_open_duties_past_or_near_their_due_date_most
     as_of = date.fromisoformat(clock["as_of"])
     assert clock["within_days"] == 14
     assert [c["case_id"] for c in clock["cases"]] == [overdue, near]
-    for entry, decided in zip(clock["cases"], (days_ago(60), days_ago(50))):
+    for entry, decided in zip(clock["cases"], (days_ago(60), days_ago(50)), strict=True):
         due = decided.date() + timedelta(days=56)
         assert entry["prevention_duty_due_on"] == due.isoformat()
         assert entry["days_left"] == (due - as_of).days

@@ -5,11 +5,11 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from uuid import uuid4
 
+from services.referral.application import Referrals
+from services.referral.vault import YoungPerson
 from shared.contracts import EventContext
 from shared.contracts.vocabulary import Cohort, Gateway, PresentingReason
 from shared.eventstore import postgres_env
-from services.referral.application import Referrals
-from services.referral.vault import YoungPerson
 
 
 def referrals_store(database_url: str, schema: str) -> Referrals:

@@ -10,32 +10,6 @@ from uuid import UUID, uuid4
 import asyncpg
 import pytest
 
-from shared.projections import Recorded, prepare_projection
-from shared.contracts import Event
-from shared.contracts.referral import (
-    PersonLinked,
-    AssessmentCompleted,
-    CaseClosed,
-    CaseReopened,
-    EligibilityDecided,
-    MediationAttempted,
-    MediationConcluded,
-    PanelDecisionMade,
-    ReferralEvent,
-    ReferralMade,
-)
-from shared.contracts.vocabulary import (
-    LinkBasis,
-    ClosureReason,
-    Cohort,
-    Gateway,
-    Level,
-    MediationOutcome,
-    PanelDecision,
-    PresentingReason,
-    PriorityBand,
-)
-from services.referral.projections.emergency_placements import EmergencyPlacementsProjection
 from services.referral.projections.caseload import (
     CaseloadProjection,
     PanelAgenda,
@@ -43,6 +17,32 @@ from services.referral.projections.caseload import (
     panel_agenda,
     prevention_clock,
 )
+from services.referral.projections.emergency_placements import EmergencyPlacementsProjection
+from shared.contracts import Event
+from shared.contracts.referral import (
+    AssessmentCompleted,
+    CaseClosed,
+    CaseReopened,
+    EligibilityDecided,
+    MediationAttempted,
+    MediationConcluded,
+    PanelDecisionMade,
+    PersonLinked,
+    ReferralEvent,
+    ReferralMade,
+)
+from shared.contracts.vocabulary import (
+    ClosureReason,
+    Cohort,
+    Gateway,
+    Level,
+    LinkBasis,
+    MediationOutcome,
+    PanelDecision,
+    PresentingReason,
+    PriorityBand,
+)
+from shared.projections import Recorded, prepare_projection
 
 TODAY = date(2026, 5, 1)
 

@@ -8,9 +8,9 @@ import uuid
 import psycopg
 import pytest
 
-from shared.contracts.inbound import MessageAccepted, MessageRejected
 from services.referral.district_inbox import DistrictInbox
 from services.referral.district_inbox.retention import destroy_old_refusals
+from shared.contracts.inbound import MessageAccepted, MessageRejected
 from tests.unit.builders import a_context
 
 SUBJECT = "casetrack.ingest.preston.referral"

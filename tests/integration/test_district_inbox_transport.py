@@ -10,7 +10,6 @@ import pytest
 from eventsourcing.persistence import OperationalError
 
 from services.referral.district_inbox import DistrictInbox, InboxTransport
-
 from tests.integration.test_district_inbox import a_referral
 
 

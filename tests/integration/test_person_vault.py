@@ -7,13 +7,9 @@ from uuid import uuid4
 import psycopg
 import pytest
 from cryptography.exceptions import InvalidTag
-from eventsourcing.persistence import DataError
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from eventsourcing.persistence import DataError
 
-from shared.contracts.referral import PersonalDataErased as PersonalDataErasedEvent
-from shared.contracts.referral import PersonLinked, PersonUnlinked, PossibleMatchFlagged
-from shared.contracts.vocabulary import ClosureReason, LinkBasis, PresentingReason
-from shared.eventstore import SqlWrite
 from services.referral.application import (
     CaseAlreadyLinked,
     PersonalDataNeeded,
@@ -23,7 +19,10 @@ from services.referral.application import (
 from services.referral.domain import CaseIsNotLinked
 from services.referral.handlers import CloseCase, handle
 from services.referral.vault import NONCE_BYTES, PersonalDataErased
-
+from shared.contracts.referral import PersonalDataErased as PersonalDataErasedEvent
+from shared.contracts.referral import PersonLinked, PersonUnlinked, PossibleMatchFlagged
+from shared.contracts.vocabulary import ClosureReason, LinkBasis, PresentingReason
+from shared.eventstore import SqlWrite
 from tests.unit.builders import REFERRAL_DAY, a_context, a_referral_request, a_young_person, at, born, days_after
 
 

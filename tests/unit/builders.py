@@ -6,13 +6,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+from services.referral.application import Referrals
+from services.referral.domain import Case
+from services.referral.vault import YoungPerson
 from shared.contracts import EventContext
 from shared.contracts.referral import ReferralMade
 from shared.contracts.vocabulary import Cohort, Flag, Gateway, PresentingReason
 from shared.eventstore import postgres_env
-from services.referral.application import Referrals
-from services.referral.domain import Case
-from services.referral.vault import YoungPerson
 
 REFERRAL_DAY = date(2024, 3, 15)
 """The day most test referrals are made: well in the past, so never refused as dated in the future."""

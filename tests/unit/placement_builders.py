@@ -10,13 +10,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from uuid import UUID, uuid4
 
+from services.placement.application import Placements
+from services.placement.domain import KnownCase, Provider, Scheme
+from services.placement.projections.known_cases import CasesInMemory
 from shared.contracts import EventContext
 from shared.contracts.placement_vocabulary import PathwayStage, ProvisionType
 from shared.contracts.vocabulary import Cohort, Level
 from shared.eventstore import IN_MEMORY_ENV
-from services.placement.application import Placements
-from services.placement.projections.known_cases import CasesInMemory
-from services.placement.domain import KnownCase, Provider, Scheme
 
 TODAY = datetime.now(UTC).date()
 NOW = datetime.now(UTC)

@@ -4,13 +4,13 @@ from datetime import timedelta
 
 import pytest
 
-from shared.contracts.vocabulary import Cohort, Flag, UnknownDistrict
 from services.referral.domain import (
     CohortDoesNotMatchAge,
     DateOfBirthInTheFuture,
     EventDatedInTheFuture,
     YoungPersonOutsideAgeRange,
 )
+from shared.contracts.vocabulary import Cohort, Flag, UnknownDistrict
 
 from .builders import REFERRAL_DAY, a_case, at, born, days_after
 

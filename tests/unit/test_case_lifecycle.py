@@ -19,7 +19,14 @@ from services.referral.domain import (
     PanelDecisionBeforeAssessment,
 )
 from shared.contracts.vocabulary import (
-    ClosureReason, Cohort, Gateway, Level, MediationOutcome, PanelDecision, PresentingReason, PriorityBand,
+    ClosureReason,
+    Cohort,
+    Gateway,
+    Level,
+    MediationOutcome,
+    PanelDecision,
+    PresentingReason,
+    PriorityBand,
 )
 
 REFERRED = datetime(2026, 3, 2, 9, tzinfo=UTC)

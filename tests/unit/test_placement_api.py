@@ -13,12 +13,12 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
+from services.placement.api import router
+from services.placement.application import Placements
 from shared.contracts import parse_event
 from shared.errors import map_domain_errors
 from shared.service import ServiceRuntime
 from shared.web import today_utc
-from services.placement.api import router
-from services.placement.application import Placements
 
 from .placement_builders import (
     BED_AND_BREAKFAST,

@@ -8,6 +8,36 @@ from uuid import uuid4
 import pytest
 from pydantic import ValidationError
 
+from services.placement.domain import (
+    EMERGENCY_MAX_STAY_DAYS,
+    EMERGENCY_TARGET_STAY_DAYS,
+    CapacityBelowOccupancy,
+    CaseIsClosed,
+    DestinationCannotBePlanned,
+    EmergencyStayLimitTooLong,
+    EventDatedInTheFuture,
+    LeavingBeforeCountedNights,
+    MoveDatedBeforeTheStay,
+    MoveIntoSchemeStillHeld,
+    MoveToTheSameScheme,
+    NightsAlreadyRecorded,
+    NightsOutsideTheBedAndBreakfastStay,
+    NoPanelAllocation,
+    NotABedAndBreakfastPlacement,
+    OverlapMustBePlanned,
+    OverlapMustEndAfterTheMove,
+    OverlapTooLong,
+    Placement,
+    PlacementAlreadyEnded,
+    PlacementBeforeReferral,
+    PlacementEndsBeforeItStarted,
+    PlacementsWouldOverlap,
+    PlacementWouldExceedCapacity,
+    SchemeNotOpen,
+    TargetStayLongerThanMaximum,
+    YoungPersonAlreadyPlaced,
+    placement_id_for,
+)
 from shared.contracts.placement import (
     NO_CASE,
     PlacementMoved,
@@ -23,36 +53,6 @@ from shared.contracts.placement_vocabulary import (
     MoveDirection,
     PathwayStage,
 )
-from services.placement.domain import (
-    EMERGENCY_MAX_STAY_DAYS,
-    EMERGENCY_TARGET_STAY_DAYS,
-    CapacityBelowOccupancy,
-    CaseIsClosed,
-    DestinationCannotBePlanned,
-    EmergencyStayLimitTooLong,
-    EventDatedInTheFuture,
-    LeavingBeforeCountedNights,
-    MoveIntoSchemeStillHeld,
-    OverlapTooLong,
-    MoveDatedBeforeTheStay,
-    MoveToTheSameScheme,
-    NightsAlreadyRecorded,
-    NightsOutsideTheBedAndBreakfastStay,
-    NoPanelAllocation,
-    NotABedAndBreakfastPlacement,
-    OverlapMustBePlanned,
-    OverlapMustEndAfterTheMove,
-    Placement,
-    PlacementAlreadyEnded,
-    PlacementBeforeReferral,
-    PlacementEndsBeforeItStarted,
-    PlacementsWouldOverlap,
-    PlacementWouldExceedCapacity,
-    SchemeNotOpen,
-    TargetStayLongerThanMaximum,
-    YoungPersonAlreadyPlaced,
-    placement_id_for,
-)
 
 from .placement_builders import (
     BED_AND_BREAKFAST,
@@ -67,7 +67,6 @@ from .placement_builders import (
     days_ago,
     night,
 )
-
 
 KEY = b"placement ids of the tests"
 

@@ -8,8 +8,8 @@ import inspect
 import sys
 from pathlib import Path
 
-from shared.contracts import EventContext, parse_event
 from services.placement import domain, handlers
+from shared.contracts import EventContext, parse_event
 
 from .placement_builders import Catalogue, days_ago, in_memory_placements
 

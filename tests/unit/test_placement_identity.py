@@ -8,8 +8,8 @@ from uuid import uuid4
 
 import pytest
 
-from shared.contracts import EventContext
 from services.placement.domain import NoPanelAllocation, PlacementBeforeReferral, YoungPersonAlreadyPlaced
+from shared.contracts import EventContext
 
 from .placement_builders import EMERGENCY, Catalogue, days_ago, in_memory_placements
 

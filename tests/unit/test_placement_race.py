@@ -15,10 +15,10 @@ import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from shared.eventstore import postgres_env
 from services.placement.application import Placements
-from services.placement.projections.known_cases import CasesInMemory
 from services.placement.domain import PlacementConflict, PlacementWouldExceedCapacity, YoungPersonAlreadyPlaced
+from services.placement.projections.known_cases import CasesInMemory
+from shared.eventstore import postgres_env
 
 from .placement_builders import Catalogue, days_ago, night
 

@@ -16,7 +16,15 @@ import asyncpg
 import psycopg
 import pytest
 
-from shared.projections import Recorded, prepare_projection
+from services.placement.application import Placements
+from services.placement.domain import KnownCase
+from services.placement.projections.known_cases import KnownCasesProjection
+from services.placement.projections.placements import (
+    PlacementReadModel,
+    cases_awaiting_placement,
+    schemes_matching,
+    stays_over_limit,
+)
 from shared.contracts import Event, parse_event
 from shared.contracts.placement_vocabulary import Destination, MoveDirection
 from shared.contracts.referral import (
@@ -38,15 +46,7 @@ from shared.contracts.vocabulary import (
     PriorityBand,
 )
 from shared.eventstore import postgres_env
-from services.placement.application import Placements
-from services.placement.projections.known_cases import KnownCasesProjection
-from services.placement.domain import KnownCase
-from services.placement.projections.placements import (
-    PlacementReadModel,
-    cases_awaiting_placement,
-    schemes_matching,
-    stays_over_limit,
-)
+from shared.projections import Recorded, prepare_projection
 
 from .placement_builders import EMERGENCY, TODAY, Catalogue, days_ago, in_memory_placements
 

@@ -10,9 +10,9 @@ import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError
 
-from shared.eventstore import postgres_env
 from services.placement.application import Placements
 from services.placement.domain import Scheme
+from shared.eventstore import postgres_env
 
 from .placement_builders import TODAY, Catalogue, days_ago, night
 

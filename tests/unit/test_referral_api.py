@@ -9,10 +9,10 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
-from shared.contracts import parse_event
-from shared.errors import map_domain_errors
 from services.referral.api import router
 from services.referral.application import Referrals
+from shared.contracts import parse_event
+from shared.errors import map_domain_errors
 
 from .builders import REFERRAL_DAY, a_referral_body, born, days_after, without
 

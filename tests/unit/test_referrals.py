@@ -5,11 +5,11 @@ from uuid import uuid4
 
 import pytest
 
+from services.referral.application import CaseNotFound
+from services.referral.domain import CohortDoesNotMatchAge
 from shared.contracts import parse_event
 from shared.contracts.referral import ReferralMade
 from shared.contracts.vocabulary import Cohort
-from services.referral.application import CaseNotFound
-from services.referral.domain import CohortDoesNotMatchAge
 
 from .builders import REFERRAL_DAY, a_case, a_context, a_referral_request, a_young_person, at, born
 

@@ -7,8 +7,8 @@ import json
 import asyncpg
 
 from shared.contracts import Event
-from shared.contracts.placement import NO_CASE
 from shared.contracts.placement import EVENTS as PLACEMENT_EVENTS
+from shared.contracts.placement import NO_CASE
 from shared.contracts.referral import EVENTS as REFERRAL_EVENTS
 from shared.contracts.referral import CaseClosed, CaseReopened, PersonLinked, PersonUnlinked, ReferralMade
 from shared.projections import Projection, Recorded, event_types

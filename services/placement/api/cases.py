@@ -7,8 +7,8 @@ from uuid import UUID
 
 from fastapi import APIRouter
 
-from services.placement.projections import placements as read_model
 from services.placement.domain import CaseNotFound
+from services.placement.projections import placements as read_model
 
 from . import views
 from .deps import CaughtUp, District, Runtime, Today

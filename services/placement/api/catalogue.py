@@ -11,11 +11,10 @@ from uuid import UUID
 
 from fastapi import APIRouter
 
-from shared.contracts.placement_vocabulary import PathwayStage, ProvisionType
-from shared.contracts.vocabulary import Level
-
 from services.placement import handlers
 from services.placement.projections import placements as read_model
+from shared.contracts.placement_vocabulary import PathwayStage, ProvisionType
+from shared.contracts.vocabulary import Level
 
 from . import views
 from .deps import CaughtUp, Context, District, NightRange, Runtime, Store, Today

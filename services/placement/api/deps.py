@@ -8,10 +8,9 @@ from typing import Annotated
 
 from fastapi import Depends, HTTPException, Query, Request
 
+from services.placement.application import Placements
 from shared.service import After
 from shared.web import Context, District, Runtime, Today, runtime_of
-
-from services.placement.application import Placements
 
 __all__ = ["CaughtUp", "Context", "District", "NightRange", "Runtime", "Store", "Today"]
 

@@ -13,8 +13,8 @@ from uuid import UUID
 from fastapi import APIRouter, Query
 
 from services.placement import handlers
-from services.placement.projections import placements as read_model
 from services.placement.domain import YoungPersonNotPlaced
+from services.placement.projections import placements as read_model
 
 from . import views
 from .deps import CaughtUp, Context, District, Runtime, Store, Today

@@ -7,9 +7,8 @@ from datetime import UTC, date
 from typing import Any
 from uuid import UUID
 
-from shared.contracts.placement import PlacementBrokeDown, PlacementEnded
-
 from services.placement.domain import Occupancy, Placement, Scheme
+from shared.contracts.placement import PlacementBrokeDown, PlacementEnded
 
 from .schemas import (
     AwaitingCase,

@@ -1,9 +1,9 @@
 """What the placement service knows of young people's cases: projected from the referral service's events.
 
-`KnownCasesProjection` follows the referral service's stream and keeps one row per case in the placement schema: who (`person_ref`), where (`district`),
-the cohort, open or closed, and the latest panel decision. The placement store reads it through a
-`CaseDirectory` before starting a placement; analysts read the cases allocated a service that are still
-awaiting a placement (see placements.py).
+`KnownCasesProjection` follows the referral service's stream and keeps one row per case in the placement
+schema: who (`person_ref`), where (`district`), the cohort, open or closed, and the latest panel decision. The
+placement store reads it through a `CaseDirectory` before starting a placement; analysts read the cases
+allocated a service that are still awaiting a placement (see placements.py).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from uuid import UUID
 
 import asyncpg
 
+from services.placement.domain import KnownCase
 from shared.contracts.referral import (
     AssessmentCompleted,
     CaseClosed,
@@ -24,8 +25,6 @@ from shared.contracts.referral import (
 )
 from shared.contracts.vocabulary import Cohort, PanelDecision
 from shared.projections import Projection, Recorded, event_types
-
-from services.placement.domain import KnownCase
 
 SCHEMA = "placement"
 

@@ -1,9 +1,9 @@
 """The placement service's read model of its own events: the catalogue, and each placement's current stay.
 
-`PlacementReadModel` follows the placement service's own store. It answers the questions that need every scheme or placement at once: the catalogue
-by district, stage and support level; the stays over their length-of-stay limit; the cases a panel
-allocated a service that are still awaiting a placement. Decisions never read it: capacity and
-overlaps are decided on the aggregates.
+`PlacementReadModel` follows the placement service's own store. It answers the questions that need every
+scheme or placement at once: the catalogue by district, stage and support level; the stays over their length-
+of-stay limit; the cases a panel allocated a service that are still awaiting a placement. Decisions never read
+it: capacity and overlaps are decided on the aggregates.
 """
 
 from __future__ import annotations

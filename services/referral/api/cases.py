@@ -7,17 +7,6 @@ from uuid import UUID
 from fastapi import APIRouter
 from pydantic import BaseModel
 
-from shared.contracts.inbound import (
-    AssessmentFacts,
-    ClosureFacts,
-    EligibilityFacts,
-    MediationOutcomeFacts,
-    MediationStartFacts,
-    PanelDecisionFacts,
-    ReopeningFacts,
-)
-from shared.web import Context, Runtime
-
 from services.referral.api.deps import ReferralsStore
 from services.referral.handlers import (
     AttemptMediation,
@@ -29,6 +18,16 @@ from services.referral.handlers import (
     ReopenCase,
     handle,
 )
+from shared.contracts.inbound import (
+    AssessmentFacts,
+    ClosureFacts,
+    EligibilityFacts,
+    MediationOutcomeFacts,
+    MediationStartFacts,
+    PanelDecisionFacts,
+    ReopeningFacts,
+)
+from shared.web import Context, Runtime
 
 router = APIRouter(tags=["referrals"])
 

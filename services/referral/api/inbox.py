@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
+from services.referral.district_inbox.records import InboxRecords
 from shared.contracts.vocabulary import DISTRICTS
 from shared.web import Runtime
-
-from services.referral.district_inbox.records import InboxRecords
 
 router = APIRouter(tags=["district integration"])
 

@@ -7,13 +7,12 @@ from uuid import UUID
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from shared.contracts.inbound import Dated, YoungPerson
-from shared.web import Context, Runtime
-
 from services.referral.api.cases import Changed
 from services.referral.api.deps import ReferralsStore
 from services.referral.domain import UnknownPerson
 from services.referral.handlers import DismissPossibleMatch, ErasePersonalData, LinkPerson, UnlinkPerson, handle
+from shared.contracts.inbound import Dated, YoungPerson
+from shared.web import Context, Runtime
 
 router = APIRouter(tags=["people"])
 

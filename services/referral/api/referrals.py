@@ -7,11 +7,10 @@ from uuid import UUID
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from shared.contracts.inbound import ReferralFacts
-from shared.web import Context, Runtime
-
 from services.referral.api.deps import ReferralsStore
 from services.referral.handlers import MakeReferral, handle
+from shared.contracts.inbound import ReferralFacts
+from shared.web import Context, Runtime
 
 router = APIRouter(tags=["referrals"])
 

@@ -22,6 +22,21 @@ import psycopg
 from eventsourcing.persistence import IntegrityError, InterfaceError, OperationalError
 from pydantic import BaseModel
 
+from services.referral.application import Referrals
+from services.referral.district_inbox.reading import MessageRefused, district_and_kind, loose_fields, read
+from services.referral.district_inbox.records import InboxRecords
+from services.referral.handlers import (
+    AttemptMediation,
+    ChangedConcurrently,
+    CloseCase,
+    CompleteAssessment,
+    ConcludeMediation,
+    DecideAtPanel,
+    DecideEligibility,
+    MakeReferral,
+    ReopenCase,
+    handle,
+)
 from shared.contracts import EventContext
 from shared.contracts.inbound import (
     AssessmentDone,
@@ -39,22 +54,6 @@ from shared.contracts.inbound import (
 )
 from shared.errors import DomainError
 from shared.subjects import accepted_subject, rejected_subject
-
-from services.referral.application import Referrals
-from services.referral.district_inbox.reading import MessageRefused, district_and_kind, loose_fields, read
-from services.referral.district_inbox.records import InboxRecords
-from services.referral.handlers import (
-    AttemptMediation,
-    ChangedConcurrently,
-    CloseCase,
-    CompleteAssessment,
-    ConcludeMediation,
-    DecideAtPanel,
-    DecideEligibility,
-    MakeReferral,
-    ReopenCase,
-    handle,
-)
 
 log = logging.getLogger(__name__)
 

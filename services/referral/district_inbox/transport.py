@@ -24,9 +24,8 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
-from shared.subjects import PREFIX
-
 from services.referral.district_inbox.inbox import Answer, Arrival, DistrictInbox
+from shared.subjects import PREFIX
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,7 @@
 """The referral domain: the Case aggregate, its rules, and the named errors they raise (pure)."""
 
 from services.referral.domain.case import (
+    PREVENTION_DUTY,
     AlreadyThatPerson,
     Case,
     CaseAlreadyClosed,
@@ -14,7 +15,6 @@ from services.referral.domain.case import (
     MediationAlreadyInProgress,
     NoMediationInProgress,
     NoSuchPossibleMatch,
-    PREVENTION_DUTY,
     PanelDecisionBeforeAssessment,
     ReferralRefused,
     UnknownDistrict,
@@ -26,11 +26,11 @@ from services.referral.domain.case import (
 from services.referral.domain.people import (
     CaseAlreadyLinked,
     CaseNotFound,
+    PersonalDataErased,
+    PersonalDataNeeded,
     PersonHasOtherCases,
     PersonToLinkUnknown,
     PersonWasErased,
-    PersonalDataErased,
-    PersonalDataNeeded,
     UnknownPerson,
 )
 

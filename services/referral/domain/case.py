@@ -6,6 +6,7 @@ from datetime import date, datetime, timedelta
 from functools import singledispatchmethod
 from uuid import UUID, uuid4
 
+from shared.aggregate import Aggregate
 from shared.contracts import Event
 from shared.contracts.referral import (
     AssessmentCompleted,
@@ -39,8 +40,6 @@ from shared.contracts.vocabulary import (
 )
 from shared.contracts.vocabulary import UnknownDistrict as NotADistrict
 from shared.errors import Conflict, Refused
-
-from shared.aggregate import Aggregate
 
 PREVENTION_DUTY = timedelta(days=56)
 

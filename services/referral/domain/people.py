@@ -7,9 +7,8 @@ wherever it is raised.
 
 from __future__ import annotations
 
-from shared.errors import Gone, NotFound, Refused
-
 from services.referral.domain.case import CaseConflict
+from shared.errors import Gone, NotFound, Refused
 
 
 class CaseNotFound(NotFound):

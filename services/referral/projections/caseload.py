@@ -1,7 +1,8 @@
 """The caseload: the referral service's read model of its own cases, and the two views case workers use.
 
 `CaseloadProjection` follows the referral service's own store and keeps one row per case. From it come the
-panel agenda (cases awaiting a panel decision, and how long they have waited) and the prevention clock (open cases whose 56-day prevention duty is due or overdue).
+panel agenda (cases awaiting a panel decision, and how long they have waited) and the prevention clock (open
+cases whose 56-day prevention duty is due or overdue).
 """
 
 from __future__ import annotations
