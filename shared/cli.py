@@ -134,6 +134,70 @@ def docs(folder: Annotated[str, typer.Option(help="where to write")] = "docs") -
 
 
 
+def running_projections(settings: Settings) -> list[dict]:
+    """Every projection of every running service, as its `GET /projections` describes it."""
+    import httpx
+
+    found = []
+    for service in SERVICES:
+        try:
+            response = httpx.get(f"{settings.url_of(service)}/projections", timeout=5)
+        except httpx.HTTPError:
+            err.print(f"[yellow]{service} is not answering at {settings.url_of(service)}[/yellow]")
+            continue
+        if response.status_code == 200:
+            found.extend(response.json())
+    return found
+
+
+@app.command(help="List every read model of the running services: the sources each follows, its position and lag.")
+def projections() -> None:
+    settings = load_settings()
+    table = Table(title="casetrack projections")
+    for column in ("service", "projection", "source", "position", "lag", "rebuild"):
+        table.add_column(column, justify="right" if column in ("position", "lag") else "left")
+    for state in running_projections(settings):
+        rebuild = state["rebuild"]
+        for source, at in state["sources"].items():
+            table.add_row(state["service"], state["projection"], source, str(at["position"]), str(at["lag"]),
+                          f"{rebuild['state']} {rebuild['done']}/{rebuild['total']}" if rebuild else "")
+    console.print(table)
+
+
+@app.command(help="Rebuild one read model (or every one) of the running services from the events, into fresh "
+                  "tables that replace the old ones only when complete; reads keep answering meanwhile.")
+def rebuild(name: Annotated[str | None, typer.Argument(help="the projection; all of them if left out")] = None) -> None:
+    import time
+
+    import httpx
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    settings = load_settings()
+    chosen = [state for state in running_projections(settings) if name in (None, state["projection"])]
+    if not chosen:
+        err.print(f"casetrack: no running service has a projection {name!r}" if name else
+                  "casetrack: no running service answered")
+        raise typer.Exit(2)
+    failed = []
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console) as bar:
+        for state in chosen:
+            url = f"{settings.url_of(state['service'])}/projections/{state['projection']}/rebuild"
+            progress = httpx.post(url, timeout=10).json()
+            task = bar.add_task(f"{state['service']} {state['projection']}", total=max(progress["total"], 1))
+            while progress["state"] == "running":
+                time.sleep(0.2)  # polling the service's progress for the bar
+                states = httpx.get(f"{settings.url_of(state['service'])}/projections", timeout=10).json()
+                progress = next(s["rebuild"] for s in states if s["projection"] == state["projection"])
+                bar.update(task, total=max(progress["total"], 1), completed=progress["done"])
+            bar.update(task, completed=max(progress["total"], 1))
+            if progress["state"] != "done":
+                failed.append(f"{state['projection']}: {progress['state']} {progress.get('error') or ''}")
+    for failure in failed:
+        err.print(f"[red]casetrack: rebuilding {failure}; the old tables still answer[/red]")
+    if failed:
+        raise typer.Exit(1)
+
+
 @app.command(help="Measure casetrack's throughput, each figure beside a raw NATS or PostgreSQL baseline taken in "
                   "the same run, on a nats-server and a PostgreSQL of its own (nothing else is touched).")
 def bench(

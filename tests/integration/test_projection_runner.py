@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import sys
 
 import asyncpg
 
@@ -196,3 +197,23 @@ async def test_a_rebuild_replaces_the_tables_only_when_complete_and_can_be_start
     assert await counted(pool, schema) == cases + more
     async with pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM pg_namespace WHERE nspname LIKE $1", f"{schema}_rebuild%") == 0
+
+
+async def test_kill_9_of_a_runner_mid_batch_loses_and_doubles_nothing(postgres, pool, schema, nats_server,
+                                                                       nats_client):
+    js = nats_client.jetstream()
+    events = [a_referral() for _ in range(120)]
+    cases = await publish(js, events)
+    held = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "tests.integration.runner_held_mid_batch", postgres.url, nats_server.url, schema,
+        str(events[75].case_id), stdout=asyncio.subprocess.PIPE)
+    said = (await asyncio.wait_for(held.stdout.readline(), 30)).decode().split()
+    assert said == ["held", "50"]  # the first batch of 50 committed; the second is half applied, uncommitted
+    held.kill()
+    await held.wait()
+
+    async with running(await a_runner(pool, schema, js, durable="after-the-kill")) as restarted:
+        assert restarted.position == 50
+        assert await restarted.wait_for(120, timeout=15)
+
+    assert await counted(pool, schema) == cases
