@@ -1,4 +1,4 @@
-"""The journeys HTTP API: analysts' and auditors' reads."""
+"""Journeys of young people's cases, and the count of cases per district and cohort."""
 
 from __future__ import annotations
 

@@ -1,0 +1,2 @@
+"""The finance service's aggregates, their events' rules and named errors (pure: imports only shared.aggregate,
+shared.contracts and shared.errors). None yet: they come with the finance issue."""

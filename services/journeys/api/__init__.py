@@ -1,0 +1,8 @@
+"""The journeys HTTP API, grouped by what analysts and auditors read."""
+
+from fastapi import APIRouter
+
+from services.journeys.api import journeys
+
+router = APIRouter()
+router.include_router(journeys.router)

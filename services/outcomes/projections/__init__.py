@@ -1,0 +1,1 @@
+"""The outcomes service's read models, one module each (see shared/projections.py for what a projection is)."""
