@@ -398,7 +398,8 @@ async def a_referral_backlog(bench: Bench, js: Any, count: int) -> None:
 @figure
 async def projection_catch_up(bench: Bench) -> Figure:
     """A new projection (cases per district and cohort, one row per referral) catching up with a backlog of
-    ReferralMade events on the referral stream, in batches of 1,000, each batch one transaction."""
+    ReferralMade events on the referral stream, as a service runs it: batches of 1,000, each one transaction,
+    the next batch read while one is applied."""
     from services.journeys.projections.cases_by_district import CasesByDistrict
     from shared.projections import ProjectionRunner, StreamSource, prepare_projection
 
@@ -417,11 +418,12 @@ async def projection_catch_up(bench: Bench) -> Figure:
     await runner.start()
     bench.say("projection catch-up: applying")
     started = time.perf_counter()
-    while runner.position < count:
-        messages = await runner.source.read(runner.batch_size)
-        if messages:
-            await runner.apply(messages)
+    running = asyncio.create_task(runner.run())
+    if not await runner.wait_for(count, timeout=600):
+        raise RuntimeError(f"the projection did not catch up with {count} events within 600 s")
     applied = rate(count, started)
+    running.cancel()
+    await asyncio.gather(running, return_exceptions=True)
     await runner.source.close()
     await pool.close()
     await nc.drain()

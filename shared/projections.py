@@ -21,11 +21,12 @@ projections follow one stream and a new one backfills from the first event while
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import logging
 import re
 import time
-from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
@@ -35,9 +36,8 @@ from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 from opentelemetry import trace
-from pydantic import ValidationError
 
-from shared.contracts import Event, UnknownEventType, parse_event
+from shared.contracts import Event, parse_event
 from shared.subjects import POSITION_HEADER, PREFIX, stream_name
 from shared.telemetry import context_from, trace_headers
 
@@ -81,6 +81,17 @@ def event_types(events: Collection[type[Event]]) -> frozenset[str]:
 
 class EventCannotBeApplied(Exception):
     """The projection can never apply this event (retrying will not help): dead-letter it."""
+
+
+Statement = tuple[str, tuple[Any, ...]]
+"""One SQL statement of a projection's change and its arguments."""
+
+
+async def execute_in_runs(conn: asyncpg.Connection, statements: Iterable[Statement]) -> None:
+    """Run the statements in order, each run of consecutive identical SQL as one `executemany`: a projection
+    that describes each event's change as statements writes a batch in a few round trips."""
+    for sql, run in itertools.groupby(statements, key=lambda statement: statement[0]):
+        await conn.executemany(sql, [arguments for _, arguments in run])
 
 
 def table_names(projection: Projection) -> list[str]:
@@ -180,8 +191,9 @@ class StoreSource:
 
 
 class StreamSource:
-    """Another service's events, from its JetStream stream through a durable pull consumer with explicit
-    acks, recreated at each `open` from the position PostgreSQL holds."""
+    """Another service's events, from its JetStream stream through a durable pull consumer, recreated at each
+    `open` from the position PostgreSQL holds. Acks are explicit, one per batch once it is committed (ack
+    policy `all`: acknowledging the batch's last message acknowledges the batch)."""
 
     def __init__(self, js: JetStreamContext, service: str, durable: str, *, max_deliver: int = 5,
                  ack_wait_seconds: float = 60.0, fetch_timeout: float = 1.0):
@@ -204,7 +216,7 @@ class StreamSource:
             durable_name=self.durable,
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=after + 1,
-            ack_policy=AckPolicy.EXPLICIT,
+            ack_policy=AckPolicy.ALL,
             ack_wait=self.ack_wait_seconds,
             max_deliver=self.max_deliver,
             max_ack_pending=20_000,
@@ -316,23 +328,32 @@ class ProjectionRunner:
         await self.source.open(self.position)
 
     async def run(self) -> None:
-        while True:
-            try:
-                messages = await self.source.read(self.batch_size)
-                if messages:
-                    await self.apply(messages)
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # NATS briefly gone: open the source again from the recorded position
-                log.exception("%s could not read %s; opening it again", self.name, self.source.stream)
-                await asyncio.sleep(1.0)
+        """Read and apply for ever; the next batch is read while this one is applied."""
+        ahead: asyncio.Task | None = None
+        try:
+            while True:
                 try:
-                    await self.source.open(self.position)
-                except Exception:  # noqa: BLE001 - tried again on the next turn
-                    log.warning("%s could not open %s yet", self.name, self.source.stream)
+                    messages = await (ahead or self.source.read(self.batch_size))
+                    ahead = asyncio.create_task(self.source.read(self.batch_size))
+                    if messages and not await self.apply(messages):
+                        ahead = await _cancelled(ahead)
+                        await self.source.open(self.position)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:  # NATS briefly gone: open the source again from the recorded position
+                    log.exception("%s could not read %s; opening it again", self.name, self.source.stream)
+                    ahead = await _cancelled(ahead)
+                    await asyncio.sleep(1.0)
+                    try:
+                        await self.source.open(self.position)
+                    except Exception:  # noqa: BLE001 - tried again on the next turn
+                        log.warning("%s could not open %s yet", self.name, self.source.stream)
+        finally:
+            await _cancelled(ahead)
 
-    async def apply(self, messages: Sequence[Message]) -> None:
-        """Apply (or dead-letter) every message not applied before, then acknowledge them all."""
+    async def apply(self, messages: Sequence[Message]) -> bool:
+        """Apply (or dead-letter) every message not applied before, then acknowledge them all. False when the
+        recorded position moved under this runner (the caller reads on from the new position)."""
         items = [self._read(message) for message in messages if message.sequence > self.position]
         started = time.time_ns()
         while items:
@@ -345,13 +366,12 @@ class ProjectionRunner:
             except PositionMoved as moved:
                 log.info("%s carries on from %s (it was at %s)", self.name, moved.position, self.position)
                 await self._advance(moved.position, moved.source_position, reset=True)
-                await self.source.open(self.position)
-                return
+                return False
             items = [item for item in items if item.message.sequence > self.position]
         self._trace(items, started)
-        for message in messages:
-            if message.acknowledge:
-                await message.acknowledge()
+        if messages[-1].acknowledge:
+            await messages[-1].acknowledge()  # the source's ack policy acknowledges the whole batch
+        return True
 
     def _trace(self, items: list[Item], started: int) -> None:
         """One span per applied event, in the trace of the request that recorded it."""
@@ -374,7 +394,7 @@ class ProjectionRunner:
             return Item(message, source_position)
         try:
             event = parse_event(message.body)
-        except (ValueError, ValidationError, UnknownEventType, RecursionError) as error:
+        except Exception as error:  # noqa: BLE001 - whatever a peer sent, it must not stop the others
             return Item(message, source_position, reason=f"unreadable event: {_one_line(error)}")
         return Item(message, source_position,
                     Recorded(event, self.source.stream, message.sequence, source_position))
@@ -473,6 +493,13 @@ class ProjectionRunner:
 
     async def lag(self) -> int:
         return max(await self.source.head() - self.position, 0)
+
+
+async def _cancelled(task: asyncio.Task | None) -> None:
+    """Cancel a read ahead and wait for it to end; its messages are read again from the recorded position."""
+    if task is not None:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
 
 
 def _one_line(error: BaseException) -> str:

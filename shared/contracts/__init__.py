@@ -3,9 +3,10 @@
 `parse_event` turns stored or published JSON back into its model, upcasting old schema versions.
 """
 
-import json
 from collections.abc import Callable
 from typing import Any
+
+from pydantic_core import from_json
 
 from shared.contracts import placement, referral
 from shared.contracts.envelope import Event, EventContext
@@ -26,7 +27,9 @@ class UnknownEventType(ValueError):
 
 
 def parse_event(data: bytes | str | dict[str, Any]) -> Event:
-    payload = json.loads(data) if isinstance(data, (bytes, str)) else dict(data)
+    payload = from_json(data) if isinstance(data, (bytes, str)) else dict(data)
+    if not isinstance(payload, dict):
+        raise ValueError(f"an event is a JSON object, not {type(payload).__name__}")
     event_type = payload.get("event_type")
     model = EVENT_TYPES.get(event_type)  # type: ignore[arg-type]
     if model is None:

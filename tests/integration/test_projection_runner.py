@@ -99,15 +99,17 @@ async def test_an_unreadable_event_or_position_header_is_dead_lettered_at_once_a
     await publish_raw(js, b'{"not": "an event"}', position="2")
     await publish_raw(js, a_referral().model_dump_json().encode(), position="not-a-number")
     await publish_raw(js, b"[" * 1000 + b"]" * 1000, position="4")
-    after = await publish(js, [a_referral()], first_position=5)
+    await publish_raw(js, b'["a list, not an event"]', position="5")
+    after = await publish(js, [a_referral()], first_position=6)
     runner = await a_runner(pool, schema, js)
 
     async with running(runner):
-        assert await runner.wait_for(5, timeout=10)
+        assert await runner.wait_for(6, timeout=10)
 
     assert await counted(pool, schema) == before + after
     reasons = [(letter["sequence"], letter["reason"].split(":")[0]) for letter in await dead_letters(pool, schema)]
-    assert reasons == [(2, "unreadable event"), (3, "unreadable header Casetrack-Position"), (4, "unreadable event")]
+    assert reasons == [(2, "unreadable event"), (3, "unreadable header Casetrack-Position"), (4, "unreadable event"),
+                       (5, "unreadable event")]
     assert all(letter["attempts"] == 1 for letter in await dead_letters(pool, schema))
 
 

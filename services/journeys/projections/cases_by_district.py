@@ -3,10 +3,13 @@ of those cases are open. Each case is counted once, under its current cohort (a 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import asyncpg
 
+from shared.contracts import Event
 from shared.contracts.referral import CaseClosed, CaseReopened, ReferralMade
-from shared.projections import Projection, Recorded, event_types
+from shared.projections import Projection, Recorded, Statement, event_types, execute_in_runs
 
 
 class CasesByDistrict(Projection):
@@ -20,17 +23,20 @@ class CasesByDistrict(Projection):
         "CREATE INDEX IF NOT EXISTS district_cases_by_district ON district_cases (district, cohort)",
     ]
 
-    async def apply_one(self, conn: asyncpg.Connection, recorded: Recorded) -> None:
-        event = recorded.event
+    async def apply(self, conn: asyncpg.Connection, batch: Sequence[Recorded]) -> None:
+        await execute_in_runs(conn, (change for recorded in batch for change in self.changes(recorded.event)))
+
+    @staticmethod
+    def changes(event: Event) -> list[Statement]:
         if isinstance(event, ReferralMade):
-            await conn.execute(
-                "INSERT INTO district_cases (case_id, district, cohort, open) VALUES ($1, $2, $3, true)"
-                " ON CONFLICT (case_id) DO NOTHING", event.case_id, event.district, event.cohort.value)
-        elif isinstance(event, CaseClosed):
-            await conn.execute("UPDATE district_cases SET open = false WHERE case_id = $1", event.case_id)
-        elif isinstance(event, CaseReopened):
-            await conn.execute("UPDATE district_cases SET open = true, cohort = $2 WHERE case_id = $1",
-                               event.case_id, event.cohort.value)
+            return [("INSERT INTO district_cases (case_id, district, cohort, open) VALUES ($1, $2, $3, true)"
+                     " ON CONFLICT (case_id) DO NOTHING", (event.case_id, event.district, event.cohort.value))]
+        if isinstance(event, CaseClosed):
+            return [("UPDATE district_cases SET open = false WHERE case_id = $1", (event.case_id,))]
+        if isinstance(event, CaseReopened):
+            return [("UPDATE district_cases SET open = true, cohort = $2 WHERE case_id = $1",
+                     (event.case_id, event.cohort.value))]
+        return []
 
 
 async def cases_by_district(conn: asyncpg.Connection, district: str | None) -> list[dict]:

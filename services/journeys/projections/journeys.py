@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 import asyncpg
 
@@ -11,21 +12,21 @@ from shared.contracts.placement import EVENTS as PLACEMENT_EVENTS
 from shared.contracts.placement import NO_CASE
 from shared.contracts.referral import EVENTS as REFERRAL_EVENTS
 from shared.contracts.referral import CaseClosed, CaseReopened, PersonLinked, PersonUnlinked, ReferralMade
-from shared.projections import Projection, Recorded, event_types
+from shared.projections import Projection, Recorded, Statement, event_types, execute_in_runs
 
 ENVELOPE = set(Event.model_fields)
 
 
 class JourneyProjection(Projection):
-    """Adds each event as a step of its case's journey; a referral opens the journey."""
+    """Adds each event as a step of its case's journey; a referral opens the journey. A batch is written in
+    a few statements: the cases' changes in order, then every step at once (steps depend on no case row)."""
 
     name = "journeys"
     follows = {"referral": event_types(REFERRAL_EVENTS), "placement": event_types(PLACEMENT_EVENTS)}
     tables = [
         "CREATE TABLE IF NOT EXISTS case_journeys ("
         " case_id uuid PRIMARY KEY, person_ref uuid NOT NULL, district text NOT NULL, cohort text,"
-        " gateway text, referred_at timestamptz, last_event_at timestamptz NOT NULL, steps int NOT NULL DEFAULT 0,"
-        " status text NOT NULL DEFAULT 'open')",
+        " gateway text, referred_at timestamptz, status text NOT NULL DEFAULT 'open')",
         "CREATE TABLE IF NOT EXISTS journey_steps ("
         " event_id uuid PRIMARY KEY, case_id uuid NOT NULL, event_type text NOT NULL, service text NOT NULL,"
         " district text NOT NULL, occurred_at timestamptz NOT NULL, recorded_at timestamptz NOT NULL,"
@@ -33,35 +34,36 @@ class JourneyProjection(Projection):
         "CREATE INDEX IF NOT EXISTS journey_steps_by_case ON journey_steps (case_id, occurred_at, recorded_at)",
     ]
 
-    async def apply_one(self, conn: asyncpg.Connection, recorded: Recorded) -> None:
-        event = recorded.event
-        if event.case_id == NO_CASE:
-            return  # catalogue events (providers, schemes, units) belong to no journey
-        if isinstance(event, ReferralMade):
-            await conn.execute(
-                "INSERT INTO case_journeys (case_id, person_ref, district, cohort, gateway, referred_at, last_event_at)"
-                " VALUES ($1, $2, $3, $4, $5, $6, $6) ON CONFLICT (case_id) DO NOTHING",
-                event.case_id, event.person_ref, event.district, event.cohort.value, event.gateway.value,
-                event.occurred_at)
-        if isinstance(event, (CaseClosed, CaseReopened)):
-            await conn.execute("UPDATE case_journeys SET status = $2 WHERE case_id = $1",
-                               event.case_id, "closed" if isinstance(event, CaseClosed) else "open")
-        if isinstance(event, (PersonLinked, PersonUnlinked)):
-            await conn.execute("UPDATE case_journeys SET person_ref = $2 WHERE case_id = $1",
-                               event.case_id, event.person_ref)
-        inserted = await conn.fetchval(
+    async def apply(self, conn: asyncpg.Connection, batch: Sequence[Recorded]) -> None:
+        steps = [recorded for recorded in batch if recorded.event.case_id != NO_CASE]  # catalogue events
+        await execute_in_runs(conn, (change for recorded in steps for change in case_changes(recorded.event)))
+        await conn.executemany(
             "INSERT INTO journey_steps (event_id, case_id, event_type, service, district,"
             " occurred_at, recorded_at, stream, stream_sequence, facts)"
-            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)"
-            " ON CONFLICT (event_id) DO NOTHING RETURNING 1",
-            event.event_id, event.case_id, event.event_type, event.service, event.district, event.occurred_at,
-            event.recorded_at, recorded.stream, recorded.sequence,
-            json.dumps(event.model_dump(mode="json", exclude=ENVELOPE)))
-        if inserted:
-            await conn.execute(
-                "UPDATE case_journeys SET steps = steps + 1,"
-                " last_event_at = greatest(last_event_at, $2) WHERE case_id = $1",
-                event.case_id, event.occurred_at)
+            " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT (event_id) DO NOTHING",
+            [step_of(recorded) for recorded in steps])
+
+
+def step_of(recorded: Recorded) -> tuple:
+    """The journey step an event adds: its type, service, dates, and its facts (the envelope aside)."""
+    event = recorded.event
+    return (event.event_id, event.case_id, event.event_type, event.service, event.district, event.occurred_at,
+            event.recorded_at, recorded.stream, recorded.sequence, event.model_dump_json(exclude=ENVELOPE))
+
+
+def case_changes(event: Event) -> list[Statement]:
+    """What an event changes in its case's row (most change nothing but add a step)."""
+    if isinstance(event, ReferralMade):
+        return [("INSERT INTO case_journeys (case_id, person_ref, district, cohort, gateway, referred_at)"
+                 " VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (case_id) DO NOTHING",
+                 (event.case_id, event.person_ref, event.district, event.cohort.value, event.gateway.value,
+                  event.occurred_at))]
+    if isinstance(event, (CaseClosed, CaseReopened)):
+        return [("UPDATE case_journeys SET status = $2 WHERE case_id = $1",
+                 (event.case_id, "closed" if isinstance(event, CaseClosed) else "open"))]
+    if isinstance(event, (PersonLinked, PersonUnlinked)):
+        return [("UPDATE case_journeys SET person_ref = $2 WHERE case_id = $1", (event.case_id, event.person_ref))]
+    return []
 
 
 async def journey_of(conn: asyncpg.Connection, case_id) -> dict | None:
