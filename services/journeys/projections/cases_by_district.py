@@ -39,10 +39,10 @@ class CasesByDistrict(Projection):
         return []
 
 
-async def cases_by_district(conn: asyncpg.Connection, district: str | None) -> list[dict]:
+async def cases_by_district(conn: asyncpg.Connection, district: str | None, schema: str = "journeys") -> list[dict]:
     """Per district and cohort: the cases referred and how many are open."""
     rows = await conn.fetch(
         "SELECT district, cohort, count(*) AS cases, count(*) FILTER (WHERE open) AS open"
-        " FROM journeys.district_cases WHERE $1::text IS NULL OR district = $1"
+        f" FROM {schema}.district_cases WHERE $1::text IS NULL OR district = $1"
         " GROUP BY district, cohort ORDER BY district, cohort", district)
     return [dict(row) for row in rows]
