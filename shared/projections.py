@@ -64,6 +64,8 @@ class Projection:
     """Source service -> the event types this projection needs from it (others are skipped unread)."""
     tables: ClassVar[Sequence[str]]
     """DDL of the projection's tables, without a schema name (`CREATE TABLE IF NOT EXISTS caseload ...`)."""
+    version: ClassVar[int] = 1
+    """Raise it when the tables or what `apply` writes change: the next start rebuilds from the first event."""
 
     async def apply(self, conn: asyncpg.Connection, batch: Sequence[Recorded]) -> None:
         """Apply a batch of events, in order, on `conn` (inside the batch's transaction)."""
@@ -106,7 +108,7 @@ def tracking_ddl(schema: str) -> list[str]:
         f"CREATE TABLE IF NOT EXISTS {schema}.projection_position ("
         " projection text NOT NULL, source text NOT NULL, position bigint NOT NULL,"
         " source_position bigint NOT NULL, updated_at timestamptz NOT NULL DEFAULT now(),"
-        " PRIMARY KEY (projection, source))",
+        " version int NOT NULL DEFAULT 1, PRIMARY KEY (projection, source))",
         f"CREATE TABLE IF NOT EXISTS {schema}.dead_letters ("
         " id bigserial PRIMARY KEY, consumer text NOT NULL, stream text NOT NULL, sequence bigint NOT NULL,"
         " subject text NOT NULL, event_id text, reason text NOT NULL, body bytea NOT NULL,"
@@ -511,20 +513,22 @@ def _one_line(error: BaseException) -> str:
 
 async def prepare_projection(conn: asyncpg.Connection, schema: str, projection: Projection) -> None:
     """Create the projection's tables and tracking rows. A projection without tracking rows for exactly the
-    sources it follows is new (or was changed): its tables are dropped, and it backfills from the first event."""
+    sources it follows, at its version, is new or was changed: its tables are dropped, and it backfills from
+    the first event."""
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", f"{schema}.projections")
         for statement in tracking_ddl(schema):
             await conn.execute(statement)
-        tracked = {row["source"] for row in await conn.fetch(
-            f"SELECT source FROM {schema}.projection_position WHERE projection = $1", projection.name)}
-        if tracked != set(projection.follows):
+        tracked = {(row["source"], row["version"]) for row in await conn.fetch(
+            f"SELECT source, version FROM {schema}.projection_position WHERE projection = $1", projection.name)}
+        if tracked != {(source, projection.version) for source in projection.follows}:
             for table in table_names(projection):
                 await conn.execute(f"DROP TABLE IF EXISTS {schema}.{table} CASCADE")
             await conn.execute(f"DELETE FROM {schema}.projection_position WHERE projection = $1", projection.name)
             await conn.executemany(
-                f"INSERT INTO {schema}.projection_position (projection, source, position, source_position)"
-                " VALUES ($1, $2, 0, 0)", [(projection.name, source) for source in projection.follows])
+                f"INSERT INTO {schema}.projection_position (projection, source, position, source_position, version)"
+                " VALUES ($1, $2, 0, 0, $3)", [(projection.name, source, projection.version)
+                                              for source in projection.follows])
         await conn.execute(f"SET LOCAL search_path TO {schema}")
         for statement in projection.tables:
             await conn.execute(statement)
@@ -584,9 +588,10 @@ async def rebuild(projection: Projection, sources: Mapping[str, EventSource], po
             await conn.execute(f"DELETE FROM {schema}.projection_position WHERE projection = ANY($1::text[])",
                                [projection.name, tracking])
             await conn.executemany(
-                f"INSERT INTO {schema}.projection_position (projection, source, position, source_position)"
-                " VALUES ($1, $2, $3, $4)",
-                [(projection.name, r.source_service, r.position, r.source_position) for r in runners])
+                f"INSERT INTO {schema}.projection_position (projection, source, position, source_position, version)"
+                " VALUES ($1, $2, $3, $4, $5)",
+                [(projection.name, r.source_service, r.position, r.source_position, projection.version)
+                 for r in runners])
             await conn.execute(f"DELETE FROM {schema}.dead_letters WHERE consumer = $1", projection.name)
             await conn.execute(f"UPDATE {schema}.dead_letters SET consumer = $1 WHERE consumer = $2",
                                projection.name, tracking)

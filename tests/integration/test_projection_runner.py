@@ -219,3 +219,19 @@ async def test_kill_9_of_a_runner_mid_batch_loses_and_doubles_nothing(postgres, 
         assert await restarted.wait_for(120, timeout=15)
 
     assert await counted(pool, schema) == cases
+
+
+async def test_a_projection_whose_version_is_raised_starts_again_from_the_first_event(pool, schema, nats_client):
+    js = nats_client.jetstream()
+    cases = await publish(js, [a_referral() for _ in range(10)])
+    async with running(await a_runner(pool, schema, js)) as first:
+        assert await first.wait_for(10, timeout=10)
+
+    class CountedAgain(CountedReferrals):
+        version = 2
+
+    async with running(await a_runner(pool, schema, js, CountedAgain(), durable="again")) as changed:
+        assert changed.position == 0
+        assert await changed.wait_for(10, timeout=10)
+
+    assert await counted(pool, schema) == cases  # the old table was dropped, not added to
