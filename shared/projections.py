@@ -276,11 +276,17 @@ class PositionMoved(Exception):
         self.source_position = source_position
 
 
-UNREACHABLE = (OSError, asyncpg.exceptions.PostgresConnectionError, asyncpg.exceptions.InterfaceError,
-               asyncpg.exceptions.CannotConnectNowError, asyncpg.exceptions.AdminShutdownError,
-               asyncpg.exceptions.CrashShutdownError, asyncpg.exceptions.TooManyConnectionsError,
+UNREACHABLE = (OSError, asyncpg.exceptions.PostgresConnectionError, asyncpg.exceptions.CannotConnectNowError,
+               asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CrashShutdownError, asyncpg.exceptions.TooManyConnectionsError,
                asyncpg.exceptions.ConnectionDoesNotExistError, TimeoutError)
-"""Errors that say the database is out of reach, not that the event is wrong."""
+"""Errors that say the database is out of reach, not that the event is wrong (with `is_unreachable`)."""
+
+
+def is_unreachable(error: BaseException) -> bool:
+    """The database is out of reach (a closed connection too), rather than the batch wrong."""
+    message = str(error)
+    closed = isinstance(error, asyncpg.exceptions.InterfaceError) and "connection" in message and "closed" in message
+    return isinstance(error, UNREACHABLE) or closed
 
 TRANSIENT = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError,
              asyncpg.exceptions.LockNotAvailableError, asyncpg.exceptions.QueryCanceledError)
@@ -409,9 +415,9 @@ class ProjectionRunner:
                 await self._record(conn, items[-1])
         except (DatabaseUnreachable, PositionMoved, asyncio.CancelledError):
             raise
-        except UNREACHABLE as error:
-            raise DatabaseUnreachable(_one_line(error)) from error
         except Exception as error:  # noqa: BLE001 - the batch is retried, then split to find the culprit
+            if is_unreachable(error):
+                raise DatabaseUnreachable(_one_line(error)) from error
             if isinstance(error, TRANSIENT) and attempt < self.tries:
                 return await self._apply(items, attempt + 1)
             if len(items) == 1:
