@@ -277,8 +277,8 @@ class PositionMoved(Exception):
 
 
 UNREACHABLE = (OSError, asyncpg.exceptions.PostgresConnectionError, asyncpg.exceptions.CannotConnectNowError,
-               asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CrashShutdownError, asyncpg.exceptions.TooManyConnectionsError,
-               asyncpg.exceptions.ConnectionDoesNotExistError, TimeoutError)
+               asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CrashShutdownError,
+               asyncpg.exceptions.TooManyConnectionsError, asyncpg.exceptions.ConnectionDoesNotExistError, TimeoutError)
 """Errors that say the database is out of reach, not that the event is wrong (with `is_unreachable`)."""
 
 
