@@ -46,7 +46,7 @@ def test_a_message_delivered_again_is_applied_once(inbox, referrals_store):
 def test_a_failure_is_retried_then_kept_as_a_rejection_the_district_can_resend(inbox, referrals_store, monkeypatch,
                                                                                postgres, schema):
     body = a_referral("PR-8")
-    monkeypatch.setattr(referrals_store, "record", lambda *a, **k: (_ for _ in ()).throw(OSError("disk")))
+    monkeypatch.setattr(referrals_store, "record_changes", lambda *a, **k: (_ for _ in ()).throw(OSError("disk")))
 
     with pytest.raises(OSError):
         inbox.receive(SUBJECT, body, sequence=5, attempt=1)
@@ -128,7 +128,7 @@ def test_a_database_outage_is_retried_without_limit_never_turned_into_a_rejectio
     def database_away(*args, **kwargs):
         raise OperationalError("the database is restarting")
 
-    monkeypatch.setattr(referrals_store, "record", database_away)
+    monkeypatch.setattr(referrals_store, "record_changes", database_away)
 
     with pytest.raises(OperationalError):
         inbox.receive(SUBJECT, a_referral("PR-50"), sequence=1, attempt=100)
