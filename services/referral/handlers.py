@@ -1,9 +1,10 @@
 """The referral service's commands, and one handler for each: whatever the door (an HTTP route or the district
 inbox), a change is made by building its command and sending it to `handle`.
 
-Each handler loads what it needs, asks the domain, and saves through one unit of work (`save`): the case
-events and every row that goes with them (sealed personal details, match keys, the inbox's record of the
-message) are written in one transaction, or none of them is.
+Each handler loads what it needs, asks the domain, and returns the `Change` it decided; one unit of work
+(`save`) writes the case events and every row that goes with them (sealed personal details, match keys, the
+inbox's record of the message) in one transaction, or none of them. `decide` and `save_together` let the
+district inbox save the changes of many messages in one transaction (a group commit).
 """
 
 from __future__ import annotations
@@ -42,7 +43,7 @@ from shared.contracts.inbound import (
 )
 from shared.contracts.vocabulary import LinkBasis
 from shared.errors import Conflict
-from shared.eventstore import SqlWrite
+from shared.eventstore import Change, SqlWrite
 
 if TYPE_CHECKING:
     from services.referral.application import Referrals
@@ -129,7 +130,7 @@ class Saved:
 # -- the one way to send a command ---------------------------------------------------------------------------
 
 Command = TypeVar("Command", bound=BaseModel)
-Handler = Callable[["Referrals", Any, EventContext, Sequence[SqlWrite]], Saved]
+Handler = Callable[["Referrals", Any, EventContext, Sequence[SqlWrite]], Change]
 HANDLERS: dict[type[BaseModel], Handler] = {}
 
 
@@ -142,18 +143,29 @@ def handles(command: type[Command]) -> Callable[[Handler], Handler]:
 
 
 def handle(referrals: Referrals, command: BaseModel, context: EventContext,
-           also_write: Sequence[SqlWrite] = ()) -> Saved:
+           also_write: Sequence[SqlWrite] = ()) -> Change:
     """Send `command` to its handler; `also_write` rows are saved in the same transaction as its events."""
+    return save(referrals, decide(referrals, command, context, also_write))
+
+
+def decide(referrals: Referrals, command: BaseModel, context: EventContext,
+           also_write: Sequence[SqlWrite] = ()) -> Change:
+    """What `command` changes, decided by its handler and not saved yet (a broken rule raises its error)."""
     return HANDLERS[type(command)](referrals, command, context, also_write)
 
 
-def save(referrals: Referrals, context: EventContext, *cases: Case, also_write: Sequence[SqlWrite] = ()) -> Saved:
-    """The unit of work: the cases' new events and `also_write` rows, committed together or not at all."""
+def save(referrals: Referrals, change: Change) -> Saved:
+    """The unit of work: a change's new events and rows, committed together or not at all."""
+    return save_together(referrals, [change])[0]
+
+
+def save_together(referrals: Referrals, changes: Sequence[Change]) -> list[Saved]:
+    """Several changes in one transaction, all or none."""
     try:
-        position = referrals.record(context, *cases, also_write=also_write)
+        positions = referrals.record_changes(changes)
     except IntegrityError:
         raise ChangedConcurrently() from None
-    return Saved(position, cases)
+    return [Saved(position, change.aggregates) for position, change in zip(positions, changes, strict=True)]
 
 
 # -- handlers ------------------------------------------------------------------------------------------------
@@ -161,7 +173,7 @@ def save(referrals: Referrals, context: EventContext, *cases: Case, also_write: 
 
 @handles(MakeReferral)
 def make_referral(referrals: Referrals, command: MakeReferral, context: EventContext,
-                  also_write: Sequence[SqlWrite] = ()) -> Saved:
+                  also_write: Sequence[SqlWrite] = ()) -> Change:
     """Open a case, linking the young person to a person already known when their name and date of birth
     match exactly one; uncertain matches are flagged for a case worker to decide."""
     vault, person, now = referrals.vault, command.young_person, utc_now()
@@ -182,17 +194,17 @@ def make_referral(referrals: Referrals, command: MakeReferral, context: EventCon
                                      matched_on=list(candidate.matched_on), occurred_at=command.occurred_at)
             writes.append(vault.note_possible_match(case.id, candidate))
     writes += vault.keep_details(case.id, case.person_ref, person, new_person=not linked)
-    return save(referrals, context, case, also_write=writes)
+    return Change.of(context, case, also_write=writes)
 
 
 def _case_change(change: Callable[[Case, Any, datetime], None]) -> Handler:
     """A handler that loads the case, makes one change dated now, and saves it."""
 
     def handler(referrals: Referrals, command: CaseCommand, context: EventContext,
-                also_write: Sequence[SqlWrite] = ()) -> Saved:
+                also_write: Sequence[SqlWrite] = ()) -> Change:
         case = referrals.get_case(command.case_id)
         change(case, command, utc_now())
-        return save(referrals, context, case, also_write=also_write)
+        return Change.of(context, case, also_write=also_write)
 
     return handler
 
@@ -217,7 +229,7 @@ close_case = handles(CloseCase)(_case_change(
 
 @handles(ReopenCase)
 def reopen_case(referrals: Referrals, command: ReopenCase, context: EventContext,
-                also_write: Sequence[SqlWrite] = ()) -> Saved:
+                also_write: Sequence[SqlWrite] = ()) -> Change:
     """Re-referral of the same young person; their date of birth comes from the vault unless given anew."""
     case = referrals.get_case(command.case_id)
     person, writes = command.young_person, []
@@ -234,12 +246,12 @@ def reopen_case(referrals: Referrals, command: ReopenCase, context: EventContext
         writes = referrals.vault.keep_details(case.id, case.person_ref, person)
     case.reopen(presenting_reason=command.presenting_reason, cohort=command.cohort,
                 date_of_birth=person.date_of_birth, occurred_at=command.occurred_at, now=utc_now())
-    return save(referrals, context, case, also_write=[*writes, *also_write])
+    return Change.of(context, case, also_write=[*writes, *also_write])
 
 
 @handles(LinkPerson)
 def link_person(referrals: Referrals, command: LinkPerson, context: EventContext,
-                also_write: Sequence[SqlWrite] = ()) -> Saved:
+                also_write: Sequence[SqlWrite] = ()) -> Change:
     """A case worker decides the case's young person is `person_ref`, already known."""
     vault, person_ref = referrals.vault, command.person_ref
     case = referrals.get_case(command.case_id)
@@ -258,32 +270,32 @@ def link_person(referrals: Referrals, command: LinkPerson, context: EventContext
                      now=utc_now())
     writes = [vault.resolve_possible_match(case.id, person_ref, "linked"),
               *vault.move_case(case.id, previous, person_ref)]
-    return save(referrals, context, case, also_write=[*writes, *also_write])
+    return Change.of(context, case, also_write=[*writes, *also_write])
 
 
 @handles(UnlinkPerson)
 def unlink_person(referrals: Referrals, command: UnlinkPerson, context: EventContext,
-                  also_write: Sequence[SqlWrite] = ()) -> Saved:
+                  also_write: Sequence[SqlWrite] = ()) -> Change:
     case = referrals.get_case(command.case_id)
     previous = case.person_ref
     case.unlink_person(occurred_at=command.occurred_at, now=utc_now())
     writes = referrals.vault.move_case(case.id, previous, case.person_ref)
-    return save(referrals, context, case, also_write=[*writes, *also_write])
+    return Change.of(context, case, also_write=[*writes, *also_write])
 
 
 @handles(DismissPossibleMatch)
 def dismiss_possible_match(referrals: Referrals, command: DismissPossibleMatch, context: EventContext,
-                           also_write: Sequence[SqlWrite] = ()) -> Saved:
+                           also_write: Sequence[SqlWrite] = ()) -> Change:
     case = referrals.get_case(command.case_id)
     case.dismiss_possible_match(candidate_person_ref=command.candidate_person_ref, occurred_at=command.occurred_at,
                                 now=utc_now())
     writes = [referrals.vault.resolve_possible_match(case.id, command.candidate_person_ref, "dismissed")]
-    return save(referrals, context, case, also_write=[*writes, *also_write])
+    return Change.of(context, case, also_write=[*writes, *also_write])
 
 
 @handles(ErasePersonalData)
 def erase_personal_data(referrals: Referrals, command: ErasePersonalData, context: EventContext,
-                        also_write: Sequence[SqlWrite] = ()) -> Saved:
+                        also_write: Sequence[SqlWrite] = ()) -> Change:
     """Destroy the young person's data key, then record PersonalDataErased on each of their cases.
 
     The key goes first, in a transaction of its own: a repeat after a failure records the events still missing."""
@@ -294,7 +306,7 @@ def erase_personal_data(referrals: Referrals, command: ErasePersonalData, contex
     cases = [referrals.get_case(case_id) for case_id in case_ids]
     for case in cases:
         case.erase_personal_data(occurred_at=utc_now())
-    return save(referrals, context, *cases, also_write=also_write)
+    return Change.of(context, *cases, also_write=also_write)
 
 
 class ChangedConcurrently(Conflict):

@@ -145,7 +145,7 @@ class PersonVault:
             " recorded_at = now()",
             (case_id, person_ref, sealed)))
         writes.append(SqlWrite(f"DELETE FROM {self.schema}.match_keys WHERE case_id = %s", (case_id,)))
-        for kind, digest in self._match_keys(person).items():
+        for kind, digest in self.match_keys(person).items():
             writes.append(SqlWrite(
                 f"INSERT INTO {self.schema}.match_keys (case_id, kind, digest, person_ref) VALUES (%s, %s, %s, %s)",
                 (case_id, kind, digest, person_ref)))
@@ -184,7 +184,7 @@ class PersonVault:
 
     def candidates_for(self, person: YoungPerson) -> list[Candidate]:
         """People already known whose details match, most certain first (erased people never match)."""
-        keys = self._match_keys(person)
+        keys = self.match_keys(person)
         with self.datastore.transaction() as cursor:
             cursor.execute(
                 f"SELECT person_ref, array_agg(DISTINCT kind) AS kinds FROM {self.schema}.match_keys"
@@ -296,7 +296,8 @@ class PersonVault:
             raise PersonalDataErased(f"the personal data given for case {case_id} was erased") from None
         return YoungPerson.model_validate(json.loads(plain))
 
-    def _match_keys(self, person: YoungPerson) -> dict[str, bytes]:
+    def match_keys(self, person: YoungPerson) -> dict[str, bytes]:
+        """The blind match keys of these details (what `candidates_for` looks up), by kind."""
         parts = {
             MatchedDetail.given_name: normalised(person.given_name),
             MatchedDetail.family_name: normalised(person.family_name),

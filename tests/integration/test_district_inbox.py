@@ -8,7 +8,7 @@ import uuid
 import psycopg
 import pytest
 
-from services.referral.district_inbox import DistrictInbox
+from services.referral.district_inbox import Arrival, DistrictInbox
 from services.referral.district_inbox.retention import destroy_old_refusals
 from shared.contracts.inbound import MessageAccepted, MessageRejected
 from tests.unit.builders import a_context
@@ -46,7 +46,7 @@ def test_a_message_delivered_again_is_applied_once(inbox, referrals_store):
 def test_a_failure_is_retried_then_kept_as_a_rejection_the_district_can_resend(inbox, referrals_store, monkeypatch,
                                                                                postgres, schema):
     body = a_referral("PR-8")
-    monkeypatch.setattr(referrals_store, "record", lambda *a, **k: (_ for _ in ()).throw(OSError("disk")))
+    monkeypatch.setattr(referrals_store, "record_changes", lambda *a, **k: (_ for _ in ()).throw(OSError("disk")))
 
     with pytest.raises(OSError):
         inbox.receive(SUBJECT, body, sequence=5, attempt=1)
@@ -128,7 +128,7 @@ def test_a_database_outage_is_retried_without_limit_never_turned_into_a_rejectio
     def database_away(*args, **kwargs):
         raise OperationalError("the database is restarting")
 
-    monkeypatch.setattr(referrals_store, "record", database_away)
+    monkeypatch.setattr(referrals_store, "record_changes", database_away)
 
     with pytest.raises(OperationalError):
         inbox.receive(SUBJECT, a_referral("PR-50"), sequence=1, attempt=100)
@@ -141,3 +141,105 @@ def test_a_message_too_deep_to_decode_is_answered_as_a_rejection_on_its_first_de
 
     assert isinstance(answer.body, MessageRejected)
     assert [r.type for r in answer.body.reasons] == ["NotJson"]
+
+
+def arrivals(*bodies: tuple[str, bytes]) -> list[Arrival]:
+    return [Arrival(f"casetrack.ingest.{subject}", body, sequence) for sequence, (subject, body) in
+            enumerate(bodies, start=1)]
+
+
+def a_stranger(ref: str) -> bytes:
+    """A referral of a young person no other message shares a detail with."""
+    return a_referral(ref, young_person={"given_name": f"Ari{uuid.uuid4().hex[:6]}",
+                                         "family_name": f"Inbox{uuid.uuid4().hex[:6]}", "date_of_birth": "2006-01-01"})
+
+
+def a_closure(ref: str, message_id: str) -> bytes:
+    return json.dumps({"district_ref": ref, "message_id": message_id, "occurred_at": "2026-11-03T09:00:00Z",
+                       "reason": "returned_home"}).encode()
+
+
+def test_a_batch_of_referrals_is_saved_in_one_transaction(inbox, referrals_store, monkeypatch):
+    record_changes, transactions, before = referrals_store.record_changes, [], referrals_store.position()
+    monkeypatch.setattr(referrals_store, "record_changes",
+                        lambda changes: transactions.append(len(changes)) or record_changes(changes))
+
+    done = inbox.receive_all(arrivals(*(("preston.referral", a_stranger(f"PR-G{n}")) for n in range(20))), {})
+
+    assert [type(done.answers[n].body) for n in range(1, 21)] == [MessageAccepted] * 20
+    assert transactions == [20] and referrals_store.position() == before + 20
+
+
+def test_a_message_failing_in_the_middle_of_a_group_is_rejected_alone_and_the_others_are_saved_in_order(
+        inbox, referrals_store, monkeypatch):
+    record_changes, before = referrals_store.record_changes, referrals_store.position()
+    failing = {"ref": "PR-M2"}
+
+    def record_unless_it_holds_the_failing_message(changes):
+        if any(write.params and failing["ref"] in write.params for change in changes for write in change.also_write):
+            raise OSError("disk")
+        return record_changes(changes)
+
+    monkeypatch.setattr(referrals_store, "record_changes", record_unless_it_holds_the_failing_message)
+    batch = arrivals(("preston.referral", a_stranger("PR-M1")), ("preston.referral", a_stranger("PR-M2")),
+                     ("preston.referral", a_stranger("PR-M3")), ("dover.referral", a_stranger("DV-M1")))
+    attempts: dict[int, int] = {}
+
+    first = inbox.receive_all(batch, attempts)
+    second = inbox.receive_all([a for a in batch if a.sequence not in first.answers], attempts)
+    third = inbox.receive_all([a for a in batch if a.sequence not in first.answers | second.answers], attempts)
+    answers = first.answers | second.answers | third.answers
+
+    assert sorted(first.answers) == [1, 4] and first.held == {"preston"}  # PR-M3 waits behind PR-M2
+    assert [type(answers[n].body) for n in (1, 2, 3, 4)] == [MessageAccepted, MessageRejected, MessageAccepted,
+                                                            MessageAccepted]
+    assert [r.type for r in answers[2].body.reasons] == ["ProcessingFailed"]
+    positions = [int(answers[n].body.position.removeprefix("referral:")) for n in (1, 3)]
+    assert positions[0] < positions[1] and referrals_store.position() == before + 3
+
+
+def test_a_message_breaking_a_rule_is_rejected_and_the_messages_around_it_are_accepted(inbox):
+    batch = arrivals(("preston.referral", a_stranger("PR-R1")),
+                     ("preston.closure", a_closure("PR-R1", "PR-R1-c")),
+                     ("preston.closure", a_closure("PR-R1", "PR-R1-again")),  # the case is already closed
+                     ("preston.referral", a_stranger("PR-R2")))
+
+    done = inbox.receive_all(batch, {})
+
+    assert [type(done.answers[n].body) for n in (1, 2, 3, 4)] == [MessageAccepted, MessageAccepted,
+                                                                 MessageRejected, MessageAccepted]
+    assert [r.type for r in done.answers[3].body.reasons] == ["CaseAlreadyClosed"]
+
+
+def test_a_young_person_presenting_twice_in_one_batch_is_linked_as_if_the_messages_came_one_by_one(inbox):
+    person = {"given_name": f"Twice{uuid.uuid4().hex[:6]}", "family_name": "Batch", "date_of_birth": "2006-01-01"}
+
+    done = inbox.receive_all(arrivals(("preston.referral", a_referral("PR-T1", young_person=person)),
+                                      ("dover.referral", a_referral("DV-T1", young_person=person))), {})
+
+    assert [done.answers[1].body.person_linked, done.answers[2].body.person_linked] == [False, True]
+
+
+def test_a_database_outage_mid_group_loses_nothing_and_counts_against_no_message(inbox, referrals_store,
+                                                                                  monkeypatch):
+    from eventsourcing.persistence import OperationalError
+
+    record_changes, outage, before = referrals_store.record_changes, {"left": 3}, referrals_store.position()
+
+    def record_while_the_database_comes_back(changes):
+        if outage["left"] > 0:
+            outage["left"] -= 1
+            raise OperationalError("connection refused")
+        return record_changes(changes)
+
+    monkeypatch.setattr(referrals_store, "record_changes", record_while_the_database_comes_back)
+    batch = arrivals(*(("preston.referral" if n % 2 else "dover.referral", a_stranger(f"OUT-{n}")) for n in range(6)))
+    attempts: dict[int, int] = {}
+    answers: dict = {}
+
+    while len(answers) < len(batch):
+        answers |= inbox.receive_all([a for a in batch if a.sequence not in answers], attempts).answers
+
+    assert {type(answer.body) for answer in answers.values()} == {MessageAccepted}
+    assert attempts == {} and referrals_store.position() == before + 6
+    assert [answers[n].body.district_ref for n in sorted(answers)] == [f"OUT-{n}" for n in range(6)]

@@ -85,7 +85,7 @@ async def test_a_batch_keeps_each_districts_order_and_answers_every_message_once
 async def test_a_database_outage_is_waited_out_and_never_turns_a_message_into_a_rejection(
         running_inbox, nats_client, referrals_store, monkeypatch):
     preston = await District(nats_client, "preston").open()
-    record, outage = referrals_store.record, {"left": 25}
+    record, outage = referrals_store.record_changes, {"left": 25}
 
     def record_while_the_database_comes_back(*args, **kwargs):
         if outage["left"] > 0:
@@ -93,7 +93,7 @@ async def test_a_database_outage_is_waited_out_and_never_turns_a_message_into_a_
             raise OperationalError("connection refused")
         return record(*args, **kwargs)
 
-    monkeypatch.setattr(referrals_store, "record", record_while_the_database_comes_back)
+    monkeypatch.setattr(referrals_store, "record_changes", record_while_the_database_comes_back)
     for n in range(3):
         await preston.publish("referral", a_referral(f"PR-OUT-{n}"))
 

@@ -1,12 +1,14 @@
 """The district inbox on NATS: batches taken from the CASETRACK_INGEST stream, answers published back.
 
-One pull consumer takes up to `batch_size` pending messages at a time, in stream order. The batch goes to
-the inbox in one thread hop; districts whose message cannot be finished yet (the database away, a
-concurrent change) are held and tried again while the others' answers stand, so each district's messages
-apply in the order sent and nothing waits on another district's bad message. Once every message of the
-batch is answered, the answers are published with their acks pipelined, the messages are erased from the
-stream (NATS overwrites them, so personal data sent by a district lives on only in the vault), then acked.
-While a batch waits, its messages are kept in progress, so JetStream never offers them to anyone else.
+One pull consumer takes up to `batch_size` pending messages at a time, in stream order. The batch goes to the
+inbox in one thread hop (which saves its accepted messages in a few transactions); districts whose message
+cannot be finished yet (the database away, a concurrent change) are held and tried again while the others'
+answers stand, so each district's messages apply in the order sent and nothing waits on another district's bad
+message. Once every message of the batch is answered, the answers are published with their acks pipelined, the
+messages are erased from the stream (NATS overwrites them, so personal data sent by a district lives on only
+in the vault), then acked. That answering runs while the next batch is applied; batches are answered in the
+order they were applied. While a batch waits, its messages are kept in progress, so JetStream never offers
+them to anyone else.
 A crash at any point leaves the unacked messages to be offered again: the inbox recognises what it
 already applied, and the answers' `Nats-Msg-Id` lets JetStream drop a repeat.
 """
@@ -62,31 +64,47 @@ class InboxTransport:
             ack_policy=AckPolicy.EXPLICIT,
             ack_wait=ACK_WAIT_SECONDS,
             max_deliver=-1,  # never given up by JetStream: the inbox answers every message itself
-            max_ack_pending=self.batch_size,  # one batch in flight: the next follows once it is answered
+            max_ack_pending=2 * self.batch_size,  # one batch being applied while the one before is answered
         ))
 
     async def run(self) -> None:
         subscription = await self.js.pull_subscribe_bind(DURABLE, INGEST_STREAM)
-        while True:
-            try:
-                messages = await subscription.fetch(self.batch_size, timeout=1.0)
-            except nats.errors.TimeoutError:
-                continue
-            except Exception as error:  # noqa: BLE001 - NATS away: its client reconnects, we fetch again
-                log.warning("district inbox could not fetch: %s", type(error).__name__)
-                await asyncio.sleep(1.0)
-                continue
-            await self.answer(messages)
+        answering: asyncio.Task | None = None
+        try:
+            while True:
+                try:
+                    messages = await subscription.fetch(self.batch_size, timeout=1.0)
+                except nats.errors.TimeoutError:
+                    continue
+                except Exception as error:  # noqa: BLE001 - NATS away: its client reconnects, we fetch again
+                    log.warning("district inbox could not fetch: %s", type(error).__name__)
+                    await asyncio.sleep(1.0)
+                    continue
+                answering = await self.answer(messages, after=answering)
+        finally:
+            if answering is not None:
+                answering.cancel()
 
-    async def answer(self, messages: list[Msg]) -> None:
-        """Apply or reject every message of a batch, then answer, erase and ack them all."""
+    async def answer(self, messages: list[Msg], after: asyncio.Task | None = None) -> asyncio.Task:
+        """Apply or reject every message of a batch; returns the task that answers, erases and acks them all
+        once the batch before (`after`) is answered."""
         arrivals = [Arrival(m.subject, m.data, m.metadata.sequence.stream, m.headers) for m in messages]
         keeping = asyncio.create_task(self._keep_in_progress(messages))
         try:
             answers = await self._apply(arrivals)
-            self.on_saved()
+        except BaseException:
+            keeping.cancel()
+            raise
+        self.on_saved()
+        return asyncio.create_task(self._answer(messages, answers, keeping, after))
+
+    async def _answer(self, messages: list[Msg], answers: dict[int, Answer], keeping: asyncio.Task,
+                      after: asyncio.Task | None) -> None:
+        try:
+            if after is not None:
+                await after
             await _until_done("answer the districts", lambda: self._publish(answers))
-            await _until_done("erase answered messages", lambda: self._erase([a.sequence for a in arrivals]))
+            await _until_done("erase answered messages", lambda: self._erase(list(answers)))
             await _until_done("ack answered messages", lambda: asyncio.gather(*(m.ack() for m in messages)))
         finally:
             keeping.cancel()
