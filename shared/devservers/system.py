@@ -94,6 +94,7 @@ class System:
             "CASETRACK_DATA_DIR": str(self.settings.data_dir),
             "CASETRACK_VAULT_KEY": self.settings.vault_key.get_secret_value(),
             "CASETRACK_PLACEMENT_ID_KEY": self.settings.placement_id_key.get_secret_value(),
+            "CASETRACK_CONSOLE_TRACES": str(self.settings.console_traces).lower(),
         }
 
     def start_services(self) -> None:
