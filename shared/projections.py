@@ -31,7 +31,6 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 import asyncpg
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
@@ -192,6 +191,10 @@ class StoreSource:
         pass
 
 
+PENDING_NOW_SECONDS = 0.01
+"""How long a pull waits for the pending messages to start arriving before it waits for the next one instead."""
+
+
 class StreamSource:
     """Another service's events, from its JetStream stream through a durable pull consumer, recreated at each
     `open` from the position PostgreSQL holds. Acks are explicit, one per batch once it is committed (ack
@@ -226,10 +229,15 @@ class StreamSource:
         self._subscription = await self.js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
 
     async def read(self, limit: int) -> list[Message]:
+        """What is pending now, up to `limit`; when nothing is, the next message as soon as it comes (a pull
+        for a whole batch would linger until its timeout gathering more, delaying a trickle of events)."""
         try:
-            messages = await self._subscription.fetch(limit, timeout=self.fetch_timeout)
-        except NatsTimeout:
-            return []
+            messages = await self._subscription.fetch(limit, timeout=PENDING_NOW_SECONDS)
+        except TimeoutError:  # nats-py raises its own TimeoutError, or asyncio's, for "nothing yet"
+            try:
+                messages = await self._subscription.fetch(1, timeout=self.fetch_timeout)
+            except TimeoutError:
+                return []
         return [Message(message.metadata.sequence.stream, message.subject.rsplit(".", 1)[-1], message.data,
                         message.subject, dict(message.headers or {}), message.ack) for message in messages]
 

@@ -235,3 +235,28 @@ async def test_a_projection_whose_version_is_raised_starts_again_from_the_first_
         assert await changed.wait_for(10, timeout=10)
 
     assert await counted(pool, schema) == cases  # the old table was dropped, not added to
+
+
+async def test_a_stream_source_with_nothing_pending_answers_nothing_rather_than_failing(nats_client):
+    """nats-py ends an empty pull with its own TimeoutError or, when the server's answer and the deadline
+    cross, asyncio's: both mean "nothing yet" (the second used to stall the runner a second and recreate
+    its consumer)."""
+    source = StreamSource(nats_client.jetstream(), "referral", "idle", fetch_timeout=0.05)
+    await source.open(0)
+    try:
+        assert [await source.read(100) for _ in range(20)] == [[]] * 20
+    finally:
+        await source.remove()
+
+
+async def test_a_stream_source_hands_over_a_new_event_when_it_comes_not_when_its_pull_expires(nats_client):
+    js = nats_client.jetstream()
+    source = StreamSource(js, "referral", "trickle", fetch_timeout=600)
+    await source.open(0)
+    try:
+        waiting = asyncio.create_task(source.read(1000))
+        await publish(js, [a_referral()])
+        [message] = await asyncio.wait_for(waiting, timeout=30)  # a pull for 1,000 would linger 600 s
+        assert message.sequence == 1
+    finally:
+        await source.remove()
