@@ -19,7 +19,6 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import nats
-import nats.errors
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 
@@ -89,7 +88,7 @@ class Answers:
                 for answer, consumer in self.consumers:
                     try:
                         arrived = await consumer.fetch(10, timeout=0.5)
-                    except nats.errors.TimeoutError:
+                    except TimeoutError:  # nats-py's own, or asyncio's: nothing yet
                         continue
                     for msg in arrived:
                         body = json.loads(msg.data)

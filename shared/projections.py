@@ -37,6 +37,7 @@ from nats.js.errors import NotFoundError
 from opentelemetry import trace
 
 from shared.contracts import Event, parse_event
+from shared.streams import next_messages
 from shared.subjects import POSITION_HEADER, PREFIX, stream_name
 from shared.telemetry import context_from, trace_headers
 
@@ -191,10 +192,6 @@ class StoreSource:
         pass
 
 
-PENDING_NOW_SECONDS = 0.01
-"""How long a pull waits for the pending messages to start arriving before it waits for the next one instead."""
-
-
 class StreamSource:
     """Another service's events, from its JetStream stream through a durable pull consumer, recreated at each
     `open` from the position PostgreSQL holds. Acks are explicit, one per batch once it is committed (ack
@@ -229,15 +226,7 @@ class StreamSource:
         self._subscription = await self.js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
 
     async def read(self, limit: int) -> list[Message]:
-        """What is pending now, up to `limit`; when nothing is, the next message as soon as it comes (a pull
-        for a whole batch would linger until its timeout gathering more, delaying a trickle of events)."""
-        try:
-            messages = await self._subscription.fetch(limit, timeout=PENDING_NOW_SECONDS)
-        except TimeoutError:  # nats-py raises its own TimeoutError, or asyncio's, for "nothing yet"
-            try:
-                messages = await self._subscription.fetch(1, timeout=self.fetch_timeout)
-            except TimeoutError:
-                return []
+        messages = await next_messages(self._subscription, limit, self.fetch_timeout)
         return [Message(message.metadata.sequence.stream, message.subject.rsplit(".", 1)[-1], message.data,
                         message.subject, dict(message.headers or {}), message.ack) for message in messages]
 

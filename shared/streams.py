@@ -3,6 +3,9 @@
 Streams keep every event (no age limit); the event stores in PostgreSQL stay the system of record.
 """
 
+from typing import Any
+
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
 from nats.js.errors import NotFoundError
@@ -47,3 +50,21 @@ async def ensure_streams(js: JetStreamContext, replicas: int) -> None:
             await js.add_stream(config)
         else:
             await js.update_stream(config)
+
+
+PENDING_NOW_SECONDS = 0.01
+"""How long a pull waits for pending messages to start arriving before it waits for the next one instead."""
+
+
+async def next_messages(subscription: Any, limit: int, wait_seconds: float) -> list[Msg]:
+    """What a pull consumer has pending now, up to `limit`; when nothing is, the next message as soon as it
+    comes, or [] after `wait_seconds`. (A pull for a whole batch would linger until its timeout gathering
+    more, delaying a trickle of messages; and nats-py ends an empty pull with its own TimeoutError or, when
+    the server's answer and the deadline cross, asyncio's: both mean "nothing yet".)"""
+    try:
+        return await subscription.fetch(limit, timeout=PENDING_NOW_SECONDS)
+    except TimeoutError:
+        try:
+            return await subscription.fetch(1, timeout=wait_seconds)
+        except TimeoutError:
+            return []

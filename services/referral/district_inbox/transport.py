@@ -20,13 +20,13 @@ import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
-import nats.errors
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from services.referral.district_inbox.inbox import Answer, Arrival, DistrictInbox
+from shared.streams import next_messages
 from shared.subjects import PREFIX
 
 log = logging.getLogger(__name__)
@@ -73,9 +73,9 @@ class InboxTransport:
         try:
             while True:
                 try:
-                    messages = await subscription.fetch(self.batch_size, timeout=1.0)
-                except nats.errors.TimeoutError:
-                    continue
+                    messages = await next_messages(subscription, self.batch_size, wait_seconds=1.0)
+                    if not messages:
+                        continue
                 except Exception as error:  # noqa: BLE001 - NATS away: its client reconnects, we fetch again
                     log.warning("district inbox could not fetch: %s", type(error).__name__)
                     await asyncio.sleep(1.0)
