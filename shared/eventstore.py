@@ -6,7 +6,8 @@ what the relay publishes and what consumers receive are the same bytes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar
 from urllib.parse import unquote, urlparse
@@ -77,6 +78,60 @@ class Change:
         return cls(aggregates, events, tuple(also_write))
 
 
+@dataclass
+class _Waiting:
+    change: Change
+    done: bool = False
+    position: int = 0
+    error: BaseException | None = None
+
+
+class GroupCommit:
+    """Saves the changes that concurrent requests make at the same moment in one transaction: while one
+    transaction commits, the changes that arrive wait, and the first of them to wake commits them all (one
+    table lock and one commit for the lot). Each change stays all or nothing: a group that fails is saved
+    again one change at a time, so each caller gets its own answer."""
+
+    def __init__(self, record_changes: Callable[[Sequence[Change]], list[int]]):
+        self.record_changes = record_changes
+        self._turn = threading.Condition()
+        self._waiting: list[_Waiting] = []
+        self._committing = False
+
+    def save(self, change: Change) -> int:
+        mine = _Waiting(change)
+        with self._turn:
+            self._waiting.append(mine)
+            while self._committing and not mine.done:
+                self._turn.wait()
+            if not mine.done:
+                self._committing = True
+                group, self._waiting = self._waiting, []
+        if not mine.done:
+            try:
+                self._commit(group)
+            finally:
+                with self._turn:
+                    self._committing = False
+                    self._turn.notify_all()
+        if mine.error is not None:
+            raise mine.error
+        return mine.position
+
+    def _commit(self, group: list[_Waiting]) -> None:
+        try:
+            positions = self.record_changes([waiting.change for waiting in group])
+        except BaseException as error:
+            if len(group) == 1:
+                group[0].error, group[0].done = error, True
+                return
+            for waiting in group:
+                self._commit([waiting])
+            return
+        for waiting, position in zip(group, positions, strict=True):
+            waiting.position, waiting.done = position, True
+
+
 class _UnusedTranscoder(Transcoder):
     def encode(self, obj: Any) -> bytes:
         raise NotImplementedError
@@ -90,6 +145,10 @@ class ServiceApplication(Application):
 
     aggregate_class: ClassVar[type[Aggregate]]
 
+    def __init__(self, env: Mapping[str, str] | None = None):
+        super().__init__(env)
+        self.group_commit = GroupCommit(self.record_changes)
+
     def construct_transcoder(self) -> Transcoder:
         return _UnusedTranscoder()
 
@@ -100,7 +159,12 @@ class ServiceApplication(Application):
         """Stamp who and why on the new events, save them in one transaction, return the last position.
 
         `also_write` statements run in that same transaction (PostgreSQL stores only)."""
-        return self.record_changes([Change.of(context, *aggregates, also_write=also_write)])[0]
+        return self.commit(Change.of(context, *aggregates, also_write=also_write))
+
+    def commit(self, change: Change) -> int:
+        """Save one change, in the same transaction as the changes other requests are saving at that moment
+        (a group commit); its last position."""
+        return self.group_commit.save(change)
 
     def record_changes(self, changes: Sequence[Change]) -> list[int]:
         """Save several changes in one transaction, all or none (a group commit); the last position of each.

@@ -155,8 +155,13 @@ def decide(referrals: Referrals, command: BaseModel, context: EventContext,
 
 
 def save(referrals: Referrals, change: Change) -> Saved:
-    """The unit of work: a change's new events and rows, committed together or not at all."""
-    return save_together(referrals, [change])[0]
+    """The unit of work: a change's new events and rows, committed together or not at all (in one transaction
+    with whatever other requests are saving at that moment: see GroupCommit)."""
+    try:
+        position = referrals.commit(change)
+    except IntegrityError:
+        raise ChangedConcurrently() from None
+    return Saved(position, change.aggregates)
 
 
 def save_together(referrals: Referrals, changes: Sequence[Change]) -> list[Saved]:
