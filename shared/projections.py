@@ -29,11 +29,11 @@ import time
 from collections.abc import Awaitable, Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
+from uuid import uuid4
 
 import asyncpg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
 from opentelemetry import trace
 
 from shared.contracts import Event, parse_event
@@ -193,37 +193,39 @@ class StoreSource:
 
 
 class StreamSource:
-    """Another service's events, from its JetStream stream through a durable pull consumer, recreated at each
-    `open` from the position PostgreSQL holds. Acks are explicit, one per batch once it is committed (ack
-    policy `all`: acknowledging the batch's last message acknowledges the batch)."""
+    """Another service's events, from its JetStream stream through a pull consumer of this reader's own,
+    created afresh at each `open` from the position PostgreSQL holds, under a name no other process uses (two
+    replicas sharing one consumer would each receive only part of the stream). The server removes a consumer
+    left behind by a process that died once it has been idle for `abandoned_after_seconds`. Acks are explicit,
+    one per batch once it is committed (ack policy `all`: the batch's last message acknowledges the batch)."""
 
-    def __init__(self, js: JetStreamContext, service: str, durable: str, *, max_deliver: int = 5,
-                 ack_wait_seconds: float = 60.0, fetch_timeout: float = 1.0):
+    def __init__(self, js: JetStreamContext, service: str, reader: str, *, max_deliver: int = 5,
+                 ack_wait_seconds: float = 60.0, fetch_timeout: float = 1.0, abandoned_after_seconds: float = 120.0):
         self.js = js
         self.service = service
         self.stream = stream_name(service)
-        self.durable = durable
+        self.reader = reader
         self.max_deliver = max_deliver
         self.ack_wait_seconds = ack_wait_seconds
         self.fetch_timeout = fetch_timeout
+        self.abandoned_after_seconds = abandoned_after_seconds
+        self.consumer: str | None = None
         self._subscription: Any = None
 
     async def open(self, after: int) -> None:
-        await self.close()
-        try:
-            await self.js.delete_consumer(self.stream, self.durable)
-        except NotFoundError:
-            pass
+        await self.remove()
+        self.consumer = f"{self.reader}-{uuid4().hex[:12]}"
         await self.js.add_consumer(self.stream, ConsumerConfig(
-            durable_name=self.durable,
+            durable_name=self.consumer,
             deliver_policy=DeliverPolicy.BY_START_SEQUENCE,
             opt_start_seq=after + 1,
             ack_policy=AckPolicy.ALL,
             ack_wait=self.ack_wait_seconds,
             max_deliver=self.max_deliver,
             max_ack_pending=20_000,
+            inactive_threshold=self.abandoned_after_seconds,
         ))
-        self._subscription = await self.js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
+        self._subscription = await self.js.pull_subscribe_bind(durable=self.consumer, stream=self.stream)
 
     async def read(self, limit: int) -> list[Message]:
         messages = await next_messages(self._subscription, limit, self.fetch_timeout)
@@ -240,20 +242,22 @@ class StreamSource:
         return (await self.js.stream_info(self.stream)).state.last_seq
 
     async def close(self) -> None:
+        """Stop pulling, and delete this reader's consumer."""
+        await self.remove()
+
+    async def remove(self) -> None:
         if self._subscription is not None:
             try:
                 await self._subscription.unsubscribe()
             except Exception:  # noqa: BLE001 - the connection may already be gone
                 pass
             self._subscription = None
-
-    async def remove(self) -> None:
-        """Close, and delete the durable consumer (a finished rebuild's)."""
-        await self.close()
-        try:
-            await self.js.delete_consumer(self.stream, self.durable)
-        except NotFoundError:
-            pass
+        if self.consumer is not None:
+            try:
+                await self.js.delete_consumer(self.stream, self.consumer)
+            except Exception:  # noqa: BLE001 - gone already, or NATS away: the server removes it when idle
+                pass
+            self.consumer = None
 
 
 # --- the runner ----------------------------------------------------------------------------------------
@@ -275,19 +279,21 @@ class PositionMoved(Exception):
 
 UNREACHABLE = (OSError, asyncpg.exceptions.PostgresConnectionError, asyncpg.exceptions.CannotConnectNowError,
                asyncpg.exceptions.AdminShutdownError, asyncpg.exceptions.CrashShutdownError,
-               asyncpg.exceptions.TooManyConnectionsError, asyncpg.exceptions.ConnectionDoesNotExistError, TimeoutError)
-"""Errors that say the database is out of reach, not that the event is wrong (with `is_unreachable`)."""
+               asyncpg.exceptions.ConnectionDoesNotExistError, TimeoutError)
+"""Errors that say the database is out of reach."""
+
+NOT_USABLE_NOW = (asyncpg.exceptions.InsufficientResourcesError, asyncpg.exceptions.ReadOnlySQLTransactionError,
+                  asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError,
+                  asyncpg.exceptions.LockNotAvailableError)
+"""Errors that say the database cannot take this write now (disk or connections full, a read-only standby after a
+failover, two writers crossing): waited out like an outage, never blamed on an event."""
 
 
-def is_unreachable(error: BaseException) -> bool:
-    """The database is out of reach (a closed connection too), rather than the batch wrong."""
+def database_not_usable(error: BaseException) -> bool:
+    """The database is out of reach or cannot take the write now (a closed connection too): not the batch's fault."""
     message = str(error)
     closed = isinstance(error, asyncpg.exceptions.InterfaceError) and "connection" in message and "closed" in message
-    return isinstance(error, UNREACHABLE) or closed
-
-TRANSIENT = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError,
-             asyncpg.exceptions.LockNotAvailableError, asyncpg.exceptions.QueryCanceledError)
-"""Errors a second try usually cures (two runners touching the same rows)."""
+    return isinstance(error, UNREACHABLE + NOT_USABLE_NOW) or closed
 
 
 @dataclass
@@ -298,6 +304,8 @@ class Item:
     source_position: int
     recorded: Recorded | None = None
     reason: str | None = None
+    bare: bool = False
+    """Dead-letter it without its headers (they were what PostgreSQL refused)."""
 
 
 class ProjectionRunner:
@@ -305,7 +313,7 @@ class ProjectionRunner:
 
     def __init__(self, projection: Projection, source_service: str, source: EventSource, pool: asyncpg.Pool,
                  schema: str, *, batch_size: int = 1000, tables_schema: str | None = None,
-                 tracking_name: str | None = None, tries: int = 3):
+                 tracking_name: str | None = None):
         self.projection = projection
         self.source_service = source_service
         self.source = source
@@ -316,11 +324,11 @@ class ProjectionRunner:
         """Where the projection's tables are (a scratch schema while rebuilding)."""
         self.name = tracking_name or projection.name
         self.batch_size = batch_size
-        self.tries = tries
         self.wanted = frozenset(projection.follows[source_service])
         self.position = 0
         self.source_position = 0
         self._advanced = asyncio.Condition()
+        self._stopping = False
 
     async def start(self) -> None:
         """Load the recorded position and open the source just after it."""
@@ -332,11 +340,15 @@ class ProjectionRunner:
         self.position, self.source_position = (row["position"], row["source_position"]) if row else (0, 0)
         await self.source.open(self.position)
 
+    def stop(self) -> None:
+        """Finish the batch in hand, then return from `run` (a clean stop: nothing cancelled half-way)."""
+        self._stopping = True
+
     async def run(self) -> None:
-        """Read and apply for ever; the next batch is read while this one is applied."""
+        """Read and apply until stopped; the next batch is read while this one is applied."""
         ahead: asyncio.Task | None = None
         try:
-            while True:
+            while not self._stopping:
                 try:
                     messages = await (ahead or self.source.read(self.batch_size))
                     ahead = asyncio.create_task(self.source.read(self.batch_size))
@@ -361,6 +373,7 @@ class ProjectionRunner:
         recorded position moved under this runner (the caller reads on from the new position)."""
         items = [self._read(message) for message in messages if message.sequence > self.position]
         started = time.time_ns()
+        pause = 0.05
         while items:
             try:
                 await self._apply(items)
@@ -368,6 +381,8 @@ class ProjectionRunner:
             except DatabaseUnreachable as error:
                 log.warning("%s waits for the database (%s)", self.name, error)
                 await self._until_database_answers()
+                await asyncio.sleep(pause)  # it may answer yet not take the write (read-only, disk full)
+                pause = min(pause * 2, 5.0)
             except PositionMoved as moved:
                 log.info("%s carries on from %s (it was at %s)", self.name, moved.position, self.position)
                 await self._advance(moved.position, moved.source_position, reset=True)
@@ -404,7 +419,7 @@ class ProjectionRunner:
         return Item(message, source_position,
                     Recorded(event, self.source.stream, message.sequence, source_position))
 
-    async def _apply(self, items: list[Item], attempt: int = 1) -> None:
+    async def _apply(self, items: list[Item]) -> None:
         try:
             async with self.pool.acquire() as conn, conn.transaction():
                 await self._lock_position(conn)
@@ -412,19 +427,23 @@ class ProjectionRunner:
                 await self._record(conn, items[-1])
         except (DatabaseUnreachable, PositionMoved, asyncio.CancelledError):
             raise
-        except Exception as error:  # noqa: BLE001 - the batch is retried, then split to find the culprit
-            if is_unreachable(error):
+        except Exception as error:  # noqa: BLE001 - split to find the culprit, unless the database is at fault
+            if database_not_usable(error):
                 raise DatabaseUnreachable(_one_line(error)) from error
-            if isinstance(error, TRANSIENT) and attempt < self.tries:
-                return await self._apply(items, attempt + 1)
-            if len(items) == 1:
-                [item] = items
+            if len(items) > 1:
+                middle = len(items) // 2
+                await self._apply(items[:middle])
+                await self._apply(items[middle:])
+                return
+            [item] = items
+            if item.reason is None:
                 reason = (f"cannot be applied: {error}" if isinstance(error, EventCannotBeApplied)
                           else f"failed: {_one_line(error)}")
                 return await self._apply([Item(item.message, item.source_position, reason=reason)])
-            middle = len(items) // 2
-            await self._apply(items[:middle])
-            await self._apply(items[middle:])
+            if not item.bare:  # the dead letter itself could not be kept: keep it without what PostgreSQL refused
+                return await self._apply([Item(item.message, item.source_position, reason=(
+                    f"{item.reason} (its headers could not be kept: {_one_line(error)})"), bare=True)])
+            raise
         else:
             await self._advance(items[-1].message.sequence, items[-1].source_position)
 
@@ -441,12 +460,14 @@ class ProjectionRunner:
     async def _lock_position(self, conn: asyncpg.Connection) -> None:
         row = await conn.fetchrow(
             f"SELECT position, source_position FROM {self.schema}.projection_position"
-            " WHERE projection = $1 AND source = $2 FOR UPDATE", self.name, self.source_service)
-        if row is None:
+            " WHERE projection = $1 AND source = $2 FOR UPDATE NOWAIT", self.name, self.source_service)
+        if row is None:  # reset by a rebuild's swap or a new version meanwhile: carry on from its new row
             await conn.execute(
                 f"INSERT INTO {self.schema}.projection_position (projection, source, position, source_position)"
-                " VALUES ($1, $2, 0, 0)", self.name, self.source_service)
-            row = {"position": 0, "source_position": 0}
+                " VALUES ($1, $2, 0, 0) ON CONFLICT (projection, source) DO NOTHING", self.name, self.source_service)
+            row = await conn.fetchrow(
+                f"SELECT position, source_position FROM {self.schema}.projection_position"
+                " WHERE projection = $1 AND source = $2 FOR UPDATE NOWAIT", self.name, self.source_service)
         if row["position"] != self.position:
             raise PositionMoved(row["position"], row["source_position"])
 
@@ -460,12 +481,13 @@ class ProjectionRunner:
     async def _dead_letter(self, conn: asyncpg.Connection, item: Item) -> None:
         message = item.message
         log.error("%s dead-lettered %s #%s: %s", self.name, self.source.stream, message.sequence, item.reason)
+        headers = {} if item.bare else {_text(key): _text(value) for key, value in message.headers.items()}
         await conn.execute(
             f"INSERT INTO {self.schema}.dead_letters"
             " (consumer, stream, sequence, subject, event_id, reason, body, headers, attempts)"
             " VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            self.name, self.source.stream, message.sequence, message.subject,
-            message.headers.get("Nats-Msg-Id"), item.reason, message.body, json.dumps(dict(message.headers)), 1)
+            self.name, self.source.stream, message.sequence, _text(message.subject), headers.get("Nats-Msg-Id"),
+            _text(item.reason or ""), message.body, json.dumps(headers), 1)
 
     async def _advance(self, position: int, source_position: int, reset: bool = False) -> None:
         async with self._advanced:
@@ -505,6 +527,11 @@ async def _cancelled(task: asyncio.Task | None) -> None:
     if task is not None:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
+
+
+def _text(value: str) -> str:
+    """Text PostgreSQL keeps: no NUL characters (a peer may send them in a header)."""
+    return value.replace("\x00", "\ufffd")
 
 
 def _one_line(error: BaseException) -> str:
@@ -551,54 +578,24 @@ class RebuildProgress:
 async def rebuild(projection: Projection, sources: Mapping[str, EventSource], pool: asyncpg.Pool, schema: str,
                   progress: RebuildProgress, batch_size: int = 1000) -> None:
     """Replay every event the projection follows into fresh tables in a scratch schema, then, in one
-    transaction that holds the live tracking rows, apply what arrived meanwhile and swap the tables in."""
+    transaction that holds the live tracking rows, apply what arrived meanwhile and swap the tables in.
+    One rebuild of a projection at a time, across every replica (a session lock on the database)."""
     scratch = f"{schema}_rebuild_{projection.name}"
     tracking = f"{projection.name}@rebuild"
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(f"DROP SCHEMA IF EXISTS {scratch} CASCADE")
-        await conn.execute(f"CREATE SCHEMA {scratch}")
-        await conn.execute(f"SET LOCAL search_path TO {scratch}")
-        for statement in projection.tables:
-            await conn.execute(statement)
-        await conn.execute(f"DELETE FROM {schema}.projection_position WHERE projection = $1", tracking)
-        await conn.execute(f"DELETE FROM {schema}.dead_letters WHERE consumer = $1", tracking)
     runners = [ProjectionRunner(projection, service, source, pool, schema, batch_size=batch_size,
                                 tables_schema=scratch, tracking_name=tracking) for service, source in sources.items()]
+    guard = await pool.acquire()
     try:
-        heads = [await runner.source.head() for runner in runners]
-        progress.total = sum(heads)
-        for runner, head in zip(runners, heads, strict=True):
-            await runner.start()
-            while runner.position < head:
-                messages = await runner.source.read(batch_size)
-                if messages:
-                    await runner.apply(messages)
-                progress.done = sum(min(r.position, h) for r, h in zip(runners, heads, strict=True))
-        async with pool.acquire() as conn, conn.transaction():
-            live = {row["source"]: row["position"] for row in await conn.fetch(
-                f"SELECT source, position FROM {schema}.projection_position WHERE projection = $1"
-                " ORDER BY source FOR UPDATE", projection.name)}
+        if not await guard.fetchval("SELECT pg_try_advisory_lock(hashtext($1))", f"{schema}.rebuild.{projection.name}"):
+            raise RebuildRunning(f"another rebuild of {projection.name} is running")
+        try:
+            await _prepare_scratch(guard, projection, schema, scratch, tracking)
             for runner in runners:
-                while runner.position < live.get(runner.source_service, 0):
-                    items = [runner._read(m) for m in await runner.source.read(batch_size)
-                             if m.sequence > runner.position]
-                    if items:
-                        await runner.apply_in(conn, items)
-                        await runner._advance(items[-1].message.sequence, items[-1].source_position)
-            for table in table_names(projection):
-                await conn.execute(f"DROP TABLE IF EXISTS {schema}.{table} CASCADE")
-                await conn.execute(f"ALTER TABLE {scratch}.{table} SET SCHEMA {schema}")
-            await conn.execute(f"DELETE FROM {schema}.projection_position WHERE projection = ANY($1::text[])",
-                               [projection.name, tracking])
-            await conn.executemany(
-                f"INSERT INTO {schema}.projection_position (projection, source, position, source_position, version)"
-                " VALUES ($1, $2, $3, $4, $5)",
-                [(projection.name, r.source_service, r.position, r.source_position, projection.version)
-                 for r in runners])
-            await conn.execute(f"DELETE FROM {schema}.dead_letters WHERE consumer = $1", projection.name)
-            await conn.execute(f"UPDATE {schema}.dead_letters SET consumer = $1 WHERE consumer = $2",
-                               projection.name, tracking)
-            await conn.execute(f"DROP SCHEMA {scratch} CASCADE")
+                await runner.start()
+            await _replay(runners, progress, batch_size)
+            await _swap(pool, projection, runners, schema, scratch, tracking, batch_size)
+        finally:
+            await guard.execute("SELECT pg_advisory_unlock(hashtext($1))", f"{schema}.rebuild.{projection.name}")
         progress.done, progress.state = progress.total, "done"
     except asyncio.CancelledError:
         progress.state = "interrupted"
@@ -607,6 +604,67 @@ async def rebuild(projection: Projection, sources: Mapping[str, EventSource], po
         log.exception("rebuilding %s failed", projection.name)
         progress.state, progress.error = "failed", _one_line(error)
     finally:
+        await pool.release(guard)
         for runner in runners:
-            remove = getattr(runner.source, "remove", None)
-            await (remove() if remove else runner.source.close())
+            await runner.source.close()
+
+
+class RebuildRunning(Exception):
+    """A rebuild of this projection is already running (here or in another replica)."""
+
+
+async def _prepare_scratch(conn: asyncpg.Connection, projection: Projection, schema: str, scratch: str,
+                           tracking: str) -> None:
+    async with conn.transaction():
+        await conn.execute(f"DROP SCHEMA IF EXISTS {scratch} CASCADE")
+        await conn.execute(f"CREATE SCHEMA {scratch}")
+        await conn.execute(f"SET LOCAL search_path TO {scratch}")
+        for statement in projection.tables:
+            await conn.execute(statement)
+        await conn.execute(f"DELETE FROM {schema}.projection_position WHERE projection = $1", tracking)
+        await conn.execute(f"DELETE FROM {schema}.dead_letters WHERE consumer = $1", tracking)
+
+
+async def _replay(runners: list[ProjectionRunner], progress: RebuildProgress, batch_size: int) -> None:
+    """Apply every source's events up to its head, then again up to the head that moved meanwhile, until
+    less than a batch arrived: what is left for the swap is short."""
+    while True:
+        heads = [await runner.source.head() for runner in runners]
+        progress.total = sum(heads)
+        if sum(head - runner.position for runner, head in zip(runners, heads, strict=True)) < batch_size:
+            return
+        for runner, head in zip(runners, heads, strict=True):
+            while runner.position < head:
+                messages = await runner.source.read(batch_size)
+                if messages and not await runner.apply(messages):
+                    await runner.source.open(runner.position)
+                progress.done = sum(min(r.position, h) for r, h in zip(runners, heads, strict=True))
+
+
+async def _swap(pool: asyncpg.Pool, projection: Projection, runners: list[ProjectionRunner], schema: str,
+                scratch: str, tracking: str, batch_size: int) -> None:
+    """With the live tracking rows locked (the live runners wait), apply what they applied beyond the rebuild,
+    then put the fresh tables, positions and dead letters in place of the old."""
+    async with pool.acquire() as conn, conn.transaction():
+        live = {row["source"]: row["position"] for row in await conn.fetch(
+            f"SELECT source, position FROM {schema}.projection_position WHERE projection = $1"
+            " ORDER BY source FOR UPDATE", projection.name)}
+        for runner in runners:
+            while runner.position < live.get(runner.source_service, 0):
+                items = [runner._read(m) for m in await runner.source.read(batch_size) if m.sequence > runner.position]
+                if items:
+                    await runner.apply_in(conn, items)
+                    await runner._advance(items[-1].message.sequence, items[-1].source_position)
+        for table in table_names(projection):
+            await conn.execute(f"DROP TABLE IF EXISTS {schema}.{table} CASCADE")
+            await conn.execute(f"ALTER TABLE {scratch}.{table} SET SCHEMA {schema}")
+        await conn.execute(f"DELETE FROM {schema}.projection_position WHERE projection = ANY($1::text[])",
+                           [projection.name, tracking])
+        await conn.executemany(
+            f"INSERT INTO {schema}.projection_position (projection, source, position, source_position, version)"
+            " VALUES ($1, $2, $3, $4, $5)",
+            [(projection.name, r.source_service, r.position, r.source_position, projection.version) for r in runners])
+        await conn.execute(f"DELETE FROM {schema}.dead_letters WHERE consumer = $1", projection.name)
+        await conn.execute(f"UPDATE {schema}.dead_letters SET consumer = $1 WHERE consumer = $2",
+                           projection.name, tracking)
+        await conn.execute(f"DROP SCHEMA {scratch} CASCADE")

@@ -102,7 +102,7 @@ class ServiceRuntime:
                                           self.schema, batch_size=self.batch_size)
                 await runner.start()
                 self.runners.append(runner)
-                self.in_background(runner.run(), f"{projection.name}-{service}")
+                self.in_background(runner.run(), f"projection-{projection.name}-{service}")
         self.broker = NatsBroker(settings.nats_servers, name=f"casetrack-{self.name}-consumers",
                                  max_reconnect_attempts=-1)
         for start in self.starting:
@@ -112,6 +112,10 @@ class ServiceRuntime:
             yield
         finally:
             await self.broker.stop()
+            for runner in self.runners:
+                runner.stop()
+            if projecting := [task for task in self._tasks if "-projection-" in task.get_name()]:
+                await asyncio.wait(projecting, timeout=5)  # projections finish the batch in hand
             for task in self._tasks:
                 task.cancel()
             await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -128,7 +132,7 @@ class ServiceRuntime:
             if self.store is None:
                 raise ValueError(f"{reader} follows {service}'s own events, but {service} has no store")
             return StoreSource(service, self.store)
-        return StreamSource(self.js, service, durable=f"{self.name}-{reader}-{service}",
+        return StreamSource(self.js, service, reader=f"{self.name}-{reader}-{service}",
                             max_deliver=self.settings.max_deliver)
 
     def in_background(self, work: Awaitable[None], name: str) -> None:
@@ -169,15 +173,12 @@ class ServiceRuntime:
     async def projection_states(self) -> list[dict[str, Any]]:
         """Each projection: the sources it follows, its position and lag in each, and any rebuild."""
         states: dict[str, dict[str, Any]] = {}
-        for runner in self.runners:
+        lags = await asyncio.gather(*(lag_of(runner) for runner in self.runners))
+        for runner, lag in zip(self.runners, lags, strict=True):
             state = states.setdefault(runner.projection.name, {
                 "projection": runner.projection.name, "service": self.name, "sources": {},
                 "rebuild": vars(self.rebuilds[runner.projection.name]).copy()
                 if runner.projection.name in self.rebuilds else None})
-            try:
-                lag: int | str = await runner.lag()
-            except Exception as error:  # noqa: BLE001 - reported, not raised
-                lag = f"unknown: {type(error).__name__}"
             state["sources"][runner.source_service] = {"position": runner.position, "lag": lag}
         return list(states.values())
 
@@ -220,6 +221,14 @@ class ServiceRuntime:
         checks["projection_lag"] = projection_lag
         return JSONResponse({"service": self.name, "status": "ok" if healthy else "degraded", **checks},
                             status_code=200 if healthy else 503)
+
+
+async def lag_of(runner: ProjectionRunner, within_seconds: float = 2.0) -> int | str:
+    """How many events the runner has still to apply, or why that cannot be told now (NATS or the store away)."""
+    try:
+        return await asyncio.wait_for(runner.lag(), within_seconds)
+    except Exception as error:  # noqa: BLE001 - reported, not raised
+        return f"unknown: {type(error).__name__}"
 
 
 def create_schema(database_url: str, schema: str) -> None:

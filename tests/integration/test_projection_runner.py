@@ -18,6 +18,7 @@ from shared.projections import (
     prepare_projection,
     rebuild,
 )
+from shared.subjects import POSITION_HEADER
 from tests.integration.projection_fixtures import (
     CountedReferrals,
     a_referral,
@@ -29,11 +30,11 @@ from tests.integration.projection_fixtures import (
 
 
 async def a_runner(pool, schema, js, projection: Projection | None = None, batch_size: int = 100,
-                   durable: str = "test-counted") -> ProjectionRunner:
+                   reader: str = "test-counted") -> ProjectionRunner:
     projection = projection or CountedReferrals()
     async with pool.acquire() as conn:
         await prepare_projection(conn, schema, projection)
-    runner = ProjectionRunner(projection, "referral", StreamSource(js, "referral", durable, fetch_timeout=0.2),
+    runner = ProjectionRunner(projection, "referral", StreamSource(js, "referral", reader, fetch_timeout=0.2),
                               pool, schema, batch_size=batch_size)
     await runner.start()
     return runner
@@ -45,9 +46,8 @@ async def running(runner: ProjectionRunner):
     try:
         yield runner
     finally:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        runner.stop()
+        await asyncio.wait_for(task, 30)
         await runner.source.close()
 
 
@@ -113,14 +113,15 @@ async def test_an_unreadable_event_or_position_header_is_dead_lettered_at_once_a
     assert all(letter["attempts"] == 1 for letter in await dead_letters(pool, schema))
 
 
-async def test_two_runners_of_one_projection_never_apply_an_event_twice(pool, schema, nats_client):
+async def test_two_replicas_of_one_projection_apply_every_event_once(pool, schema, nats_client):
+    """Both replicas read under the same name, as two copies of one service do."""
     js = nats_client.jetstream()
-    cases = await publish(js, [a_referral() for _ in range(300)])
-    one = await a_runner(pool, schema, js, batch_size=25, durable="replica-one")
-    two = await a_runner(pool, schema, js, batch_size=25, durable="replica-two")
+    cases = await publish(js, [a_referral() for _ in range(600)])
+    one = await a_runner(pool, schema, js, batch_size=25, reader="journeys-counted-referral")
+    two = await a_runner(pool, schema, js, batch_size=25, reader="journeys-counted-referral")
 
     async with running(one), running(two):
-        assert all(await asyncio.gather(one.wait_for(300, timeout=20), two.wait_for(300, timeout=20)))
+        assert all(await asyncio.gather(one.wait_for(600, timeout=30), two.wait_for(600, timeout=30)))
 
     assert await counted(pool, schema) == cases
 
@@ -138,7 +139,7 @@ async def test_a_new_projection_backfills_from_the_first_event(pool, schema, nat
         async def apply_one(self, conn, recorded):
             await conn.execute("INSERT INTO second_count VALUES ($1, $2)", recorded.event.case_id, recorded.sequence)
 
-    async with running(await a_runner(pool, schema, js, SecondCount(), durable="second")) as added:
+    async with running(await a_runner(pool, schema, js, SecondCount(), reader="second")) as added:
         assert await added.wait_for(20, timeout=10)
     async with pool.acquire() as conn:
         assert [r[0] for r in await conn.fetch(f"SELECT case_id FROM {schema}.second_count ORDER BY sequence")] == cases
@@ -214,7 +215,7 @@ async def test_kill_9_of_a_runner_mid_batch_loses_and_doubles_nothing(postgres, 
     held.kill()
     await held.wait()
 
-    async with running(await a_runner(pool, schema, js, durable="after-the-kill")) as restarted:
+    async with running(await a_runner(pool, schema, js, reader="after-the-kill")) as restarted:
         assert restarted.position == 50
         assert await restarted.wait_for(120, timeout=15)
 
@@ -230,7 +231,7 @@ async def test_a_projection_whose_version_is_raised_starts_again_from_the_first_
     class CountedAgain(CountedReferrals):
         version = 2
 
-    async with running(await a_runner(pool, schema, js, CountedAgain(), durable="again")) as changed:
+    async with running(await a_runner(pool, schema, js, CountedAgain(), reader="again")) as changed:
         assert changed.position == 0
         assert await changed.wait_for(10, timeout=10)
 
@@ -260,3 +261,60 @@ async def test_a_stream_source_hands_over_a_new_event_when_it_comes_not_when_its
         assert message.sequence == 1
     finally:
         await source.remove()
+
+
+async def test_an_unreadable_event_whose_headers_postgres_refuses_is_still_dead_lettered(pool, schema, nats_client):
+    js = nats_client.jetstream()
+    await js.publish("casetrack.referral.preston.ReferralMade", b'{"not": "an event"}',
+                     headers={POSITION_HEADER: "1", "X-Trace": "a\x00b", "Nats-Msg-Id": "nul\x00id"})
+    after = await publish(js, [a_referral()], first_position=2)
+    runner = await a_runner(pool, schema, js)
+
+    async with running(runner):
+        assert await runner.wait_for(2, timeout=10)
+
+    assert await counted(pool, schema) == after
+    [letter] = await dead_letters(pool, schema)
+    assert letter["sequence"] == 1 and letter["reason"].startswith("unreadable event")
+
+
+async def test_a_second_rebuild_of_a_projection_is_refused_while_one_runs(pool, schema, nats_client):
+    js = nats_client.jetstream()
+    events = [a_referral() for _ in range(300)]
+    cases = await publish(js, events)
+    live = await a_runner(pool, schema, js)
+    async with running(live):
+        assert await live.wait_for(300, timeout=20)
+        holding = CountedReferrals(hold_at=events[100].case_id)
+        first = asyncio.create_task(rebuild(
+            holding, {"referral": StreamSource(js, "referral", "rebuild", fetch_timeout=0.2)}, pool, schema,
+            progress := RebuildProgress("counted"), batch_size=50))
+        await asyncio.wait_for(holding.held.wait(), 10)
+
+        second = RebuildProgress("counted")
+        await rebuild(CountedReferrals(), {"referral": StreamSource(js, "referral", "rebuild", fetch_timeout=0.2)},
+                      pool, schema, second, batch_size=50)
+        holding.release.set()
+        await asyncio.wait_for(first, 30)
+
+    assert (second.state, second.error) == ("failed", "RebuildRunning: another rebuild of counted is running")
+    assert progress.state == "done"
+    assert await counted(pool, schema) == cases
+
+
+async def test_a_rebuild_whose_first_step_fails_says_so_and_can_be_asked_again(pool, schema, nats_client):
+    class Broken(CountedReferrals):
+        tables = [*CountedReferrals.tables, "CREATE INDEX IF NOT EXISTS counted_by_nothing ON counted (no_column)"]
+
+    js = nats_client.jetstream()
+    await a_runner(pool, schema, js)
+    progress = RebuildProgress("counted")
+
+    await rebuild(Broken(), {"referral": StreamSource(js, "referral", "rebuild", fetch_timeout=0.2)}, pool, schema,
+                  progress)
+
+    assert progress.state == "failed" and "no_column" in progress.error
+    again = RebuildProgress("counted")
+    await rebuild(CountedReferrals(), {"referral": StreamSource(js, "referral", "rebuild", fetch_timeout=0.2)},
+                  pool, schema, again)
+    assert again.state == "done"
