@@ -19,7 +19,6 @@ import nats
 import psycopg
 from fastapi import FastAPI, HTTPException, Query
 from fastapi.responses import JSONResponse
-from faststream.nats import NatsBroker
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
@@ -59,7 +58,7 @@ class ServiceRuntime:
     projections: list[Projection] = field(default_factory=list)
     """The service's read models; each follows its own store and/or other services' streams."""
     starting: list[Callable[[ServiceRuntime, JetStreamContext], Awaitable[None]]] = field(default_factory=list)
-    """Run once the store, NATS and the broker exist, before the broker starts: e.g. to add subscribers."""
+    """Run once the store, NATS and the projections exist: e.g. to open an inbox (the referral service's)."""
     store_env: dict[str, str] = field(default_factory=dict)
     """Extra settings for the service's store (e.g. the referral vault's key)."""
     batch_size: int = 1000
@@ -68,7 +67,6 @@ class ServiceRuntime:
     pool: asyncpg.Pool | None = None
     nats: NATS | None = None
     js: JetStreamContext | None = None
-    broker: NatsBroker | None = None
     relay: OutboxRelay | None = None
     runners: list[ProjectionRunner] = field(default_factory=list)
     rebuilds: dict[str, RebuildProgress] = field(default_factory=dict)
@@ -103,15 +101,11 @@ class ServiceRuntime:
                 await runner.start()
                 self.runners.append(runner)
                 self.in_background(runner.run(), f"projection-{projection.name}-{service}")
-        self.broker = NatsBroker(settings.nats_servers, name=f"casetrack-{self.name}-consumers",
-                                 max_reconnect_attempts=-1)
         for start in self.starting:
             await start(self, self.js)
-        await self.broker.start()
         try:
             yield
         finally:
-            await self.broker.stop()
             for runner in self.runners:
                 runner.stop()
             if projecting := [task for task in self._tasks if "-projection-" in task.get_name()]:
