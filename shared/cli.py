@@ -224,5 +224,67 @@ def bench(
         console.print(f"wrote {json_path}", highlight=False)
 
 
+@app.command(help="Inject faults into the system `casetrack up` is running, under a steady workload of retrying "
+                  "clients, and check afterwards that every answered write is kept exactly once in every view. "
+                  "With --soak, run the workload alone (an hour at 200 writes/s by default), sampling memory and lag.")
+def chaos(
+    fault: Annotated[list[str] | None, typer.Option(help="a fault to run (repeatable); all of them if left out: "
+                                                         "kill-nats, kill-postgres, kill-services, postgres-away, "
+                                                         "freeze-consumer, poison")] = None,
+    scale: Annotated[float, typer.Option(help="how long and large each fault is (10: PostgreSQL away 100 s)")]
+    = 10.0,
+    soak: Annotated[bool, typer.Option(help="run the steady workload alone, sampling memory and lag")] = False,
+    minutes: Annotated[float, typer.Option(help="how long the soak runs")] = 60.0,
+    rate: Annotated[float | None, typer.Option(help="writes per second (default 20, or 200 with --soak)")] = None,
+    json_path: Annotated[str | None, typer.Option("--json", help="also write the results as JSON here")] = None,
+) -> None:
+    import asyncio
+    import json
+    from dataclasses import asdict
+    from pathlib import Path
+
+    from shared.chaos import Chaos, RunningSystem
+    from shared.chaos import soak as run_soak
+
+    settings = load_settings()
+    running = RunningSystem(settings.data_dir, settings.nats_url or f"nats://{settings.host}:{settings.nats_port}",
+                            settings.database_url or
+                            f"postgresql://postgres@{settings.host}:{settings.postgres_port}/casetrack")
+    try:
+        running.processes()
+    except FileNotFoundError:
+        err.print(f"casetrack: no running system found in {settings.data_dir} (start one with casetrack up)")
+        raise typer.Exit(2) from None
+    rate = rate or (200.0 if soak else 20.0)
+    run = Chaos(running, settings.url_of("referral"), scale=scale, rate=rate,
+                say=lambda line: console.print(line, highlight=False))
+    if soak:
+        pids = lambda: {name: int(p["pid"]) for name, p in running.processes().items()}  # noqa: E731
+        samples = asyncio.run(run_soak(run, minutes, rate, pids))
+        result: dict = {"soak": [asdict(sample) for sample in samples], "ledger": run.ledger.writes}
+        failed = False
+    else:
+        chosen = fault or list(run.faults())
+        unknown = [name for name in chosen if name not in run.faults()]
+        if unknown:
+            err.print(f"casetrack: unknown fault {unknown[0]!r}; choose from {', '.join(run.faults())}")
+            raise typer.Exit(2)
+
+        async def all_faults() -> list[dict]:
+            outcomes = []
+            for name in chosen:
+                detail, verdict = await run.through(run.faults()[name])
+                outcomes.append({"fault": name, "detail": detail, "problems": verdict.problems,
+                                 "figures": verdict.figures})
+            return outcomes
+
+        result = {"faults": asyncio.run(all_faults())}
+        failed = any(outcome["problems"] for outcome in result["faults"])
+    if json_path:
+        Path(json_path).write_text(json.dumps(result, indent=2, default=str) + "\n")
+    if failed:
+        raise typer.Exit(1)
+
+
 if __name__ == "__main__":
     app()

@@ -1,0 +1,699 @@
+"""Chaos: a steady mixed workload through casetrack's real interfaces, with retrying clients, while faults
+are injected; then, once the system is quiet, a check that every answered write is kept exactly once in
+every view, and nothing that was refused is anywhere.
+
+- `Workload` is the clients: HTTP writers (referrals, then eligibility decisions on their cases, each
+  request with an `Idempotency-Key` and retried with it until it gets a definitive answer) and one district
+  system per district sending referral messages over NATS (resent, same `message_id`, until answered).
+  What each client was told goes in the `Ledger`.
+- `Faults` are what an operator's bad day does: kill -9 an engine or a service, PostgreSQL away for a while
+  with a backlog, a consumer frozen until a large backlog builds, a poison event, a poison district message.
+- `verify` waits until the system is quiet, then compares the ledger with the stores, the streams and every
+  read model: counts and a checksum over the ids each view holds.
+
+The fault suite (tests/faults, `pytest -m faults`) runs short versions of each fault against a system of its
+own; `casetrack chaos` runs longer ones against the system `casetrack up` is running, and `--soak` runs
+the workload alone for an hour with memory and lag sampled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import signal
+import time
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+import asyncpg
+import httpx
+import nats
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+
+from shared.subjects import POSITION_HEADER, ingest_subject, stream_name
+
+NIL_CASE = "00000000-0000-0000-0000-000000000000"
+RETRYABLE = {502, 503, 504}
+STORES = {"referral": "referrals_events", "placement": "placements_events"}
+"""Each service with events, and its events table (in the service's own schema)."""
+
+
+# ---------------------------------------------------------------------------------------------------- the clients
+
+@dataclass
+class Ledger:
+    """What the clients were told: the truth the system is checked against."""
+
+    referred: dict[str, str] = field(default_factory=dict)
+    """Idempotency key -> case id, for each POST /referrals answered 201."""
+    decided: dict[str, str] = field(default_factory=dict)
+    """Idempotency key -> case id, for each eligibility decision answered 200."""
+    refused: dict[str, str] = field(default_factory=dict)
+    """Idempotency key -> the definitive error answer (a 4xx): none of these may be anywhere."""
+    unanswered: set[str] = field(default_factory=set)
+    """Keys whose client gave up without an answer: each may or may not have been applied, once at most."""
+    accepted: dict[str, str] = field(default_factory=dict)
+    """District message id -> case id, for each district referral accepted."""
+    rejected: dict[str, list] = field(default_factory=dict)
+    """District message id -> reasons, for each message rejected."""
+    unanswered_messages: set[str] = field(default_factory=set)
+    retries: int = 0
+    replayed: int = 0
+    """Retries answered from the idempotency record (header Idempotent-Replayed)."""
+    write_times: list[float] = field(default_factory=list)
+
+    @property
+    def writes(self) -> int:
+        return len(self.referred) + len(self.decided) + len(self.accepted)
+
+
+async def _expected(*_: object) -> None:
+    """NATS going away is what chaos does: the client reconnects by itself, nothing to print."""
+
+
+def a_referral(district: str = "preston") -> dict[str, Any]:
+    """A referral body whose young person has a name of their own (never taken for anybody else)."""
+    return {
+        "district": district, "gateway": "district_housing_options", "cohort": "homeless_16_17",
+        "young_person": {"given_name": f"Chaos{uuid.uuid4().hex[:8]}", "family_name": f"Load{uuid.uuid4().hex[:8]}",
+                         "date_of_birth": "2009-03-14"},
+        "presenting_reason": "parental_eviction", "flags": [], "occurred_at": "2026-11-20T10:00:00Z",
+    }
+
+
+def a_referral_message(district_ref: str) -> dict[str, Any]:
+    return {
+        "district_ref": district_ref, "message_id": f"{district_ref}-referral", "occurred_at": "2026-11-19T09:30:00Z",
+        "gateway": "district_housing_options", "cohort": "homeless_16_17",
+        "young_person": {"given_name": f"Chaos{uuid.uuid4().hex[:6]}", "family_name": f"Inbox{uuid.uuid4().hex[:8]}",
+                         "date_of_birth": "2009-05-01"},
+        "presenting_reason": "parental_eviction", "flags": [],
+    }
+
+
+class Workload:
+    """Steady writes at `rate` per second, shared by `http_writers` HTTP clients and one district system per
+    district; every client retries until it gets a definitive answer or `give_up_seconds` pass."""
+
+    def __init__(self, referral_url: str, nats_url: str, ledger: Ledger, rate: float = 20.0, http_writers: int = 4,
+                 districts: tuple[str, ...] = ("preston", "dover"), give_up_seconds: float = 300.0):
+        self.referral_url = referral_url
+        self.nats_url = nats_url
+        self.ledger = ledger
+        self.rate = rate
+        self.http_writers = http_writers
+        self.districts = districts
+        self.give_up_seconds = give_up_seconds
+        self._stopping = asyncio.Event()
+        self._tasks: list[asyncio.Task] = []
+        self._slot = 0
+        self._started = 0.0
+        self._answers: dict[str, tuple[str, dict]] = {}
+        self._answered: dict[str, asyncio.Event] = {}
+        self._nc: nats.NATS | None = None
+
+    async def start(self) -> None:
+        self._started = time.monotonic()
+        self._nc = await nats.connect(self.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.2,
+                                      name="casetrack-chaos-districts", error_cb=_expected, disconnected_cb=_expected)
+        for answer in ("accepted", "rejected"):  # every district's answers: a burst may come from any district
+            await self._nc.subscribe(f"casetrack.{answer}.*", cb=self._answer_arrived(answer))
+        await self._nc.flush()
+        self._tasks = [asyncio.create_task(self._http_writer(), name=f"chaos-http-{n}")
+                       for n in range(self.http_writers)]
+        self._tasks += [asyncio.create_task(self._district(district), name=f"chaos-district-{district}")
+                        for district in self.districts]
+
+    async def stop(self) -> None:
+        """Stop taking new work; what is in flight is retried to its answer (or given up)."""
+        self._stopping.set()
+        await asyncio.gather(*self._tasks)
+        if self._nc:
+            await self._nc.close()
+
+    async def __aenter__(self) -> Workload:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.stop()
+
+    async def until(self, writes: int, timeout: float = 120.0) -> None:
+        """Wait until the ledger holds at least `writes` answered writes."""
+        deadline = time.monotonic() + timeout
+        while self.ledger.writes < writes:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the workload made {self.ledger.writes} of {writes} writes in {timeout:.0f}s")
+            await asyncio.sleep(0.1)  # polling the ledger the clients fill
+
+    async def _pace(self) -> bool:
+        """Wait for this client's next turn at the workload's rate; False once the workload is stopping."""
+        self._slot += 1
+        delay = self._started + self._slot / self.rate - time.monotonic()
+        if delay < -1.0:  # after a stall, carry on at the rate rather than rush to make up the lost turns
+            self._started, self._slot, delay = time.monotonic(), 0, 0.0
+        if delay > 0:
+            try:
+                await asyncio.wait_for(self._stopping.wait(), delay)
+            except TimeoutError:
+                pass
+        return not self._stopping.is_set()
+
+    async def _http_writer(self) -> None:
+        async with httpx.AsyncClient(base_url=self.referral_url, timeout=5.0,
+                                     headers={"X-Actor": "chaos"}) as client:
+            referrals = 0
+            while await self._pace():
+                key = f"chaos-{uuid.uuid4().hex}"
+                answer = await self._post_until_answered(client, "/referrals", a_referral(), key)
+                if answer is None:
+                    continue
+                if answer.status_code != 201:
+                    self.ledger.refused[key] = f"{answer.status_code} {answer.text[:200]}"
+                    continue
+                case_id = answer.json()["case_id"]
+                self.ledger.referred[key] = case_id
+                self.ledger.write_times.append(time.time())
+                referrals += 1
+                if referrals % 2 == 0 and await self._pace():
+                    key = f"chaos-{uuid.uuid4().hex}"
+                    decision = {"eligible": True, "occurred_at": "2026-11-21T09:00:00Z"}
+                    answer = await self._post_until_answered(client, f"/cases/{case_id}/eligibility", decision, key)
+                    if answer is None:
+                        continue
+                    if answer.status_code == 200:
+                        self.ledger.decided[key] = case_id
+                        self.ledger.write_times.append(time.time())
+                    else:
+                        self.ledger.refused[key] = f"{answer.status_code} {answer.text[:200]}"
+
+    async def _post_until_answered(self, client: httpx.AsyncClient, path: str, body: dict,
+                                   key: str) -> httpx.Response | None:
+        """POST with the idempotency key until a definitive answer (2xx or 4xx); None if given up."""
+        deadline = time.monotonic() + self.give_up_seconds
+        pause = 0.1
+        while True:
+            try:
+                response = await client.post(path, json=body, headers={"Idempotency-Key": key})
+            except httpx.TransportError:  # refused, reset, timed out: the write may or may not have happened
+                response = None
+            if response is not None:
+                in_progress = response.status_code == 409 and "retry-after" in response.headers
+                if response.status_code not in RETRYABLE and not in_progress:
+                    if response.headers.get("idempotent-replayed") == "true":
+                        self.ledger.replayed += 1
+                    return response
+            if time.monotonic() > deadline:
+                self.ledger.unanswered.add(key)
+                return None
+            self.ledger.retries += 1
+            await asyncio.sleep(pause)  # a client's back-off between retries
+            pause = min(pause * 2, 2.0)
+
+    def _answer_arrived(self, answer: str) -> Callable[[Any], Awaitable[None]]:
+        async def arrived(msg: Any) -> None:
+            try:
+                body = json.loads(msg.data)
+            except ValueError:
+                return
+            message_id = body.get("message_id")
+            if message_id:
+                self._answers[message_id] = (answer, body)
+                if message_id in self._answered:
+                    self._answered[message_id].set()
+        return arrived
+
+    async def _district(self, district: str) -> None:
+        """One district system: a referral message at a time, resent (same message id) until answered."""
+        while await self._pace():
+            message = a_referral_message(f"{district[:3].upper()}-{uuid.uuid4().hex[:10]}")
+            answer = await self.send_until_answered(district, "referral", message)
+            if answer is None:
+                continue
+            kind, body = answer
+            if kind == "accepted":
+                self.ledger.accepted[message["message_id"]] = body["case_id"]
+                self.ledger.write_times.append(time.time())
+            else:
+                self.ledger.rejected[message["message_id"]] = body.get("reasons", [])
+
+    async def send_until_answered(self, district: str, kind: str, message: dict | bytes,
+                                  message_id: str | None = None) -> tuple[str, dict] | None:
+        """Publish a district message and wait for its answer, resending it while none comes."""
+        message_id = message_id or (message["message_id"] if isinstance(message, dict) else None)
+        data = message if isinstance(message, bytes) else json.dumps(message).encode()
+        answered = self._answered.setdefault(message_id, asyncio.Event()) if message_id else asyncio.Event()
+        deadline = time.monotonic() + self.give_up_seconds
+        js = self._nc.jetstream()
+        while time.monotonic() < deadline:
+            try:
+                await js.publish(ingest_subject(district, kind), data, timeout=2.0)
+            except Exception:  # noqa: BLE001 - NATS away or the publish unacknowledged: send it again
+                self.ledger.retries += 1
+                await asyncio.sleep(0.5)  # a client's back-off between retries
+                continue
+            if message_id is None:
+                return None
+            try:
+                await asyncio.wait_for(answered.wait(), 15.0)
+                return self._answers[message_id]
+            except TimeoutError:
+                self.ledger.retries += 1
+        if message_id:
+            self.ledger.unanswered_messages.add(message_id)
+        return None
+
+
+# ---------------------------------------------------------------------------------------------------- the faults
+
+class Processes(Protocol):
+    """What injecting faults needs of a running system (shared.devservers.System has it)."""
+
+    nats_url: str
+    database_url: str
+
+    def kill(self, name: str) -> None: ...
+    def freeze(self, name: str) -> None: ...
+    def thaw(self, name: str) -> None: ...
+    def stop_engine(self, name: str) -> None: ...
+    def start_engine(self, name: str) -> None: ...
+    def wait_until_healed(self, timeout: float = 60.0) -> None: ...
+
+
+@dataclass
+class Poison:
+    """What the poison faults sent, for the check to find in the dead letters and rejections."""
+
+    events: list[str] = field(default_factory=list)
+    """Nats-Msg-Id of each poison event published on a service's stream."""
+    messages: list[str] = field(default_factory=list)
+    """Message id of each poison district message."""
+
+
+async def publish_poison_event(nats_url: str, service: str = "referral", district: str = "preston") -> str:
+    """A message on a service's stream that no reader can apply (its body is not an event of the contract)."""
+    poison_id = str(uuid.uuid4())
+    nc = await nats.connect(nats_url)
+    try:
+        await nc.jetstream().publish(
+            f"casetrack.{service}.{district}.ReferralMade",
+            json.dumps({"event_type": "ReferralMade", "poison": True, "event_id": poison_id}).encode(),
+            headers={"Nats-Msg-Id": poison_id, POSITION_HEADER: "0"})
+    finally:
+        await nc.close()
+    return poison_id
+
+
+def a_poison_message(message_id: str) -> dict[str, Any]:
+    """A district message the inbox can only reject: wrong types and values in every field it checks."""
+    return {"district_ref": message_id, "message_id": message_id, "occurred_at": "not a date", "cohort": 12,
+            "young_person": {"given_name": "", "date_of_birth": "yesterday"}}
+
+
+async def wait_until_writes_resume(ledger: Ledger, after: float, timeout: float = 120.0) -> float:
+    """Seconds from `after` (a time.time()) until a write is answered again."""
+    deadline = time.monotonic() + timeout
+    while not any(t > after for t in ledger.write_times[-50:]):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no write was answered within {timeout:.0f}s of the fault")
+        await asyncio.sleep(0.1)  # polling the ledger the clients fill
+    return min(t for t in ledger.write_times if t > after) - after
+
+
+# ---------------------------------------------------------------------------------------------------- the check
+
+@dataclass
+class Verdict:
+    """The check's findings (empty when all is well) and the figures behind them."""
+
+    problems: list[str] = field(default_factory=list)
+    figures: dict[str, Any] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        return "\n".join(self.problems) or "all well: " + json.dumps(self.figures)
+
+
+def checksum(ids: list[str]) -> str:
+    return hashlib.sha256("\n".join(sorted(ids)).encode()).hexdigest()[:16]
+
+
+async def store_events(conn: asyncpg.Connection, service: str) -> list[dict]:
+    rows = await conn.fetch(f"SELECT notification_id, state FROM {service}.{STORES[service]} ORDER BY notification_id")
+    return [{"position": row["notification_id"], **json.loads(bytes(row["state"]))} for row in rows]
+
+
+async def stream_ids(nats_url: str, service: str) -> tuple[list[str], int]:
+    """Every message id on a service's stream (duplicates kept), and the stream's last sequence."""
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        info = await js.stream_info(stream_name(service))
+        total, last = info.state.messages, info.state.last_seq
+        ids: list[str] = []
+        if not total:
+            return ids, last
+        sub = await js.pull_subscribe(f"casetrack.{service}.>", stream=stream_name(service), config=ConsumerConfig(
+            ack_policy=AckPolicy.NONE, deliver_policy=DeliverPolicy.ALL, inactive_threshold=30.0))
+        try:
+            while len(ids) < total:
+                for msg in await sub.fetch(1000, timeout=5):
+                    ids.append((msg.headers or {}).get("Nats-Msg-Id", ""))
+        finally:
+            await sub.unsubscribe()
+        return ids, last
+    finally:
+        await nc.close()
+
+
+async def wait_until_quiet(database_url: str, nats_url: str, timeout: float = 180.0) -> dict[str, Any]:
+    """Wait until every relay has published its store, every projection has applied every source to its end,
+    and the district inbox holds nothing unanswered; returns what was last seen (for a timeout's message)."""
+    deadline = time.monotonic() + timeout
+    seen: dict[str, Any] = {}
+    while True:
+        try:
+            seen = await _behind(database_url, nats_url)
+        except (OSError, asyncpg.PostgresError, nats.errors.Error, TimeoutError) as error:
+            seen = {"unreachable": f"{type(error).__name__}: {error}"}
+        if not seen:
+            return {}
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not quiet after {timeout:.0f}s: {seen}")
+        await asyncio.sleep(0.25)  # polling positions recorded by the services
+
+
+async def _behind(database_url: str, nats_url: str) -> dict[str, Any]:
+    behind: dict[str, Any] = {}
+    heads: dict[str, int] = {}
+    conn = await asyncpg.connect(database_url, timeout=2)
+    nc = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=0)
+    try:
+        js = nc.jetstream()
+        stream_last: dict[str, int] = {}
+        for service, table in STORES.items():
+            heads[service] = await conn.fetchval(f"SELECT coalesce(max(notification_id), 0) FROM {service}.{table}")
+            relayed = await conn.fetchval(f"SELECT position FROM {service}.relay_position") or 0
+            if relayed < heads[service]:
+                behind[f"{service} relay"] = heads[service] - relayed
+            stream_last[service] = (await js.stream_info(stream_name(service))).state.last_seq
+        for schema in ("referral", "placement", "journeys", "outcomes", "finance"):
+            exists = await conn.fetchval("SELECT to_regclass($1)", f"{schema}.projection_position")
+            if not exists:
+                continue
+            for row in await conn.fetch(f"SELECT projection, source, position FROM {schema}.projection_position"):
+                end = heads[row["source"]] if row["source"] == schema else stream_last.get(row["source"], 0)
+                if row["position"] < end:
+                    behind[f"{schema}.{row['projection']} <- {row['source']}"] = end - row["position"]
+        try:
+            inbox = await js.consumer_info("CASETRACK_INGEST", "referral-district-inbox")
+            if inbox.num_pending or inbox.num_ack_pending:
+                behind["district inbox"] = inbox.num_pending + inbox.num_ack_pending
+        except nats.js.errors.NotFoundError:
+            behind["district inbox"] = "no consumer"
+    finally:
+        await conn.close()
+        await nc.close()
+    return behind
+
+
+async def verify(database_url: str, nats_url: str, ledger: Ledger, poison: Poison | None = None,
+                 quiet_timeout: float = 180.0) -> Verdict:
+    """Once quiet: every answered write is in its store, on its stream and in every view exactly once; nothing
+    refused is anywhere; no idempotency key or district message made two cases; poison is in the dead letters
+    (or rejections) with its reason, and everything after it was applied."""
+    await wait_until_quiet(database_url, nats_url, quiet_timeout)
+    verdict = Verdict()
+    problems, figures = verdict.problems, verdict.figures
+    poison = poison or Poison()
+    conn = await asyncpg.connect(database_url)
+    try:
+        events = {service: await store_events(conn, service) for service in STORES}
+        referral = events["referral"]
+        cases = [e["case_id"] for e in referral if e["event_type"] == "ReferralMade"]
+        case_set = set(cases)
+        decisions = [e["case_id"] for e in referral if e["event_type"] == "EligibilityDecided"]
+
+        # The store against the ledger: each answered write once, nothing refused, no key twice.
+        told = list(ledger.referred.values()) + list(ledger.accepted.values())
+        missing = set(told) - case_set
+        if missing:
+            problems.append(f"{len(missing)} cases answered 201/accepted are not in the referral store")
+        if len(told) != len(set(told)):
+            problems.append(f"{len(told) - len(set(told))} answers named a case another answer named")
+        if len(cases) != len(case_set):
+            problems.append(f"{len(cases) - len(case_set)} cases have two ReferralMade events")
+        unknown = len(ledger.unanswered) + len(ledger.unanswered_messages)
+        extra = len(case_set) - len(set(told))
+        if extra > unknown or extra < 0:
+            problems.append(f"the store has {len(case_set)} cases, the clients were told of {len(set(told))} "
+                            f"(and {unknown} requests went unanswered): a retry or a refused request made a case")
+        key_rows = await conn.fetch("SELECT key FROM referral.idempotency_keys") if await conn.fetchval(
+            "SELECT to_regclass('referral.idempotency_keys')") else []
+        kept_keys = {row["key"] for row in key_rows}
+        if refused_kept := set(ledger.refused) & kept_keys:
+            problems.append(f"{len(refused_kept)} requests answered with an error were kept: "
+                            f"{sorted(refused_kept)[:3]}")
+        if lost_keys := (set(ledger.referred) | set(ledger.decided)) - kept_keys:
+            problems.append(f"{len(lost_keys)} idempotency keys of answered writes are not recorded")
+        if sorted(decisions) != sorted(set(decisions)) or set(ledger.decided.values()) - set(decisions):
+            problems.append("eligibility decisions answered 200 are missing or doubled in the store")
+        figures["store"] = {service: len(found) for service, found in events.items()}
+        figures["cases"] = len(case_set)
+        figures["ledger"] = {"http_referrals": len(ledger.referred), "eligibility": len(ledger.decided),
+                             "district_accepted": len(ledger.accepted), "district_rejected": len(ledger.rejected),
+                             "refused": len(ledger.refused), "unanswered": unknown, "retries": ledger.retries,
+                             "replayed": ledger.replayed}
+
+        # Each stream: every stored event once, nothing else but the poison.
+        for service, stored in events.items():
+            ids, _ = await stream_ids(nats_url, service)
+            stored_ids = [e["event_id"] for e in stored]
+            on_stream = [i for i in ids if i not in set(poison.events)]
+            if len(on_stream) != len(set(on_stream)):
+                problems.append(f"{service}'s stream holds {len(on_stream) - len(set(on_stream))} events twice")
+            if set(on_stream) != set(stored_ids):
+                problems.append(f"{service}'s stream and store differ: {len(set(stored_ids) - set(on_stream))} "
+                                f"stored not on the stream, {len(set(on_stream) - set(stored_ids))} on it not stored")
+            figures[f"stream {service}"] = {"events": len(on_stream), "checksum": checksum(on_stream),
+                                            "store_checksum": checksum(stored_ids)}
+
+        # Every view: the ids it holds against the store's.
+        step_ids = [str(e["event_id"]) for service in STORES for e in events[service] if e["case_id"] != NIL_CASE]
+        views = {
+            "journeys.journey_steps": ("SELECT event_id::text FROM journeys.journey_steps", step_ids),
+            "journeys.case_journeys": ("SELECT case_id::text FROM journeys.case_journeys", cases),
+            "journeys.district_cases": ("SELECT case_id::text FROM journeys.district_cases", cases),
+            "referral.caseload": ("SELECT case_id::text FROM referral.caseload", cases),
+            "placement.known_cases": ("SELECT case_id::text FROM placement.known_cases", cases),
+        }
+        for view, (sql, expected) in views.items():
+            held = [row[0] for row in await conn.fetch(sql)]
+            if sorted(held) != sorted(expected):
+                problems.append(f"{view} holds {len(held)} rows, the store says {len(expected)} "
+                                f"({len(set(expected) - set(held))} missing, {len(set(held) - set(expected))} extra)")
+            figures[view] = {"rows": len(held), "checksum": checksum(held), "expected": checksum(expected)}
+
+        # Poison: dead-lettered with a reason by every reader of its stream, and rejected district messages kept.
+        for poison_id in poison.events:
+            letters = await conn.fetch(
+                "SELECT consumer, reason FROM journeys.dead_letters WHERE headers->>'Nats-Msg-Id' = $1"
+                " UNION ALL SELECT consumer, reason FROM placement.dead_letters WHERE headers->>'Nats-Msg-Id' = $1",
+                poison_id)
+            if len(letters) < 2 or not all(row["reason"] for row in letters):
+                problems.append(f"poison event {poison_id} is dead-lettered by {len(letters)} readers, not each "
+                                "reader of the referral stream with a reason")
+        for message_id in poison.messages:
+            reasons = await conn.fetchval(
+                "SELECT reasons FROM referral.rejected_messages WHERE message_id = $1", message_id)
+            if not reasons:
+                problems.append(f"poison district message {message_id} is not among the rejections with reasons")
+        figures["dead_letters"] = await conn.fetchval(
+            "SELECT (SELECT count(*) FROM journeys.dead_letters) + (SELECT count(*) FROM placement.dead_letters)"
+            " + (SELECT count(*) FROM referral.dead_letters)")
+    finally:
+        await conn.close()
+    return verdict
+
+
+# ---------------------------------------------------------------------------------------------------- a running system
+
+@dataclass
+class RunningSystem:
+    """The processes of a system `casetrack up` runs, from its `run/processes.json`: faults by signal, and
+    `casetrack up` heals them (PostgreSQL "stopped" here is frozen, since `casetrack up` would restart it)."""
+
+    data_dir: Path
+    nats_url: str
+    database_url: str
+
+    def processes(self) -> dict[str, dict]:
+        return json.loads((self.data_dir / "run" / "processes.json").read_text())
+
+    def pid(self, name: str) -> int:
+        return int(self.processes()[name]["pid"])
+
+    def kill(self, name: str) -> None:
+        os.kill(self.pid(name), signal.SIGKILL)
+
+    def freeze(self, name: str) -> None:
+        os.kill(self.pid(name), signal.SIGSTOP)
+
+    def thaw(self, name: str) -> None:
+        os.kill(self.pid(name), signal.SIGCONT)
+
+    def stop_engine(self, name: str) -> None:
+        os.killpg(self.pid(name), signal.SIGSTOP)
+
+    def start_engine(self, name: str) -> None:
+        os.killpg(self.pid(name), signal.SIGCONT)
+
+    def wait_until_healed(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            services = {name: p for name, p in self.processes().items() if p.get("kind") == "service"}
+            try:
+                if all(httpx.get(f"{p['url']}/health", timeout=1.0).status_code in (200, 503)
+                       for p in services.values()):
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.25)  # polling the services' health
+        raise TimeoutError(f"the system did not heal within {timeout:.0f}s")
+
+
+# ---------------------------------------------------------------------------------------------------- the scenarios
+
+@dataclass
+class Chaos:
+    """One run of faults against a system: the workload's clients, what they were told, the poison sent."""
+
+    system: Processes
+    referral_url: str
+    scale: float = 1.0
+    """1 for the CI suite's short faults; `casetrack chaos` runs longer ones (PostgreSQL away 100 s, ...)."""
+    rate: float = 20.0
+    services: tuple[str, ...] = ("referral", "placement", "outcomes", "finance", "journeys")
+    say: Callable[[str], None] = print
+    ledger: Ledger = field(default_factory=Ledger)
+    poison: Poison = field(default_factory=Poison)
+
+    def workload(self, rate: float | None = None, http_writers: int = 4) -> Workload:
+        return Workload(self.referral_url, self.system.nats_url, self.ledger, rate or self.rate, http_writers)
+
+    async def healed(self, timeout: float = 90.0) -> None:
+        await asyncio.to_thread(self.system.wait_until_healed, timeout)
+
+    async def through(self, fault: Callable[[Workload], Awaitable[dict]]) -> tuple[dict, Verdict]:
+        """Run `fault` with the workload going before, during and after it; then check everything."""
+        async with self.workload() as load:
+            await load.until(self.ledger.writes + int(20 * self.scale))
+            detail = await fault(load)
+            await load.until(self.ledger.writes + int(20 * self.scale), timeout=180)
+        verdict = await verify(self.system.database_url, self.system.nats_url, self.ledger, self.poison)
+        self.say(f"{fault.__name__}: {detail} -> {'all well' if not verdict.problems else verdict.problems}")
+        return detail, verdict
+
+    async def kill_9(self, name: str) -> dict:
+        """kill -9 one process while writes go on; how long until a write is answered again."""
+        at = time.time()
+        self.system.kill(name)
+        await self.healed()
+        return {"killed": name, "healed_s": round(time.time() - at, 1),
+                "writes_resumed_s": round(await wait_until_writes_resume(self.ledger, at), 1)}
+
+    async def kill_nats(self, load: Workload) -> dict:
+        return await self.kill_9("nats")
+
+    async def kill_postgres(self, load: Workload) -> dict:
+        return await self.kill_9("postgres")
+
+    async def kill_each_service(self, load: Workload) -> dict:
+        healed = {}
+        for name in self.services:
+            healed[name] = (await self.kill_9(name))["healed_s"]
+            await load.until(self.ledger.writes + int(5 * self.scale), timeout=120)
+        return {"healed_s": healed}
+
+    async def postgres_away(self, load: Workload) -> dict:
+        """PostgreSQL stopped for a while (100 s in `casetrack chaos`) with a backlog of district messages."""
+        away = 10.0 * self.scale
+        burst = [asyncio.create_task(load.send_until_answered("wyre", "referral", a_referral_message(
+            f"WYR-{uuid.uuid4().hex[:10]}"))) for _ in range(int(40 * self.scale))]
+        at = time.time()
+        self.system.stop_engine("postgres")
+        await asyncio.sleep(away)  # the outage itself: PostgreSQL stays away this long
+        self.system.start_engine("postgres")
+        await self.healed()
+        answers = await asyncio.gather(*burst)
+        for answer in answers:
+            if answer and answer[0] == "accepted":
+                self.ledger.accepted[answer[1]["message_id"]] = answer[1]["case_id"]
+        return {"away_s": away, "backlog_messages": len(burst),
+                "writes_resumed_s": round(await wait_until_writes_resume(self.ledger, at + away), 1)}
+
+    async def freeze_consumer(self, load: Workload, name: str = "journeys") -> dict:
+        """Freeze a consumer until a large backlog builds, then let it go: it catches up, applying each once."""
+        backlog = int(200 * self.scale)
+        writes = self.ledger.writes
+        self.system.freeze(name)
+        try:
+            await load.until(writes + backlog, timeout=600)
+        finally:
+            self.system.thaw(name)
+        return {"frozen": name, "backlog_writes": self.ledger.writes - writes}
+
+    async def poison_pills(self, load: Workload) -> dict:
+        """A poison event on the referral stream and a poison district message, amid the steady writes."""
+        self.poison.events.append(await publish_poison_event(self.system.nats_url))
+        message_id = f"POISON-{uuid.uuid4().hex[:10]}"
+        answer = await load.send_until_answered("preston", "referral", a_poison_message(message_id))
+        self.poison.messages.append(message_id)
+        if answer:
+            self.ledger.rejected[message_id] = answer[1].get("reasons", [])
+        return {"poison_event": self.poison.events[-1], "poison_message": message_id,
+                "answered": answer[0] if answer else None}
+
+    def faults(self) -> dict[str, Callable[[Workload], Awaitable[dict]]]:
+        return {"kill-nats": self.kill_nats, "kill-postgres": self.kill_postgres,
+                "kill-services": self.kill_each_service, "postgres-away": self.postgres_away,
+                "freeze-consumer": self.freeze_consumer, "poison": self.poison_pills}
+
+
+@dataclass
+class SoakSample:
+    at: float
+    writes: int
+    rss_mb: dict[str, float]
+    behind: dict[str, Any]
+
+
+def rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+async def soak(chaos: Chaos, minutes: float, rate: float, pids: Callable[[], dict[str, int]],
+               every_seconds: float = 10.0) -> list[SoakSample]:
+    """The workload alone for `minutes` at `rate` writes a second, sampling memory and lag."""
+    samples: list[SoakSample] = []
+    end = time.monotonic() + minutes * 60
+    async with chaos.workload(rate=rate, http_writers=16):
+        while time.monotonic() < end:
+            await asyncio.sleep(every_seconds)  # the sampling interval
+            try:
+                behind = await _behind(chaos.system.database_url, chaos.system.nats_url)
+            except Exception as error:  # noqa: BLE001 - a sample says what it could not see
+                behind = {"unreachable": type(error).__name__}
+            sample = SoakSample(time.time(), chaos.ledger.writes,
+                                {name: round(rss_mb(pid), 1) for name, pid in pids().items()}, behind)
+            samples.append(sample)
+            chaos.say(f"{len(samples) * every_seconds:>6.0f}s writes={sample.writes} behind={behind} "
+                      f"rss={sample.rss_mb}")
+    return samples
