@@ -53,6 +53,10 @@ class Ledger:
     """Idempotency key -> case id, for each POST /referrals answered 201."""
     decided: dict[str, str] = field(default_factory=dict)
     """Idempotency key -> case id, for each eligibility decision answered 200."""
+    placed: dict[str, str] = field(default_factory=dict)
+    """Idempotency key -> placement id, for each POST /placements answered 201."""
+    ended: dict[str, str] = field(default_factory=dict)
+    """Idempotency key -> placement id, for each placement ending answered 200."""
     refused: dict[str, str] = field(default_factory=dict)
     """Idempotency key -> the definitive error answer (a 4xx): none of these may be anywhere."""
     unanswered: set[str] = field(default_factory=set)
@@ -69,7 +73,7 @@ class Ledger:
 
     @property
     def writes(self) -> int:
-        return len(self.referred) + len(self.decided) + len(self.accepted)
+        return len(self.referred) + len(self.decided) + len(self.placed) + len(self.ended) + len(self.accepted)
 
 
 async def _expected(*_: object) -> None:
@@ -100,9 +104,13 @@ class Workload:
     """Steady writes at `rate` per second, shared by `http_writers` HTTP clients and one district system per
     district; every client retries until it gets a definitive answer or `give_up_seconds` pass."""
 
-    def __init__(self, referral_url: str, nats_url: str, ledger: Ledger, rate: float = 20.0, http_writers: int = 4,
-                 districts: tuple[str, ...] = ("preston", "dover"), give_up_seconds: float = 300.0):
+    def __init__(self, referral_url: str, placement_url: str, nats_url: str, ledger: Ledger, rate: float = 20.0,
+                 http_writers: int = 4, districts: tuple[str, ...] = ("preston", "dover"),
+                 give_up_seconds: float = 300.0):
         self.referral_url = referral_url
+        self.placement_url = placement_url
+        self._scheme: tuple[str, int] | None = None
+        """The emergency scheme placements go to, and how many were placed in it (a new one before it is full)."""
         self.nats_url = nats_url
         self.ledger = ledger
         self.rate = rate
@@ -165,41 +173,73 @@ class Workload:
         return not self._stopping.is_set()
 
     async def _http_writer(self) -> None:
-        async with httpx.AsyncClient(base_url=self.referral_url, timeout=5.0,
-                                     headers={"X-Actor": "chaos"}) as client:
+        """A case worker: refers a young person; every second case gets an eligibility decision, every third
+        an emergency placement that later ends."""
+        worker = {"timeout": 5.0, "headers": {"X-Actor": "chaos"}}
+        async with (httpx.AsyncClient(base_url=self.referral_url, **worker) as referral,
+                    httpx.AsyncClient(base_url=self.placement_url, **worker) as placement):
             referrals = 0
             while await self._pace():
-                key = f"chaos-{uuid.uuid4().hex}"
-                answer = await self._post_until_answered(client, "/referrals", a_referral(), key)
+                answer = await self._write(referral, "/referrals", a_referral(), 201, self.ledger.referred, "case_id")
                 if answer is None:
                     continue
-                if answer.status_code != 201:
-                    self.ledger.refused[key] = f"{answer.status_code} {answer.text[:200]}"
-                    continue
-                case_id = answer.json()["case_id"]
-                self.ledger.referred[key] = case_id
-                self.ledger.write_times.append(time.time())
+                case_id, position = answer["case_id"], answer["position"]
                 referrals += 1
                 if referrals % 2 == 0 and await self._pace():
-                    key = f"chaos-{uuid.uuid4().hex}"
-                    decision = {"eligible": True, "occurred_at": "2026-11-21T09:00:00Z"}
-                    answer = await self._post_until_answered(client, f"/cases/{case_id}/eligibility", decision, key)
-                    if answer is None:
-                        continue
-                    if answer.status_code == 200:
-                        self.ledger.decided[key] = case_id
-                        self.ledger.write_times.append(time.time())
-                    else:
-                        self.ledger.refused[key] = f"{answer.status_code} {answer.text[:200]}"
+                    await self._write(referral, f"/cases/{case_id}/eligibility",
+                                      {"eligible": True, "occurred_at": "2026-11-21T09:00:00Z"}, 200,
+                                      self.ledger.decided, case_id)
+                if referrals % 3 == 0 and await self._pace():
+                    scheme_id = await self._emergency_scheme(placement)
+                    placed = await self._write(placement, "/placements", {
+                        "case_id": case_id, "scheme_id": scheme_id, "occurred_at": "2026-11-20T12:00:00Z"}, 201,
+                        self.ledger.placed, "placement_id", params={"after": position})
+                    if placed and await self._pace():
+                        await self._write(placement, f"/placements/{placed['placement_id']}/ending", {
+                            "planned": True, "destination": "friends_or_family",
+                            "occurred_at": "2026-11-22T10:00:00Z"}, 200, self.ledger.ended, placed["placement_id"])
 
-    async def _post_until_answered(self, client: httpx.AsyncClient, path: str, body: dict,
-                                   key: str) -> httpx.Response | None:
+    async def _write(self, client: httpx.AsyncClient, path: str, body: dict, status: int, kept: dict[str, str],
+                     what: str, params: dict | None = None) -> dict | None:
+        """One write with a key of its own, retried to a definitive answer; kept under its key if `status`.
+        `what` is the answer's field to keep (or, if not a field of it, the value itself)."""
+        key = f"chaos-{uuid.uuid4().hex}"
+        answer = await self._post_until_answered(client, path, body, key, params)
+        if answer is None:
+            return None
+        if answer.status_code != status:
+            self.ledger.refused[key] = f"{path} {answer.status_code} {answer.text[:300]}"
+            return None
+        found = answer.json()
+        kept[key] = found.get(what, what)
+        self.ledger.write_times.append(time.time())
+        return found
+
+    async def _emergency_scheme(self, placement: httpx.AsyncClient) -> str:
+        """The emergency scheme to place in; a new one (and its provider) when the last is nearly full."""
+        if self._scheme is None or self._scheme[1] >= 9_000:
+            self._scheme = ("", 0)  # claimed: the other writers wait for it
+            provider = await self._write(placement, "/providers", {"name": "Chaos Trust", "district": "preston"},
+                                         201, {}, "provider_id")
+            scheme = await self._write(placement, "/schemes", {
+                "provider_id": provider["provider_id"], "name": "Chaos Crash Pad", "district": "preston",
+                "provision_type": "emergency_assessment_bed", "pathway_stage": "assessment", "support_level": "high",
+                "support_hours_per_week": 10, "capacity_units": 10_000, "opened_on": "2026-01-01"}, 201, {},
+                "scheme_id")
+            self._scheme = (scheme["scheme_id"], 0)
+        while not self._scheme[0]:
+            await asyncio.sleep(0.05)  # another writer is registering the scheme
+        self._scheme = (self._scheme[0], self._scheme[1] + 1)
+        return self._scheme[0]
+
+    async def _post_until_answered(self, client: httpx.AsyncClient, path: str, body: dict, key: str,
+                                   params: dict | None = None) -> httpx.Response | None:
         """POST with the idempotency key until a definitive answer (2xx or 4xx); None if given up."""
         deadline = time.monotonic() + self.give_up_seconds
         pause = 0.1
         while True:
             try:
-                response = await client.post(path, json=body, headers={"Idempotency-Key": key})
+                response = await client.post(path, json=body, params=params, headers={"Idempotency-Key": key})
             except httpx.TransportError:  # refused, reset, timed out: the write may or may not have happened
                 response = None
             if response is not None:
@@ -452,19 +492,32 @@ async def verify(database_url: str, nats_url: str, ledger: Ledger, poison: Poiso
         if extra > unknown or extra < 0:
             problems.append(f"the store has {len(case_set)} cases, the clients were told of {len(set(told))} "
                             f"(and {unknown} requests went unanswered): a retry or a refused request made a case")
-        key_rows = await conn.fetch("SELECT key FROM referral.idempotency_keys") if await conn.fetchval(
-            "SELECT to_regclass('referral.idempotency_keys')") else []
-        kept_keys = {row["key"] for row in key_rows}
+        kept_keys: set[str] = set()
+        for service in STORES:
+            if await conn.fetchval("SELECT to_regclass($1)", f"{service}.idempotency_keys"):
+                kept_keys |= {row["key"] for row in await conn.fetch(f"SELECT key FROM {service}.idempotency_keys")}
         if refused_kept := set(ledger.refused) & kept_keys:
             problems.append(f"{len(refused_kept)} requests answered with an error were kept: "
                             f"{sorted(refused_kept)[:3]}")
-        if lost_keys := (set(ledger.referred) | set(ledger.decided)) - kept_keys:
+        answered_keys = set(ledger.referred) | set(ledger.decided) | set(ledger.placed) | set(ledger.ended)
+        if lost_keys := answered_keys - kept_keys:
             problems.append(f"{len(lost_keys)} idempotency keys of answered writes are not recorded")
+        placement = events["placement"]
+        started = [e["placement_id"] for e in placement if e["event_type"] == "PlacementStarted"]
+        ended = [e["placement_id"] for e in placement if e["event_type"] == "PlacementEnded"]
+        if set(ledger.placed.values()) - set(started) or set(ledger.ended.values()) - set(ended):
+            problems.append("placements answered 201 (or endings answered 200) are missing from the placement store")
+        if len(started) != len(set(started)) or len(ended) != len(set(ended)):
+            problems.append("a placement started or ended twice in the placement store")
+        if len(set(started)) - len(set(ledger.placed.values())) > unknown:
+            problems.append(f"the placement store has {len(set(started))} placements, the clients were told of "
+                            f"{len(ledger.placed)}: a retry or a refused request made a placement")
         if sorted(decisions) != sorted(set(decisions)) or set(ledger.decided.values()) - set(decisions):
             problems.append("eligibility decisions answered 200 are missing or doubled in the store")
         figures["store"] = {service: len(found) for service, found in events.items()}
         figures["cases"] = len(case_set)
         figures["ledger"] = {"http_referrals": len(ledger.referred), "eligibility": len(ledger.decided),
+                             "placed": len(ledger.placed), "ended": len(ledger.ended),
                              "district_accepted": len(ledger.accepted), "district_rejected": len(ledger.rejected),
                              "refused": len(ledger.refused), "unanswered": unknown, "retries": ledger.retries,
                              "replayed": ledger.replayed}
@@ -490,6 +543,10 @@ async def verify(database_url: str, nats_url: str, ledger: Ledger, poison: Poiso
             "journeys.district_cases": ("SELECT case_id::text FROM journeys.district_cases", cases),
             "referral.caseload": ("SELECT case_id::text FROM referral.caseload", cases),
             "placement.known_cases": ("SELECT case_id::text FROM placement.known_cases", cases),
+            "placement.placements": ("SELECT placement_id::text FROM placement.placements", started),
+            "placement.placements ended": (
+                "SELECT placement_id::text FROM placement.placements WHERE status = 'ended'", ended),
+            "referral.emergency_placements": ("SELECT placement_id::text FROM referral.emergency_placements", started),
         }
         for view, (sql, expected) in views.items():
             held = [row[0] for row in await conn.fetch(sql)]
@@ -574,6 +631,7 @@ class Chaos:
 
     system: Processes
     referral_url: str
+    placement_url: str
     scale: float = 1.0
     """1 for the CI suite's short faults; `casetrack chaos` runs longer ones (PostgreSQL away 100 s, ...)."""
     rate: float = 20.0
@@ -583,7 +641,8 @@ class Chaos:
     poison: Poison = field(default_factory=Poison)
 
     def workload(self, rate: float | None = None, http_writers: int = 4) -> Workload:
-        return Workload(self.referral_url, self.system.nats_url, self.ledger, rate or self.rate, http_writers)
+        return Workload(self.referral_url, self.placement_url, self.system.nats_url, self.ledger, rate or self.rate,
+                        http_writers)
 
     async def healed(self, timeout: float = 90.0) -> None:
         await asyncio.to_thread(self.system.wait_until_healed, timeout)

@@ -256,7 +256,7 @@ def chaos(
         err.print(f"casetrack: no running system found in {settings.data_dir} (start one with casetrack up)")
         raise typer.Exit(2) from None
     rate = rate or (200.0 if soak else 20.0)
-    run = Chaos(running, settings.url_of("referral"), scale=scale, rate=rate,
+    run = Chaos(running, settings.url_of("referral"), settings.url_of("placement"), scale=scale, rate=rate,
                 say=lambda line: console.print(line, highlight=False))
     if soak:
         pids = lambda: {name: int(p["pid"]) for name, p in running.processes().items()}  # noqa: E731

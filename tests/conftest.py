@@ -12,7 +12,7 @@ import pytest
 
 from shared.devservers import NatsServer, Postgres, free_port
 
-TIERS = ("unit", "integration", "e2e", "deploy", "faults")  # the folders under tests/, declared as markers in pyproject.toml
+TIERS = ("unit", "integration", "e2e", "deploy", "faults")  # the folders under tests/, markers in pyproject.toml
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

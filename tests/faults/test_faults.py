@@ -29,7 +29,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
 
 @pytest.fixture(scope="module")
 def chaos(system: System) -> Chaos:
-    return Chaos(system, system.services["referral"].url, scale=1.0, rate=20.0)
+    return Chaos(system, system.services["referral"].url, system.services["placement"].url, scale=1.0, rate=20.0)
 
 
 async def test_a_poison_event_and_a_poison_district_message_are_set_aside_and_the_rest_applied(chaos: Chaos):
