@@ -14,11 +14,12 @@ from urllib.parse import unquote, urlparse
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import Mapper, StoredEvent, Transcoder
+from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent, Transcoder
 from eventsourcing.postgres import PostgresApplicationRecorder
 
 from shared.aggregate import Aggregate
 from shared.contracts import Event, EventContext, parse_event
+from shared.idempotency import Claim, IdempotencyKeyUsed, current_claim, is_key_used, key_row, keys_table_statements
 from shared.telemetry import current_traceparent
 
 
@@ -49,7 +50,14 @@ class TransactionalRecorder(PostgresApplicationRecorder):
     """The PostgreSQL recorder, also running a change's `SqlWrite`s inside the transaction that saves its events.
 
     Everything else is the library's: the table lock that makes notification order commit order, and
-    the unique (originator, version) key that refuses a concurrent change."""
+    the unique (originator, version) key that refuses a concurrent change. Its tables include the
+    service's idempotency keys (shared/idempotency.py), written with the events they belong to."""
+
+    def create_table(self) -> None:
+        super().create_table()
+        with self.datastore.transaction(commit=True) as curs:
+            for statement in keys_table_statements(self.datastore.schema):
+                curs.execute(statement)
 
     def _insert_events(self, curs, stored_events, **kwargs: Any) -> None:  # type: ignore[override]
         for write in kwargs.get("also_write", ()):
@@ -65,9 +73,13 @@ class Change:
     aggregates: tuple[Aggregate, ...]
     events: tuple[Event, ...]
     also_write: tuple[SqlWrite, ...] = ()
+    idempotency: Claim | None = None
+    """The Idempotency-Key the request sent: recorded with the events, so a retry cannot save them again."""
 
     @classmethod
     def of(cls, context: EventContext, *aggregates: Aggregate, also_write: Sequence[SqlWrite] = ()) -> Change:
+        """The aggregates' new events stamped with who and why, the trace, and the request's idempotency key
+        (taken here, in the request's own context: the change may be saved on another request's thread)."""
         traceparent = current_traceparent()
         events = tuple(
             event.model_copy(update={"actor": context.actor, "correlation_id": context.correlation_id,
@@ -75,7 +87,7 @@ class Change:
             for aggregate in aggregates
             for event in aggregate.collect_events()
         )
-        return cls(aggregates, events, tuple(also_write))
+        return cls(aggregates, events, tuple(also_write), current_claim())
 
 
 @dataclass
@@ -149,6 +161,11 @@ class ServiceApplication(Application):
         super().__init__(env)
         self.group_commit = GroupCommit(self.record_changes)
 
+    @property
+    def keeps_idempotency_keys(self) -> bool:
+        """Whether writes to this store can carry an Idempotency-Key (PostgreSQL stores only)."""
+        return isinstance(self.recorder, TransactionalRecorder)
+
     def construct_transcoder(self) -> Transcoder:
         return _UnusedTranscoder()
 
@@ -169,20 +186,37 @@ class ServiceApplication(Application):
     def record_changes(self, changes: Sequence[Change]) -> list[int]:
         """Save several changes in one transaction, all or none (a group commit); the last position of each.
 
-        One table lock and one commit for the lot: what makes a batch of commands cheap."""
+        One table lock and one commit for the lot: what makes a batch of commands cheap. A change's idempotency
+        key is recorded in the same transaction; a key used before fails it with `IdempotencyKeyUsed`."""
         for change in changes:
             if change.also_write and not change.events:
                 raise ValueError("writes that belong with events need at least one event")
         events = [event for change in changes for event in change.events]
         if not events:
             return [self.position()] * len(changes)
-        writes = tuple(write for change in changes for write in change.also_write)
-        if writes and not isinstance(self.recorder, TransactionalRecorder):
-            raise TypeError("only a PostgreSQL store can run writes in the transaction of its events")
-        recordings = self.save(*events, also_write=writes)
+        claimed = sorted((change for change in changes if change.idempotency and change.events),
+                         key=lambda change: change.idempotency.key)  # one order: no two groups wait on each other
+        also_write = tuple(write for change in changes for write in change.also_write)
+        if (claimed or also_write) and not self.keeps_idempotency_keys:
+            raise TypeError("only a PostgreSQL store can run writes (or keep idempotency keys) in the transaction "
+                            "of its events")
+        writes = (*(self._key_write(change) for change in claimed), *also_write)
+        try:
+            recordings = self.save(*events, also_write=writes)
+        except IntegrityError as error:
+            if claimed and is_key_used(error):
+                raise IdempotencyKeyUsed([change.idempotency.key for change in claimed]) from error
+            raise
+        for change in claimed:
+            change.idempotency.saved = True
         positions = {recording.domain_event.event_id: recording.notification.id for recording in recordings}
         last = max(positions.values())
         return [max((positions[event.event_id] for event in change.events), default=last) for change in changes]
+
+    def _key_write(self, change: Change) -> SqlWrite:
+        last = change.events[-1]  # saved last of the change: its position is the change's
+        return SqlWrite(*key_row(self.recorder.datastore.schema, change.idempotency, change.aggregates[0].id,
+                                 last.aggregate_id, last.aggregate_version))
 
     def load(self, aggregate_id: UUID) -> Aggregate | None:
         return self.aggregate_class.from_history(self.events.get(aggregate_id))

@@ -236,6 +236,8 @@ def service_app(runtime: ServiceRuntime, title: str, description: str) -> FastAP
 
     app = FastAPI(title=title, description=description, lifespan=runtime.lifespan)
     map_domain_errors(app)
+    from shared.idempotency import install_idempotency, kept_by  # every write route takes an Idempotency-Key
+    install_idempotency(app, kept_by(runtime))
 
     @app.get("/health", tags=["operations"])
     async def health() -> JSONResponse:

@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     refused_message_retention_days: int = 30
     """How long the referral service keeps the sealed copy of a district message it refused and that no
     corrected resend has resolved; then the copy is destroyed (the reasons stay)."""
+    idempotency_key_retention_days: int = 7
+    """How long a service keeps the Idempotency-Key of a write, and its answer: a retry with the key within this
+    time gets the first answer; after it, the key is forgotten and the same key makes a new write."""
     vault_key: SecretStr = SecretStr("casetrack-dev-vault-key")
     """The referral service's person vault secret: wraps each young person's data key and keys the
     match hashes. Losing it makes every vaulted detail unreadable; production refuses the placeholder."""
