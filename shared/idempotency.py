@@ -23,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import hashlib
+import hmac
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
@@ -85,10 +86,12 @@ def valid_key(raw: str) -> str:
     return raw
 
 
-def fingerprint(method: str, path: str, query: bytes, actor: bytes, body: bytes) -> bytes:
+def fingerprint(method: str, path: str, query: bytes, actor: bytes, body: bytes, secret: bytes = b"") -> bytes:
     """What makes two requests the same request: method, path, query, who asks, and the body byte for byte
-    (SHA-256; each part length-prefixed so that no two different requests run together alike)."""
-    digest = hashlib.sha256()
+    (HMAC-SHA-256 under the service's secret, so that a kept fingerprint of a referral cannot be matched
+    against a guessed name and date of birth; each part length-prefixed so that no two different requests
+    run together alike)."""
+    digest = hmac.new(secret, digestmod=hashlib.sha256)
     for part in (method.encode(), path.encode(), query, actor, body):
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
@@ -199,6 +202,8 @@ class KeyBook(Protocol):
 
     service: str
     retention_days: int
+    secret: bytes
+    """Keys the fingerprints (derived from the vault secret)."""
 
     async def find(self, key: str) -> KeptKey | None: ...
 
@@ -210,9 +215,10 @@ class KeyBook(Protocol):
 class PostgresKeyBook:
     """A service's idempotency keys in its schema, read and answered through the service's asyncpg pool."""
 
-    def __init__(self, pool: asyncpg.Pool, schema: str, service: str, events_table: str, retention_days: int = 7):
+    def __init__(self, pool: asyncpg.Pool, schema: str, service: str, events_table: str, retention_days: int = 7,
+                 secret: bytes = b""):
         self.pool, self.schema, self.service = pool, schema, service
-        self.events_table, self.retention_days = events_table, retention_days
+        self.events_table, self.retention_days, self.secret = events_table, retention_days, secret
 
     @asynccontextmanager
     async def _connection(self) -> AsyncIterator[asyncpg.Connection]:
@@ -260,8 +266,10 @@ def kept_by(runtime: Any) -> Callable[[], KeyBook | None]:
         nonlocal book
         store = runtime.store
         if book is None and runtime.pool is not None and store is not None and store.keeps_idempotency_keys:
+            secret = hmac.new(runtime.settings.vault_key.get_secret_value().encode(), b"idempotency fingerprints",
+                              hashlib.sha256).digest()
             book = PostgresKeyBook(runtime.pool, runtime.schema, runtime.name, store.recorder.events_table_name,
-                                   runtime.settings.idempotency_key_retention_days)
+                                   runtime.settings.idempotency_key_retention_days, secret)
         return book
 
     return keys
@@ -334,7 +342,7 @@ class IdempotencyMiddleware:
         if body is None:
             return  # the client went away before sending its body
         actor = next((value for name, value in scope["headers"] if name == b"x-actor"), b"")
-        claim = Claim(key, fingerprint(scope["method"], scope["path"], scope["query_string"], actor, body))
+        claim = Claim(key, fingerprint(scope["method"], scope["path"], scope["query_string"], actor, body, keys.secret))
         try:
             kept = await keys.find(key)
         except StoreUnavailable:

@@ -121,6 +121,7 @@ class KeysInMemory:
 
     service: str = "things"
     retention_days: int = 7
+    secret: bytes = b""
     rows: dict[str, KeptKey] = field(default_factory=dict)
     answers_kept: int = 0
     sweeps: list[int] = field(default_factory=list)
@@ -324,3 +325,8 @@ def test_the_api_document_lists_the_header_on_writes_only(client):
 
     assert [p["name"] for p in paths["/things"]["post"]["parameters"]] == ["Idempotency-Key"]
     assert "parameters" not in paths["/things"]["get"]
+
+
+def test_a_fingerprint_is_keyed_so_a_guessed_request_cannot_be_matched_without_the_secret():
+    assert a_fingerprint(secret=b"one secret") != a_fingerprint(secret=b"another")
+    assert a_fingerprint(secret=b"one secret") == a_fingerprint(secret=b"one secret")
