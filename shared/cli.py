@@ -49,32 +49,31 @@ def load_settings() -> Settings:
         raise typer.Exit(2) from None
 
 
-@app.command(help="Start NATS, PostgreSQL and every service; stop them all on Ctrl-C or SIGTERM.\n" + SETTINGS_HELP)
+@app.command(help="Start NATS, PostgreSQL and every service, restart whatever dies or freezes; stop them all "
+                  "(services first, NATS last) on Ctrl-C or SIGTERM.\n" + SETTINGS_HELP)
 def up() -> None:
+    from rich.markup import escape
+
     from shared.devservers import EngineFailed, System  # development servers: only `up` starts them
 
     settings = load_settings()
-    system = System(settings)
+    system = System(settings, say=lambda line: err.print(f"[yellow]{escape(line)}[/yellow]", highlight=False))
     stopping = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    for ending in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):  # SIGHUP: its terminal was closed
+        signal.signal(ending, lambda *_: stopping.set())
     try:
         with console.status("starting NATS, PostgreSQL and the services..."):
-            system.start()
+            system.start(supervise=True)
     except EngineFailed as error:
         err.print(f"[red]casetrack: {error}[/red]")
         raise typer.Exit(1) from None
-    show_urls(system)
-    while not stopping.wait(1.0):
-        for name, service in system.services.items():
-            if service.has_died() and not stopping.is_set():
-                err.print(f"[yellow]{name} stopped unexpectedly; restarting it[/yellow]")
-                try:
-                    system.restart_service(name)
-                except EngineFailed as error:
-                    err.print(f"[red]casetrack: {error}[/red]")
-    console.print("stopping casetrack...")
-    system.stop()
+    try:  # the children run in sessions of their own: whatever happens here, they are stopped
+        show_urls(system)
+        while not stopping.wait(1.0):  # the supervisor's thread does the watching; this one waits for a signal
+            pass
+        console.print("stopping casetrack...")
+    finally:
+        system.stop()
     console.print("stopped.")
 
 
@@ -88,6 +87,8 @@ def show_urls(system: System) -> None:
     for name, service in system.services.items():
         table.add_row(name, f"{service.url}/docs", str(service.log))
     console.print(table)
+    console.print(f"Whatever dies or stops answering is restarted, with a line in {system.journal.path}",
+                  highlight=False)
     referral = system.services["referral"].url if "referral" in system.services else ""
     console.print("Try a referral:")
     console.print(

@@ -5,6 +5,9 @@ this package; tests/unit/test_devservers.py keeps it so.
 """
 
 from shared.devservers.engines import EngineFailed, NatsServer, Postgres, ensure_port_free, free_port
+from shared.devservers.runfolder import RunFolder
+from shared.devservers.supervisor import Backoff, Restart, Supervisor
 from shared.devservers.system import ServiceProcess, System
 
-__all__ = ["EngineFailed", "NatsServer", "Postgres", "ServiceProcess", "System", "ensure_port_free", "free_port"]
+__all__ = ["Backoff", "EngineFailed", "NatsServer", "Postgres", "Restart", "RunFolder", "ServiceProcess",
+           "Supervisor", "System", "ensure_port_free", "free_port"]

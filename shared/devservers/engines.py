@@ -17,6 +17,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import ClassVar
+
+import psutil
 
 POSTGRES_OS_USER = "casetrack-pg"
 DATABASE_NAME = "casetrack"
@@ -75,12 +78,39 @@ def accepts_connections(host: str, port: int) -> bool:
 def stop_process(process: subprocess.Popen | None, sig: int = signal.SIGTERM, timeout: float = 15.0) -> None:
     if process is None or process.poll() is not None:
         return
+    resume(process.pid)  # a frozen process cannot act on the signal
     process.send_signal(sig)
     try:
         process.wait(timeout)
     except subprocess.TimeoutExpired:
         process.kill()
         process.wait()
+
+
+def resume(pid: int) -> None:
+    """SIGCONT to the process and its group (every child leads a group of its own), ignoring one already gone."""
+    try:
+        os.killpg(pid, signal.SIGCONT)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def running(pid: int) -> psutil.Process | None:
+    """The live process with this pid (a zombie is dead: nothing but its parent's wait() is left of it)."""
+    try:
+        process = psutil.Process(pid)
+        return None if process.status() == psutil.STATUS_ZOMBIE else process
+    except psutil.Error:
+        return None
+
+
+def launch(command: list[str], log: Path, **options) -> subprocess.Popen:
+    """Start a child in a session of its own, so that a terminal's Ctrl-C reaches only `casetrack up`, which then
+    stops its children in order; its output goes to its log (the parent keeps no copy of the file open)."""
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with log.open("ab") as output:
+        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=output, stderr=subprocess.STDOUT,
+                                start_new_session=True, **options)
 
 
 @dataclass
@@ -91,6 +121,9 @@ class NatsServer:
     port: int
     host: str = "127.0.0.1"
     process: subprocess.Popen | None = None
+    name: ClassVar[str] = "nats"
+    kind: ClassVar[str] = "engine"
+    program: ClassVar[str] = "nats-server"
 
     @property
     def url(self) -> str:
@@ -100,10 +133,24 @@ class NatsServer:
     def log(self) -> Path:
         return self.data_dir / "nats-server.log"
 
+    @property
+    def config(self) -> Path:
+        return self.data_dir / "nats-server.conf"
+
+    def is_ours(self, process: psutil.Process) -> bool:
+        """Whether a live process is a nats-server run on this data folder's configuration."""
+        try:
+            command = process.cmdline()
+        except psutil.Error:
+            return False
+        return bool(command) and Path(command[0]).name == "nats-server" and str(self.config) in command
+
     def start(self) -> None:
+        """Start it; a nats-server killed with -9 leaves nothing behind that stops this (JetStream keeps no lock
+        file in its store), so there is nothing to clean first."""
         ensure_port_free(self.host, self.port, "nats-server")
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        config = self.data_dir / "nats-server.conf"
+        config = self.config
         config.write_text(
             f'listen: "{self.host}:{self.port}"\n'
             f'server_name: "casetrack-embedded"\n'
@@ -112,10 +159,8 @@ class NatsServer:
             "  sync_interval: always\n"
             "}\n"
         )
-        self.process = subprocess.Popen(
-            [nats_server_binary(), "-c", str(config), "-l", str(self.log)],
-            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
-        )
+        self.process = launch([nats_server_binary(), "-c", str(config), "-l", str(self.log)],
+                              self.data_dir / "nats-server.out")
         wait_until(lambda: accepts_connections(self.host, self.port), self.process, "nats-server", self.log)
 
     def stop(self) -> None:
@@ -150,6 +195,9 @@ class Postgres:
     host: str = "127.0.0.1"
     process: subprocess.Popen | None = None
     os_user: str | None = field(default=None)
+    name: ClassVar[str] = "postgres"
+    kind: ClassVar[str] = "engine"
+    program: ClassVar[str] = "PostgreSQL"
 
     @property
     def url(self) -> str:
@@ -170,18 +218,14 @@ class Postgres:
         if not (self.data_dir / "PG_VERSION").exists():
             self._run(bin_dir / "initdb", "-D", str(self.data_dir), "-U", "postgres",
                       "--auth=trust", "--encoding=UTF8", "--no-instructions")
-        stale = self.data_dir / "postmaster.pid"
-        if stale.exists():
-            pid = int(stale.read_text().splitlines()[0])
-            if _process_alive(pid):
-                raise EngineFailed(
-                    f"a PostgreSQL server (pid {pid}) is still running on {self.data_dir}: stop it first"
-                )
-        self.process = subprocess.Popen(
+        if (postmaster := self.running_postmaster()) is not None:
+            raise EngineFailed(
+                f"a PostgreSQL server (pid {postmaster.pid}) is still running on {self.data_dir}: stop it first")
+        self.clear_remains()
+        self.process = launch(
             [str(bin_dir / "postgres"), "-D", str(self.data_dir), "-p", str(self.port),
              "-h", self.host, "-k", str(self.data_dir), "-c", "fsync=on"],
-            stdin=subprocess.DEVNULL, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
-            user=self.os_user, start_new_session=True,
+            self.log, user=self.os_user,
         )
         wait_until(self._ready, self.process, "PostgreSQL", self.log)
         self._ensure_database(bin_dir)
@@ -219,21 +263,71 @@ class Postgres:
                            capture_output=True)
         return POSTGRES_OS_USER
 
+    @property
+    def lock_file(self) -> Path:
+        return self.data_dir / "postmaster.pid"
+
+    def is_ours(self, process: psutil.Process) -> bool:
+        """Whether a live process is a postmaster serving this data folder (a postmaster works in its data folder;
+        its backends name themselves "postgres: ...")."""
+        try:
+            command = process.cmdline()
+            return bool(command) and Path(command[0]).name == "postgres" and Path(process.cwd()) == self.data_dir
+        except psutil.Error:
+            return False
+
+    def running_postmaster(self) -> psutil.Process | None:
+        """The postmaster that `postmaster.pid` names, if it is alive and really serves this data folder."""
+        pid = lock_file_pid(self.lock_file)
+        process = running(pid) if pid else None
+        return process if process is not None and self.is_ours(process) else None
+
+    def clear_remains(self) -> None:
+        """Clean up after a postmaster that died without shutting down (kill -9): its backends, which may still
+        hold the shared memory, are killed, and a `postmaster.pid` naming no live postmaster of this data folder is
+        removed. PostgreSQL itself refuses to start while that pid is any live process (or a zombie, or a pid
+        reused since), saying "lock file postmaster.pid already exists"."""
+        pid = lock_file_pid(self.lock_file)
+        if pid is None or self.running_postmaster() is not None:
+            return
+        kill_backends_of(pid)
+        self.lock_file.unlink(missing_ok=True)
+
     def stop(self) -> None:
-        stop_process(self.process, signal.SIGINT)  # SIGINT is PostgreSQL's "fast shutdown"
+        stop_process(self.process, signal.SIGINT, timeout=30)  # SIGINT is PostgreSQL's "fast shutdown"
+        if self.process is not None:
+            kill_backends_of(self.process.pid)
 
     def kill(self) -> None:
         stop_process(self.process, signal.SIGKILL)
 
 
-def _process_alive(pid: int) -> bool:
+def lock_file_pid(lock_file: Path) -> int | None:
+    """The pid on the first line of a postmaster.pid, or None if there is no readable one."""
     try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+        return int(lock_file.read_text().splitlines()[0])
+    except (FileNotFoundError, IndexError, ValueError):
+        return None
+
+
+def kill_backends_of(postmaster_pid: int) -> None:
+    """SIGKILL whatever PostgreSQL processes are left in a dead postmaster's process group (its own session: the
+    group id is its pid), and wait for them to go. Only processes calling themselves postgres are touched, in case
+    the group id now belongs to someone else."""
+    names = ("postgres", str(postgres_bin_dir() / "postgres"))  # a backend's title, the postmaster's program
+    backends = []
+    for process in psutil.process_iter(["cmdline"]):
+        try:
+            if os.getpgid(process.pid) == postmaster_pid and (process.info["cmdline"] or [""])[0].startswith(names):
+                backends.append(process)
+        except (ProcessLookupError, psutil.Error):
+            continue
+    for backend in backends:
+        try:
+            backend.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(backends, timeout=10)
 
 
 def _let_user_reach(path: Path, user: str) -> None:

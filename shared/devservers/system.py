@@ -7,13 +7,32 @@ import os
 import signal
 import subprocess
 import sys
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import httpx
+import psutil
 
-from shared.devservers.engines import NatsServer, Postgres, ensure_port_free, stop_process, wait_until
+from shared.devservers.engines import (
+    NatsServer,
+    Postgres,
+    ensure_port_free,
+    kill_backends_of,
+    launch,
+    resume,
+    stop_process,
+    wait_until,
+)
+from shared.devservers.runfolder import Owned, RunFolder
+from shared.devservers.supervisor import Journal, Restart, Supervisor, how_it_ended
 from shared.settings import SERVICES, Settings
+
+DRAIN_SECONDS = 12.0
+"""How long a service is given to finish its requests and messages after SIGTERM, before SIGKILL."""
 
 
 @dataclass
@@ -25,6 +44,11 @@ class ServiceProcess:
     env: dict[str, str]
     log: Path
     process: subprocess.Popen | None = None
+    kind: ClassVar[str] = "service"
+
+    @property
+    def program(self) -> str:
+        return self.name
 
     @property
     def url(self) -> str:
@@ -32,24 +56,28 @@ class ServiceProcess:
 
     def start(self) -> None:
         ensure_port_free(self.env["CASETRACK_SERVICE_HOST"], self.port, f"the {self.name} service")
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "service", self.name],
-            env={**os.environ, **self.env, "CASETRACK_SERVICE_PORT": str(self.port)},
-            stdin=subprocess.DEVNULL, stdout=self.log.open("ab"), stderr=subprocess.STDOUT,
-        )
+        self.process = launch([sys.executable, "-m", "shared.cli", "service", self.name], self.log,
+                              env={**os.environ, **self.env, "CASETRACK_SERVICE_PORT": str(self.port)})
+
+    def is_ours(self, process: psutil.Process) -> bool:
+        """Whether a live process is this service of this data folder's system."""
+        try:
+            return (process.cmdline()[-3:] == ["shared.cli", "service", self.name]
+                    and process.environ().get("CASETRACK_DATA_DIR") == self.env["CASETRACK_DATA_DIR"])
+        except psutil.Error:
+            return False
 
     def wait_until_healthy(self, timeout: float = 60.0) -> None:
-        wait_until(self._healthy, self.process, f"the {self.name} service", self.log, timeout)
+        wait_until(self.healthy, self.process, f"the {self.name} service", self.log, timeout)
 
-    def _healthy(self) -> bool:
+    def healthy(self) -> bool:
         try:
-            return httpx.get(f"{self.url}/health", timeout=1.0).status_code == 200
+            return httpx.get(f"{self.url}/health", timeout=2.0).status_code == 200
         except httpx.HTTPError:
             return False
 
     def stop(self) -> None:
-        stop_process(self.process)
+        stop_process(self.process, timeout=DRAIN_SECONDS)
 
     def kill(self) -> None:
         stop_process(self.process, signal.SIGKILL)
@@ -59,14 +87,22 @@ class ServiceProcess:
 
 
 class System:
-    """The whole of casetrack on one machine: engines (unless settings name servers) and every service."""
+    """The whole of casetrack on one machine: engines (unless settings name servers) and every service.
 
-    def __init__(self, settings: Settings, services: list[str] | None = None):
+    Every process it starts is recorded in `data_dir/run/` and, with `start(supervise=True)`, watched and
+    restarted (see `Supervisor`); `data_dir/logs/casetrack-up.log` has a line for each start, stop and restart.
+    `pid`, `kill`, `freeze`, `thaw`, `stop_engine`, `start_engine` and `wait_until_healed` are for fault tests."""
+
+    def __init__(self, settings: Settings, services: list[str] | None = None,
+                 say: Callable[[str], None] | None = None):
         self.settings = settings
         self.nats: NatsServer | None = None
         self.postgres: Postgres | None = None
         self.services: dict[str, ServiceProcess] = {}
         self.service_names = services if services is not None else list(SERVICES)
+        self.run_folder = RunFolder(settings.data_dir / "run")
+        self.journal = Journal(settings.data_dir / "logs" / "casetrack-up.log", say)
+        self.supervisor = Supervisor(self.journal, self.record)
 
     @property
     def nats_url(self) -> str:
@@ -76,14 +112,23 @@ class System:
     def database_url(self) -> str:
         return self.settings.database_url or self.postgres.url
 
+    @property
+    def restarts(self) -> list[Restart]:
+        return self.supervisor.restarts
+
+    def owned(self) -> Iterator[Owned]:
+        """Every process this system runs, engines first."""
+        yield from (engine for engine in (self.nats, self.postgres) if engine is not None)
+        yield from self.services.values()
+
     def start_engines(self) -> None:
         data = self.settings.data_dir
         if not self.settings.nats_url:
             self.nats = NatsServer(data / "nats", self.settings.nats_port, self.settings.host)
-            self.nats.start()
+            self._start(self.nats)
         if not self.settings.database_url:
             self.postgres = Postgres(data / "pg", self.settings.postgres_port, self.settings.host)
-            self.postgres.start()
+            self._start(self.postgres)
 
     def service_env(self) -> dict[str, str]:
         return {
@@ -103,28 +148,175 @@ class System:
             service = ServiceProcess(name, self.settings.port_of(name), env,
                                      self.settings.data_dir / "logs" / f"{name}.log")
             self.services[name] = service
-            service.start()
+            self._start(service)
         for service in self.services.values():
             service.wait_until_healthy()
 
-    def start(self) -> None:
+    def start(self, supervise: bool = False) -> None:
+        """Start everything (first stopping what a previous run on this data folder left running); with
+        `supervise`, watch it all from a background thread and restart whatever dies or freezes."""
         try:
+            self.stop_left_overs()
             self.start_engines()
             self.start_services()
         except BaseException:
             self.stop()
             raise
+        if supervise:
+            self.supervisor.start()
 
-    def restart_service(self, name: str) -> None:
-        service = self.services[name]
-        service.stop()
-        service.start()
-        service.wait_until_healthy()
+    def _start(self, owned: Owned) -> None:
+        owned.start()
+        self.supervisor.watch(owned)
+        self.record()
+        self.journal(f"started {owned.program} (pid {owned.process.pid}), log {owned.log}", show=False)
+
+    def record(self) -> None:
+        self.run_folder.record(self.owned())
+
+    def stop_left_overs(self) -> None:
+        """Stop whatever an earlier run on this data folder left running (it was killed, or dropped by a test),
+        or a PostgreSQL started by hand on it, so that their ports are free again: services first, engines last.
+        Only a live process that is still that program is touched (a recorded pid may since be someone else's)."""
+        data = self.settings.data_dir
+        env = {"CASETRACK_SERVICE_HOST": self.settings.host, "CASETRACK_DATA_DIR": str(data)}
+        nats = NatsServer(data / "nats", self.settings.nats_port, self.settings.host)
+        postgres = Postgres(data / "pg", self.settings.postgres_port, self.settings.host)
+        services = [ServiceProcess(name, 0, env, data / "logs" / f"{name}.log")
+                    for name in self.run_folder.recorded() if name not in (nats.name, postgres.name)]
+        for together, sig in ((services, signal.SIGTERM), ([postgres], signal.SIGINT), ([nats], signal.SIGTERM)):
+            left = [(owned, self.run_folder.left_over(owned.name, owned.is_ours)
+                     or (postgres.running_postmaster() if owned is postgres else None)) for owned in together]
+            left = [(owned, process) for owned, process in left if process is not None]
+            for owned, process in left:
+                self.journal(f"{owned.program} (pid {process.pid}) was left over from a previous run; stopping it")
+            stop_left_over([process for _, process in left], sig)
+            for owned, process in left:
+                if owned is postgres:
+                    kill_backends_of(process.pid)
+                self.run_folder.forget(owned.name)
 
     def stop(self) -> None:
-        for service in self.services.values():
-            service.stop()
-        if self.postgres:
-            self.postgres.stop()
-        if self.nats:
-            self.nats.stop()
+        """Stop in order: the supervisor, then every service at once (each given DRAIN_SECONDS to drain, then
+        killed), then PostgreSQL (fast shutdown), then NATS, which the services need until they have drained."""
+        self.supervisor.stop()
+        self.journal(f"stopping the services (each has {DRAIN_SECONDS:.0f} s to drain), then PostgreSQL, then NATS",
+                     show=False)
+        with self.supervisor.lock:
+            stopping = [s for s in self.services.values() if s.process is not None and s.process.poll() is None]
+            for service in stopping:
+                resume(service.process.pid)
+                service.process.terminate()
+            deadline = time.monotonic() + DRAIN_SECONDS
+            for service in stopping:
+                try:
+                    code = service.process.wait(max(deadline - time.monotonic(), 0.1))
+                    ended = "drained" if code in (0, -signal.SIGTERM) else how_it_ended(code)  # uvicorn re-raises
+                    self.journal(f"stopped {service.program} ({ended})", show=False)
+                except subprocess.TimeoutExpired:
+                    service.process.kill()
+                    service.process.wait()
+                    self.journal(f"{service.program} did not stop within {DRAIN_SECONDS:.0f} s; killed it")
+            for engine in (self.postgres, self.nats):
+                if engine is not None and engine.process is not None and engine.process.poll() is None:
+                    engine.stop()
+                    self.journal(f"stopped {engine.program} ({how_it_ended(engine.process.returncode)})", show=False)
+            self.run_folder.forget_all()
+
+    # What fault tests (and `casetrack chaos`) do to a running system.
+
+    def _owned(self, name: str) -> Owned:
+        found = {owned.name: owned for owned in self.owned()}
+        if name not in found:
+            raise KeyError(f"this system runs no {name!r}; it runs {', '.join(found)}")
+        return found[name]
+
+    def pid(self, name: str) -> int:
+        """The pid of "nats", "postgres" or a service, as it runs now."""
+        return self._owned(name).process.pid
+
+    def kill(self, name: str) -> None:
+        """kill -9: the supervisor (if started) notices and restarts it."""
+        os.kill(self.pid(name), signal.SIGKILL)
+
+    def freeze(self, name: str) -> None:
+        """SIGSTOP it (a PostgreSQL with its backends): the supervisor leaves it alone until `thaw`."""
+        with self.supervisor.lock:
+            self.supervisor.watches[name].frozen = True
+            os.killpg(self.pid(name), signal.SIGSTOP)
+            self.journal(f"froze {self._owned(name).program} (pid {self.pid(name)}) on purpose", show=False)
+
+    def thaw(self, name: str) -> None:
+        with self.supervisor.lock:
+            resume(self.pid(name))
+            watch = self.supervisor.watches[name]
+            watch.frozen, watch.unanswered = False, 0
+            self.journal(f"thawed {self._owned(name).program} (pid {self.pid(name)})", show=False)
+
+    def stop_engine(self, name: str) -> None:
+        """Stop "nats" or "postgres" on purpose (an outage): the supervisor does not restart it until
+        `start_engine`."""
+        with self.supervisor.lock:
+            engine = self._owned(name)
+            self.supervisor.watches[name].stopped = True
+            engine.stop()
+            self.run_folder.forget(name)
+            self.record()
+            self.journal(f"stopped {engine.program} on purpose", show=False)
+
+    def start_engine(self, name: str) -> None:
+        with self.supervisor.lock:
+            engine = self._owned(name)
+            engine.start()
+            watch = self.supervisor.watches[name]
+            watch.stopped, watch.restart_at = False, None
+            watch.backoff.started(time.monotonic())
+            for other in self.supervisor.watches.values():  # whatever died meanwhile need not wait its back-off
+                if other.restart_at is not None:
+                    other.restart_at = time.monotonic()
+            self.record()
+            self.journal(f"started {engine.program} again (pid {engine.process.pid})", show=False)
+
+    def wait_until_healed(self, timeout: float = 60.0) -> None:
+        """Wait until every owned process runs (none frozen or stopped on purpose) and every service's /health
+        answers 200; TimeoutError names what is not yet so."""
+        deadline = time.monotonic() + timeout
+        while True:
+            unwell = self.unwell()
+            if not unwell:
+                return
+            if time.monotonic() >= deadline:
+                raise TimeoutError(f"not healed within {timeout:.0f} s: {'; '.join(unwell)}")
+            time.sleep(0.2)  # polling the processes and their health until healed or the deadline
+
+    def unwell(self) -> list[str]:
+        with self.supervisor.lock:
+            down = [f"{owned.program} is not running" for owned in self.owned()
+                    if owned.process is None or owned.process.poll() is not None]
+            held = [f"{watch.owned.program} is {'frozen' if watch.frozen else 'stopped'} on purpose"
+                    for watch in self.supervisor.watches.values() if watch.frozen or watch.stopped]
+        if down or held:
+            return down + held
+        services = list(self.services.values())
+        with ThreadPoolExecutor(max_workers=max(len(services), 1)) as asking:
+            healthy = list(asking.map(ServiceProcess.healthy, services))
+        return [f"{service.name}'s /health is not 200" for service, ok in zip(services, healthy, strict=True)
+                if not ok]
+
+
+def stop_left_over(processes: list[psutil.Process], sig: int, timeout: float = DRAIN_SECONDS) -> None:
+    """Stop processes this run did not start (so cannot wait for as a parent), all at once: the signal, then
+    SIGKILL for any still running after `timeout` seconds."""
+    for process in processes:
+        try:
+            resume(process.pid)
+            process.send_signal(sig)
+        except psutil.Error:
+            pass
+    _, alive = psutil.wait_procs(processes, timeout=timeout)
+    for process in alive:
+        try:
+            process.kill()
+        except psutil.Error:
+            pass
+    psutil.wait_procs(alive, timeout=5)

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import httpx
+import psutil
 
+from shared.settings import SERVICES
 from tests.e2e.helpers import a_referral, system_settings
 
 
@@ -19,7 +23,8 @@ def casetrack_up(data_dir: Path, settings) -> subprocess.Popen:
            "CASETRACK_NATS_PORT": str(settings.nats_port), "CASETRACK_POSTGRES_PORT": str(settings.postgres_port),
            "COLUMNS": "200"}
     return subprocess.Popen([sys.executable, "-m", "shared.cli", "up"], env=env, text=True,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)  # a process group of its own, as in a terminal
 
 
 def read_until_up(process: subprocess.Popen) -> str:
@@ -31,13 +36,62 @@ def read_until_up(process: subprocess.Popen) -> str:
     raise AssertionError("casetrack up ended before it was up:\n" + "".join(seen) + process.stderr.read())
 
 
-def stop(process: subprocess.Popen) -> tuple[int, str]:
+def stop(process: subprocess.Popen) -> tuple[int, str, str]:
     process.send_signal(signal.SIGTERM)
-    rest, _ = process.communicate(timeout=60)
-    return process.returncode, rest
+    rest, errors = process.communicate(timeout=60)
+    return process.returncode, rest, errors
 
 
-def test_casetrack_up_runs_everything_prints_urls_and_an_example_then_stops_on_sigterm_and_carries_on(tmp_path):
+def ctrl_c(process: subprocess.Popen) -> tuple[int, str, str]:
+    """What a terminal does on Ctrl-C: SIGINT to every process of the foreground process group."""
+    os.killpg(process.pid, signal.SIGINT)
+    rest, errors = process.communicate(timeout=60)
+    return process.returncode, rest, errors
+
+
+def running_processes(data_dir: Path) -> dict[str, int]:
+    return {name: entry["pid"] for name, entry in json.loads((data_dir / "run" / "processes.json").read_text()).items()}
+
+
+def wait_for_line(log: Path, part: str, seconds: float = 30) -> str:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        found = [line for line in log.read_text().splitlines() if part in line] if log.exists() else []
+        if found:
+            return found[0]
+        time.sleep(0.1)  # polling casetrack up's log
+    raise AssertionError(f"no line with {part!r} in {log}")
+
+
+def stop_order(log: Path) -> list[set[str]]:
+    """What casetrack up's log says it stopped, in order, those stopped together (the services) in one set."""
+    order: list[set[str]] = []
+    for line in log.read_text().splitlines():
+        words = line.split(" ")
+        stopped = words[2] if words[1] == "stopped" else words[1] if " did not stop within " in line else None
+        if stopped in SERVICES and order and order[-1] <= set(SERVICES):
+            order[-1].add(stopped)
+        elif stopped:
+            order.append({stopped})
+    return order
+
+
+def left_alive(pids: dict[str, int]) -> list[str]:
+    """The names whose process, or (PostgreSQL's backends) any process of its group, still runs."""
+    alive = []
+    for name, pid in pids.items():
+        for process in psutil.process_iter():
+            try:
+                if (process.pid == pid or os.getpgid(process.pid) == pid) and process.status() != psutil.STATUS_ZOMBIE:
+                    alive.append(name)
+                    break
+            except (ProcessLookupError, psutil.Error):
+                continue
+    return alive
+
+
+def test_casetrack_up_runs_everything_prints_urls_and_an_example_then_stops_on_sigterm_or_ctrl_c_and_carries_on(
+        tmp_path):
     settings = system_settings(tmp_path)
     referral_url = f"http://127.0.0.1:{settings.base_port + 1}"
     journeys_url = f"http://127.0.0.1:{settings.base_port + 5}"
@@ -51,19 +105,45 @@ def test_casetrack_up_runs_everything_prints_urls_and_an_example_then_stops_on_s
                           headers={"content-type": "application/json"})
     assert response.status_code == 201, response.text
     written = response.json()
-    code, rest = stop(first)
+    code, rest, _ = stop(first)
     assert code == 0 and "stopped." in rest
 
     again = casetrack_up(tmp_path, settings)
     read_until_up(again)
+    running = running_processes(tmp_path)
     try:
         kept = httpx.get(f"{journeys_url}/journeys/{written['case_id']}", params={"after": written["position"]})
         next_write = httpx.post(f"{referral_url}/referrals", json=a_referral()).json()
     finally:
-        code, _ = stop(again)
+        code, rest, _ = ctrl_c(again)
     assert kept.status_code == 200 and kept.json()["steps"][0]["event_type"] == "ReferralMade"
     assert next_write["position"] == "referral:2"
-    assert code == 0
+    assert code == 0 and "stopped." in rest
+    nats_log = (tmp_path / "nats" / "nats-server.log").read_text()  # Ctrl-C reached only casetrack up, which ...
+    assert 'Trapped "interrupt" signal' not in nats_log and 'Trapped "terminated" signal' in nats_log  # ... stopped it
+    assert left_alive(running) == []
+
+
+def test_casetrack_up_restarts_a_killed_engine_then_stops_services_before_engines_and_leaves_nothing_running(
+        tmp_path):
+    settings = system_settings(tmp_path)
+    log = tmp_path / "logs" / "casetrack-up.log"
+    up = casetrack_up(tmp_path, settings)
+    read_until_up(up)
+    try:
+        started = running_processes(tmp_path)
+        os.kill(started["nats"], signal.SIGKILL)
+        restarted = wait_for_line(log, f"nats-server (pid {started['nats']}) died, killed by SIGKILL; restarted")
+        running = running_processes(tmp_path)
+    finally:
+        code, rest, errors = stop(up)
+
+    assert code == 0 and "stopped." in rest
+    assert restarted.split(" ", 1)[1] in errors  # on the console too
+    assert running["nats"] != started["nats"] and running["nats"] == int(restarted.rsplit(" ", 1)[1])
+    assert stop_order(log) == [set(SERVICES), {"PostgreSQL"}, {"nats-server"}]
+    assert left_alive(running) == []
+    assert not (tmp_path / "run" / "processes.json").exists()
 
 
 def test_a_port_already_taken_is_a_one_line_error_not_a_traceback(tmp_path):
