@@ -25,6 +25,7 @@ import contextvars
 import hashlib
 import hmac
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextlib import asynccontextmanager, contextmanager
@@ -285,9 +286,30 @@ def refused_key(message: str, kind: str) -> JSONResponse:
                         status_code=422)
 
 
-async def answer_again(keys: KeyBook, claim: Claim, wait_seconds: float, kept: KeptKey | None = None) -> Response:
+def declared_status(scope: Scope) -> int:
+    """The success status the route that `scope` reaches declares (201 for a POST that creates, ...), read from
+    the app's OpenAPI document (the public view of its routes)."""
+    app = scope.get("app")
+    statuses = getattr(app, "_success_statuses", None)
+    if statuses is None and app is not None:
+        statuses = []
+        for path, operations in app.openapi().get("paths", {}).items():
+            pattern = re.compile("^" + re.sub(r"\\\{[^}]+\\\}", "[^/]+", re.escape(path)) + "$")
+            for method, operation in operations.items():
+                codes = sorted(int(code) for code in operation.get("responses", {}) if code.startswith("2"))
+                statuses.append((method.upper(), pattern, codes[0] if codes else 200))
+        app._success_statuses = statuses
+    for method, pattern, status in statuses or ():
+        if method == scope["method"] and pattern.match(scope["path"]):
+            return status
+    return 200
+
+
+async def answer_again(keys: KeyBook, claim: Claim, wait_seconds: float, kept: KeptKey | None = None,
+                       success_status: int = 200) -> Response:
     """The answer to a request whose key another request used: the first answer (waiting a little for it if
-    the first request has committed but not yet answered), or why not."""
+    the first request has committed but not yet answered), or why not. A rebuilt answer has the route's
+    `success_status`, since the write did succeed."""
     deadline = time.monotonic() + wait_seconds
     while True:
         try:
@@ -307,7 +329,7 @@ async def answer_again(keys: KeyBook, claim: Claim, wait_seconds: float, kept: K
                           "it); this is what is known of it",
                 "aggregate_id": str(kept.aggregate_id) if kept.aggregate_id else None,
                 "position": f"{keys.service}:{kept.position}" if kept.position is not None else None,
-            }, status_code=200, headers={REPLAYED_HEADER: "true"})
+            }, status_code=success_status, headers={REPLAYED_HEADER: "true"})
         if time.monotonic() >= deadline:
             return JSONResponse({"detail": f"a request with idempotency key {claim.key!r} is in progress: retry "
                                            "shortly for its answer"}, status_code=409, headers={"Retry-After": "1"})
@@ -348,7 +370,7 @@ class IdempotencyMiddleware:
         except StoreUnavailable:
             return await store_unavailable()(scope, receive, send)
         if kept is not None:
-            again = await answer_again(keys, claim, self.wait_for_first_answer, kept)
+            again = await answer_again(keys, claim, self.wait_for_first_answer, kept, declared_status(scope))
             return await again(scope, receive, send)
 
         answer = Answer()
@@ -445,7 +467,7 @@ def install_idempotency(app: FastAPI, keys: Callable[[], KeyBook | None],
         if claim is None or book is None:  # not a keyed HTTP write: nothing to answer again
             return JSONResponse({"detail": str(error)}, status_code=409)
         claim.answered_again = True
-        return await answer_again(book, claim, wait_for_first_answer)
+        return await answer_again(book, claim, wait_for_first_answer, success_status=declared_status(request.scope))
 
     app.add_middleware(IdempotencyMiddleware, keys=keys, wait_for_first_answer=wait_for_first_answer)
     app.add_exception_handler(IdempotencyKeyUsed, key_used)

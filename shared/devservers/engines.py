@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import os
 import pwd
+import random
 import shutil
 import signal
 import socket
@@ -42,9 +43,25 @@ def ensure_port_free(host: str, port: int, what: str) -> None:
 
 
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((host, 0))
-        return probe.getsockname()[1]
+    """A free port below the kernel's ephemeral range: a port the kernel hands out itself (bind to 0) can be
+    taken by some process's outgoing connection before the server it was meant for binds it."""
+    lowest_ephemeral = _lowest_ephemeral_port()
+    for _ in range(500):
+        port = random.randint(10_000, lowest_ephemeral - 1)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            try:
+                probe.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise EngineFailed(f"no free port found between 10000 and {lowest_ephemeral}")
+
+
+def _lowest_ephemeral_port() -> int:
+    try:
+        return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return 32_768
 
 
 def wait_until(ready: Callable[[], bool], process: subprocess.Popen, what: str, log: Path,

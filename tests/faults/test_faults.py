@@ -22,7 +22,7 @@ pytestmark = pytest.mark.timeout(300)
 @pytest.fixture(scope="module")
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     running = System(system_settings(tmp_path_factory.mktemp("faults")))
-    running.start()
+    running.start(supervise=True)
     yield running
     running.stop()
 

@@ -255,7 +255,7 @@ async def test_a_referral_whose_process_died_before_answering_gets_an_answer_reb
     answer = await client.post("/referrals", content=body, headers={"Idempotency-Key": "key-1",
                                                                     "content-type": "application/json"})
 
-    assert answer.status_code == 200, answer.text
+    assert answer.status_code == 201, answer.text  # as POST /referrals answers: the referral was made
     assert answer.headers["Idempotent-Replayed"] == "true"
     rebuilt = answer.json()
     assert (rebuilt["rebuilt"], rebuilt["aggregate_id"], rebuilt["position"]) == (

@@ -259,14 +259,14 @@ def test_a_key_saved_but_not_yet_answered_tells_the_retry_to_come_back(client, t
     assert things.made == []
 
 
-def test_a_key_whose_answer_was_lost_with_its_process_gets_an_answer_rebuilt_from_the_row(client, things):
+def test_a_key_whose_answer_was_lost_with_its_process_gets_a_success_rebuilt_from_the_row(client, things):
     thing_id = uuid4()
     things.keys.rows["k1"] = KeptKey(a_fingerprint_of(client, "lamp"), ANSWER_DUE_WITHIN + timedelta(seconds=1),
                                      aggregate_id=thing_id, position=7)
 
     answer = post(client, "k1")
 
-    assert answer.status_code == 200
+    assert answer.status_code == 201  # the status the route declares: the write did succeed
     assert answer.headers["Idempotent-Replayed"] == "true"
     assert answer.json() | {"detail": "..."} == {"idempotency_key": "k1", "rebuilt": True, "detail": "...",
                                                  "aggregate_id": str(thing_id), "position": "things:7"}
