@@ -154,7 +154,7 @@ def _stopped_late(limit_seconds: float) -> None:
     import logging
     import os
 
-    logging.getLogger("shared.cli").error("still stopping after %.0f s: exiting anyway", limit_seconds)
+    logging.getLogger("shared.cli").error("still stopping after %.1f s: exiting anyway", limit_seconds)
     logging.shutdown()
     os._exit(1)
 
