@@ -55,11 +55,13 @@ class Size:
 
     events: int
     requests: int
+    sustain_seconds: float = 20.0
+    """How long the sustained-writes figure keeps writing."""
 
     @classmethod
     def of(cls, events: int, tiny: bool = False) -> Size:
         if tiny:
-            return cls(events=300, requests=40)
+            return cls(events=300, requests=40, sustain_seconds=3.0)
         return cls(events=events, requests=max(min(events // 20, 2_000), 40))
 
 
@@ -122,6 +124,7 @@ class Bench:
     say: Callable[[str], None] = lambda _: None
     readings: dict[str, Reading] = field(default_factory=dict)
     _system: System | None = None
+    _followers: System | None = None
 
     async def baseline(self, name: str) -> Reading:
         if name not in self.readings:
@@ -146,9 +149,20 @@ class Bench:
             self._system.start_services()
         return self._system.services["referral"].url
 
+    def followers(self) -> dict[str, str]:
+        """The placement and journeys services (each follows the referral stream; the referral service follows
+        placement's), started beside the referral service the same way; the URL of each of the three."""
+        self.referral_service()
+        if self._followers is None:
+            self._followers = System(self._system.settings, services=["placement", "journeys"])
+            self._followers.start_services()
+        return {name: service.url for system in (self._system, self._followers)
+                for name, service in system.services.items()}
+
     def stop(self) -> None:
-        if self._system is not None:
-            self._system.stop()
+        for system in (self._followers, self._system):
+            if system is not None:
+                system.stop()
 
 
 def rate(count: int, started: float) -> float:
@@ -543,6 +557,100 @@ async def lag(bench: Bench) -> Figure:
                   note=f"p50 {p50:,.0f} ms over {count} events, from the write's commit to the read model; "
                        f"the writes themselves took p50 {percentile(writes, 50) * 1000:,.0f} ms, "
                        f"p99 {percentile(writes, 99) * 1000:,.0f} ms")
+
+
+SUSTAINED_WRITERS = 32
+
+
+@figure
+async def sustained_writes(bench: Bench) -> Figure:
+    """The write rate the services sustain, and whether every lag stays flat meanwhile: POST /referrals from 32
+    parallel clients (8 at --tiny) for `sustain_seconds`, with the referral, placement and journeys services
+    running, while the relay's lag and every projection's lag (each from its source store's head, as /health
+    reports them) are sampled each second. Flat: the last third of the samples is no higher on average than the
+    first third (with a little slack for noise near zero)."""
+    await bench.baseline("postgres_commit")
+    urls = await asyncio.to_thread(bench.followers)
+    writers = SUSTAINED_WRITERS if bench.size.requests >= 1_000 else 8
+    limits = httpx.Limits(max_connections=writers + len(urls), max_keepalive_connections=writers + len(urls))
+    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
+        bench.say("sustained writes: waiting for every projection to catch up with the figures before")
+        await caught_up(http, urls, within=120)
+        made, dropped, refused, samples = 0, 0, [], []
+        writing = asyncio.Event()
+        writing.set()
+
+        async def writer(n: int) -> None:
+            nonlocal made, dropped
+            while writing.is_set():
+                try:
+                    response = await http.post(f"{urls['referral']}/referrals", json=a_referral_request(n))
+                except httpx.TransportError:  # a kept-alive connection the server closed meanwhile: again
+                    dropped += 1
+                    continue
+                if response.status_code == 201:
+                    made += 1
+                else:
+                    refused.append(f"{response.status_code}: {response.text[:200]}")
+
+        async def sampler() -> None:
+            while writing.is_set():
+                samples.append(await lags_now(http, urls))
+                await asyncio.sleep(1.0)
+
+        bench.say(f"sustained writes: {writers} clients for {bench.size.sustain_seconds:.0f} s, lags sampled each "
+                  "second")
+        started = time.perf_counter()
+        running = [asyncio.create_task(writer(n)) for n in range(writers)] + [asyncio.create_task(sampler())]
+        await asyncio.sleep(bench.size.sustain_seconds)
+        writing.clear()
+        await asyncio.gather(*running)
+        sustained = rate(made, started)
+    if refused:
+        raise RuntimeError(f"{len(refused)} referrals were not made, e.g. {refused[0]}")
+    worst = [max(sample.values(), default=0) for sample in samples]
+    third = max(len(worst) // 3, 1)
+    first, last = sum(worst[:third]) / third, sum(worst[-third:]) / third
+    flat = last <= first * 1.25 + 25
+    relay_worst = max((sample.get("relay referral", 0) for sample in samples), default=0)
+    laggard = max(((lag, name) for sample in samples for name, lag in sample.items()), default=(0, "none"))
+    return Figure(f"sustained writes, {writers} clients", sustained, "referrals/s", "postgres_commit",
+                  "lag flat at the highest rate",
+                  note=f"lag {'flat' if flat else 'GROWING'}: worst lag averaged {first:,.0f} in the first third of "
+                       f"{len(worst)} samples and {last:,.0f} in the last; max relay lag {relay_worst:,}, max lag "
+                       f"{laggard[0]:,} ({laggard[1]}); {dropped} connections dropped and retried")
+
+
+async def lags_now(http: httpx.AsyncClient, urls: dict[str, str]) -> dict[str, int]:
+    """Every known lag of the running services, from their /health: the relay's and each projection's per
+    source (an unknown lag is left out)."""
+    lags: dict[str, int] = {}
+    for service, url in urls.items():
+        try:
+            health = (await http.get(f"{url}/health", timeout=2)).json()
+        except httpx.HTTPError:
+            continue
+        if isinstance(health.get("relay_lag"), int):
+            lags[f"relay {service}"] = health["relay_lag"]
+        for projection, sources in health.get("projection_lag", {}).items():
+            for source, lag in sources.items():
+                if isinstance(lag, int):
+                    lags[f"{service} {projection} behind {source}"] = lag
+    return lags
+
+
+async def caught_up(http: httpx.AsyncClient, urls: dict[str, str], within: float) -> None:
+    """Wait until every service reports every lag known and small."""
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            ready = [(await http.get(f"{url}/ready", timeout=2)).status_code == 200 for url in urls.values()]
+        except httpx.HTTPError:
+            ready = [False]
+        lags = await lags_now(http, urls)
+        if all(ready) or (lags and max(lags.values()) < 100):
+            return
+        await asyncio.sleep(0.5)  # polling the services' own figures
 
 
 # ---- running and reporting -----------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import logging
 import signal
 import threading
 from typing import TYPE_CHECKING, Annotated
@@ -35,7 +34,9 @@ Settings (environment variables):
   CASETRACK_DATABASE_URL   use this PostgreSQL instead of starting the embedded one\n
   CASETRACK_POSTGRES_PORT  port of the embedded PostgreSQL (default 5433)\n
   CASETRACK_STREAM_REPLICAS  JetStream replicas per stream (default 1; 3 in docker-compose)\n
-  CASETRACK_OTLP_ENDPOINT  send traces to this OTLP gRPC endpoint (default: console exporter, in each service's log)\n
+  CASETRACK_OTLP_ENDPOINT  send traces and metrics to this OTLP gRPC endpoint (default: not exported)\n
+  CASETRACK_LOG_DIR        write each service's JSON log to LOG_DIR/<service>.log, rotated at 10 MB, 5 kept
+                           (default: JSON lines on stderr)\n
   CASETRACK_MAX_DELIVER    deliveries of a message before a consumer dead-letters it (default 5)\n
   CASETRACK_ENVIRONMENT    development, test or production (production refuses placeholder secrets)
 """
@@ -115,13 +116,52 @@ def service(name: Annotated[str, typer.Argument(help=f"one of: {', '.join(SERVIC
     if not settings.nats_url or not settings.database_url:
         err.print("casetrack: a service needs CASETRACK_NATS_URL and CASETRACK_DATABASE_URL (casetrack up sets them)")
         raise typer.Exit(2)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    from shared.telemetry import configure_tracing
+    from shared.logs import configure_logging
+    from shared.telemetry import configure_metrics, configure_tracing
 
+    configure_logging(name, settings)
     configure_tracing(name, settings)
+    configure_metrics(name, settings)
     bootstrap = importlib.import_module(f"services.{name}.bootstrap")
     port = settings.service_port or settings.port_of(name)
-    uvicorn.run(bootstrap.build(settings), host=settings.service_host, port=port, log_level="info")
+    # On SIGTERM uvicorn stops accepting, lets requests in flight finish (up to shutdown_grace_seconds), then
+    # runs the lifespan's stop (up to shutdown_drain_seconds more, then 2 s to close connections): the process
+    # exits within 10 s by default. uvicorn raises the signal again once it has stopped: a clean stop, exit code 0.
+    for stop_signal in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(stop_signal, _stopped_cleanly)
+    config = uvicorn.Config(bootstrap.build(settings), host=settings.service_host, port=port, log_config=None,
+                            log_level=settings.log_level.lower(), access_log=settings.access_log,
+                            timeout_graceful_shutdown=settings.shutdown_grace_seconds)
+    server_stopping_in_time(config, settings.shutdown_grace_seconds + settings.shutdown_drain_seconds + 2.5).run()
+
+
+def server_stopping_in_time(config, limit_seconds: float):
+    """uvicorn's server, with a last resort: a process still stopping `limit_seconds` after it was asked to (a
+    step stuck on a frozen server) exits anyway, with code 1; what it held is taken up at the next start."""
+    import uvicorn
+
+    class StoppingInTime(uvicorn.Server):
+        def handle_exit(self, sig: int, frame: object) -> None:
+            if not self.should_exit:
+                watchdog = threading.Timer(limit_seconds, _stopped_late, args=(limit_seconds,))
+                watchdog.daemon = True
+                watchdog.start()
+            super().handle_exit(sig, frame)
+
+    return StoppingInTime(config)
+
+
+def _stopped_late(limit_seconds: float) -> None:
+    import logging
+    import os
+
+    logging.getLogger("shared.cli").error("still stopping after %.1f s: exiting anyway", limit_seconds)
+    logging.shutdown()
+    os._exit(1)
+
+
+def _stopped_cleanly(*_: object) -> None:
+    raise SystemExit(0)
 
 
 @app.command(help="Write the event JSON Schemas and the AsyncAPI document under docs/.")

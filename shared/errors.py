@@ -63,8 +63,12 @@ class StoreUnavailable(Exception):
     """The event store is busy or unreachable; nothing was saved (503, retry)."""
 
 
+UNAVAILABLE_DETAIL = "the store is busy or unavailable; nothing was saved: retry shortly"
+
+
 def map_domain_errors(app: Any) -> None:
-    """Register the one set of exception handlers that turns domain errors into HTTP answers."""
+    """Register the one set of exception handlers that turns domain errors into HTTP answers, and a database
+    or server out of reach into a 503 with Retry-After (never a 500: the client should simply try again)."""
     from fastapi import Request
     from fastapi.responses import JSONResponse
 
@@ -72,12 +76,24 @@ def map_domain_errors(app: Any) -> None:
         return JSONResponse({"detail": error.reasons()}, status_code=error.status)
 
     async def store_unavailable(request: Request, error: StoreUnavailable) -> JSONResponse:
-        return JSONResponse({"detail": str(error) or "the store is busy or unavailable; nothing was saved: "
-                             "retry shortly"}, status_code=503, headers={"Retry-After": "1"})
+        return JSONResponse({"detail": str(error) or UNAVAILABLE_DETAIL}, status_code=503,
+                            headers={"Retry-After": "1"})
+
+    async def unavailable(request: Request, error: Exception) -> JSONResponse:
+        # Only the error's kind: a driver's text may quote a statement's values.
+        return JSONResponse({"detail": f"{UNAVAILABLE_DETAIL} ({type(error).__name__})"}, status_code=503,
+                            headers={"Retry-After": "1"})
 
     app.add_exception_handler(DomainError, domain_error)
     app.add_exception_handler(StoreUnavailable, store_unavailable)
-    # The store's lock timeout or a lost connection: nothing was saved, the client may retry.
-    from eventsourcing.persistence import OperationalError
+    # The store's lock timeout, a lost connection, a pool that found no connection in time, a server that
+    # refused or did not answer (PostgreSQL through eventsourcing, psycopg or asyncpg; NATS): nothing was done.
+    import asyncpg
+    import psycopg
+    from eventsourcing.persistence import InterfaceError, OperationalError
 
-    app.add_exception_handler(OperationalError, store_unavailable)
+    for kind in (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError,
+                 asyncpg.exceptions.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError,
+                 asyncpg.exceptions.InsufficientResourcesError, asyncpg.exceptions.LockNotAvailableError,
+                 OSError):  # OSError: a refused connection, a timeout (TimeoutError is one)
+        app.add_exception_handler(kind, unavailable)

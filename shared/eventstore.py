@@ -225,8 +225,13 @@ class ServiceApplication(Application):
         return self.recorder.max_notification_id() or 0
 
 
-def postgres_env(database_url: str, schema: str, lock_timeout_seconds: int) -> dict[str, str]:
-    """The eventsourcing library's settings for a service's own schema in the shared database."""
+def postgres_env(database_url: str, schema: str, lock_timeout_seconds: int,
+                 database_timeout_seconds: float = 1.0) -> dict[str, str]:
+    """The eventsourcing library's settings for a service's own schema in the shared database.
+
+    Its statements are tried once (`FailFastRecorder`), a connection is awaited `database_timeout_seconds` at
+    most (rounded up to whole seconds, as the library reads it), and each is checked before use, so a
+    connection broken by a database restart is replaced instead of failing a request."""
     url = urlparse(database_url)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -236,8 +241,10 @@ def postgres_env(database_url: str, schema: str, lock_timeout_seconds: int) -> d
         "POSTGRES_USER": unquote(url.username or "postgres"),
         "POSTGRES_PASSWORD": unquote(url.password or ""),
         "POSTGRES_SCHEMA": schema,
-        "APPLICATION_RECORDER_TOPIC": "shared.eventstore:TransactionalRecorder",
+        "APPLICATION_RECORDER_TOPIC": "shared.database:FailFastRecorder",
         "POSTGRES_LOCK_TIMEOUT": str(lock_timeout_seconds),
+        "POSTGRES_CONNECT_TIMEOUT": str(max(1, int(-(-database_timeout_seconds // 1)))),
+        "POSTGRES_PRE_PING": "y",
         "POSTGRES_POOL_SIZE": "5",
         "POSTGRES_MAX_OVERFLOW": "5",
         "CREATE_TABLE": "y",

@@ -7,6 +7,9 @@ failed or missing ack means the whole batch is published again from the recorded
 drops the repeats it already holds by their `Nats-Msg-Id`. On start it resumes from the later of the
 recorded position and the position on the stream's last message, so a crash between publishing and
 recording publishes nothing twice.
+
+When the service stops, the relay ends its round and `flush` publishes what is left, up to a deadline; what is
+still unpublished then is published at the next start.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from nats.js.errors import NotFoundError
 from opentelemetry import trace
 
 from shared.eventstore import ServiceApplication
+from shared.logs import Trouble
 from shared.subjects import POSITION_HEADER, stream_name, subject_of
 from shared.telemetry import context_from, current_traceparent, trace_headers
 
@@ -43,8 +47,11 @@ class OutboxRelay:
         self.ack_seconds = ack_seconds
         """How long a batch's acks may take before the batch counts as failed (and is published again)."""
         self.position = 0
+        """The last position JetStream has acknowledged (everything up to it is on the stream)."""
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._stopping = False
+        self._trouble = Trouble(log, f"the outbox relay of {service}")
 
     async def prepare(self) -> None:
         async with self.pool.acquire() as conn:
@@ -77,20 +84,32 @@ class OutboxRelay:
         if self._loop is not None:
             self._loop.call_soon_threadsafe(self._wake.set)
 
+    def stop(self) -> None:
+        """End `run` after the batch in hand (then `flush` publishes the rest)."""
+        self._stopping = True
+        self._wake.set()
+
     async def run(self) -> None:
-        while True:
+        while not self._stopping:
             try:
-                while await self.publish_pending():
+                while await self.publish_pending() and not self._stopping:
                     pass
+                self._trouble.ended()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # the store or NATS is briefly unavailable: try again on the next tick
-                log.exception("outbox relay for %s failed; retrying", self.service)
+            except Exception as error:  # the store or NATS is unavailable: try again on the next tick
+                self._trouble.failed(error)
             try:
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
             except TimeoutError:
                 pass
             self._wake.clear()
+
+    async def flush(self) -> bool:
+        """Publish everything saved so far; True once nothing is left. (The caller bounds how long it may take.)"""
+        while await self.publish_pending():
+            pass
+        return True
 
     async def publish_pending(self) -> int:
         """Publish the next batch, acks pipelined; once all are acknowledged, record the batch's last position.

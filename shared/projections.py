@@ -37,6 +37,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import trace
 
 from shared.contracts import Event, parse_event
+from shared.logs import Trouble
 from shared.streams import next_messages
 from shared.subjects import POSITION_HEADER, PREFIX, stream_name
 from shared.telemetry import context_from, trace_headers
@@ -329,6 +330,10 @@ class ProjectionRunner:
         self.source_position = 0
         self._advanced = asyncio.Condition()
         self._stopping = False
+        self.blocked: str | None = None
+        """Why the runner cannot move now (the database or its source away), while that lasts."""
+        self._reading = Trouble(log, f"{self.name} reading {source.stream}")
+        self._writing = Trouble(log, f"{self.name} writing to the database")
 
     async def start(self) -> None:
         """Load the recorded position and open the source just after it."""
@@ -351,20 +356,24 @@ class ProjectionRunner:
             while not self._stopping:
                 try:
                     messages = await (ahead or self.source.read(self.batch_size))
+                    if self._reading.since is not None:
+                        self._reading.ended()
+                        self.blocked = None
                     ahead = asyncio.create_task(self.source.read(self.batch_size))
                     if messages and not await self.apply(messages):
                         ahead = await _cancelled(ahead)
                         await self.source.open(self.position)
                 except asyncio.CancelledError:
                     raise
-                except Exception:  # NATS briefly gone: open the source again from the recorded position
-                    log.exception("%s could not read %s; opening it again", self.name, self.source.stream)
+                except Exception as error:  # NATS or the store away: open the source again from the recorded position
+                    self._reading.failed(error)
+                    self.blocked = f"cannot read {self.source.stream} ({type(error).__name__})"
                     ahead = await _cancelled(ahead)
                     await asyncio.sleep(1.0)
                     try:
                         await self.source.open(self.position)
                     except Exception:  # noqa: BLE001 - tried again on the next turn
-                        log.warning("%s could not open %s yet", self.name, self.source.stream)
+                        pass
         finally:
             await _cancelled(ahead)
 
@@ -379,7 +388,8 @@ class ProjectionRunner:
                 await self._apply(items)
                 break
             except DatabaseUnreachable as error:
-                log.warning("%s waits for the database (%s)", self.name, error)
+                self._writing.failed(error.__cause__ or error)
+                self.blocked = f"waiting for the database ({type(error.__cause__ or error).__name__})"
                 await self._until_database_answers()
                 await asyncio.sleep(pause)  # it may answer yet not take the write (read-only, disk full)
                 pause = min(pause * 2, 5.0)
@@ -388,6 +398,9 @@ class ProjectionRunner:
                 await self._advance(moved.position, moved.source_position, reset=True)
                 return False
             items = [item for item in items if item.message.sequence > self.position]
+        if self._writing.since is not None:
+            self._writing.ended()
+            self.blocked = None
         self._trace(items, started)
         if messages[-1].acknowledge:
             await messages[-1].acknowledge()  # the source's ack policy acknowledges the whole batch

@@ -1,7 +1,12 @@
-"""What every service process has: its store, the outbox relay, its consumers, NATS, and GET /health.
+"""What every service process has: its store, the outbox relay, its consumers, NATS, its vital signs
+(GET /health, GET /ready and the metrics), and an orderly stop.
 
 A service's bootstrap.py composes these parts; `ServiceRuntime.lifespan` connects them when the
-process starts and closes them when it stops. Nothing connects at import.
+process starts and stops them when it stops: on SIGTERM, uvicorn lets the requests in flight finish
+(`shutdown_grace_seconds`), then, within `shutdown_drain_seconds`, the district inbox answers the batch it
+applied, the projections finish the batch in hand, and the relay publishes what was saved; what is left
+then is taken up at the next start (nothing is lost: it stays unacknowledged or unpublished).
+Nothing connects at import.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-import asyncpg
 import nats
 import psycopg
 from fastapi import FastAPI, HTTPException, Query
@@ -22,6 +26,7 @@ from fastapi.responses import JSONResponse
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
+from shared.database import ReadPool, read_pool, reconnect_every_second
 from shared.errors import map_domain_errors
 from shared.eventstore import ServiceApplication, postgres_env
 from shared.outbox import OutboxRelay
@@ -37,6 +42,8 @@ from shared.projections import (
 )
 from shared.settings import Settings
 from shared.streams import ensure_streams
+from shared.telemetry import observe_vitals
+from shared.vitals import Probe, Vitals
 
 log = logging.getLogger(__name__)
 
@@ -64,12 +71,17 @@ class ServiceRuntime:
     batch_size: int = 1000
 
     store: ServiceApplication | None = None
-    pool: asyncpg.Pool | None = None
+    pool: ReadPool | None = None
     nats: NATS | None = None
     js: JetStreamContext | None = None
     relay: OutboxRelay | None = None
     runners: list[ProjectionRunner] = field(default_factory=list)
     rebuilds: dict[str, RebuildProgress] = field(default_factory=dict)
+    vitals: Vitals | None = None
+    watched: dict[str, Probe] = field(default_factory=dict)
+    """Checks of the service's own that /health, /ready and the metrics report (e.g. the district inbox's)."""
+    finishing: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    """Run first when the service stops, within the drain deadline: e.g. the inbox answering what it applied."""
     _tasks: list[asyncio.Task] = field(default_factory=list)
 
     @property
@@ -79,8 +91,8 @@ class ServiceRuntime:
     @contextlib.asynccontextmanager
     async def lifespan(self, app: FastAPI) -> AsyncIterator[None]:
         settings = self.settings
-        await asyncio.to_thread(create_schema, settings.database_url, self.schema)
-        self.pool = await asyncpg.create_pool(settings.database_url, min_size=1, max_size=8)
+        await asyncio.to_thread(create_schema, settings.database_url, self.schema, settings.database_timeout_seconds)
+        self.pool = await read_pool(settings.database_url, settings.database_timeout_seconds)
         self.nats = await nats.connect(servers=settings.nats_servers, name=f"casetrack-{self.name}",
                                        max_reconnect_attempts=-1)
         self.js = self.nats.jetstream()
@@ -89,7 +101,9 @@ class ServiceRuntime:
             for projection in self.projections:
                 await prepare_projection(conn, self.schema, projection)
         if self.store_class:
-            env = postgres_env(settings.database_url, self.schema, settings.lock_timeout_seconds) | self.store_env
+            reconnect_every_second()
+            env = postgres_env(settings.database_url, self.schema, settings.lock_timeout_seconds,
+                               settings.database_timeout_seconds) | self.store_env
             self.store = await asyncio.to_thread(self.store_class, env)
             self.relay = OutboxRelay(self.name, self.store, self.nats, self.pool, self.schema)
             await self.relay.prepare()
@@ -103,22 +117,70 @@ class ServiceRuntime:
                 self.in_background(runner.run(), f"projection-{projection.name}-{service}")
         for start in self.starting:
             await start(self, self.js)
+        self.vitals = Vitals(self)
+        await self.vitals.start()
+        observe_vitals(lambda: self.vitals.snapshot)
+        self.in_background(self.vitals.run(), "vitals")
         try:
             yield
         finally:
-            for runner in self.runners:
-                runner.stop()
-            if projecting := [task for task in self._tasks if "-projection-" in task.get_name()]:
-                await asyncio.wait(projecting, timeout=5)  # projections finish the batch in hand
-            for task in self._tasks:
-                task.cancel()
-            await asyncio.gather(*self._tasks, return_exceptions=True)
-            for runner in self.runners:
-                await runner.source.close()
-            if self.store:
-                await asyncio.to_thread(self.store.close)
-            await self.nats.drain()
-            await self.pool.close()
+            await self.stop()
+
+    async def stop(self) -> None:
+        """Finish what is in hand, within `shutdown_drain_seconds`: the inbox answers what it applied, the
+        projections apply the batch in hand, the relay publishes what was saved. Then everything is closed
+        within CLOSING_SECONDS, so the process exits in time even with NATS or PostgreSQL away."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.shutdown_drain_seconds
+        log.info("%s stopping: finishing what is in hand", self.name)
+
+        async def finish_then_publish() -> None:  # what the inbox saves last is published too
+            for finish in self.finishing:
+                await _within(finish(), deadline - loop.time(), f"{self.name} finishing")
+            await self._relay_flush(deadline)
+
+        for runner in self.runners:
+            runner.stop()
+        await asyncio.gather(finish_then_publish(), self._projections_finish(deadline))
+        for task in self._tasks:
+            task.cancel()
+        closing = loop.time() + CLOSING_SECONDS  # every close shares this, so the process exits in time
+
+        def left(most: float) -> float:
+            return min(most, closing - loop.time())
+
+        if self._tasks:
+            await asyncio.wait(self._tasks, timeout=max(left(0.5), 0.01))
+        if self.vitals:
+            await _within(self.vitals.close(), left(0.2), "closing the health checks")
+        await _within(asyncio.gather(*(runner.source.close() for runner in self.runners), return_exceptions=True),
+                      left(0.5), "closing the projections' consumers")
+        if self.store:
+            await _within(asyncio.to_thread(self.store.close), left(0.5), "closing the store")
+        if self.nats and not await _within(self.nats.drain(), left(0.5), "draining NATS"):
+            await _within(self.nats.close(), left(0.2), "closing NATS")
+        if self.pool and not await _within(self.pool.close(), left(0.5), "closing the database pool"):
+            self.pool.terminate()
+        log.info("%s stopped", self.name)
+
+    async def _projections_finish(self, deadline: float) -> None:
+        """Each projection applies the batch in hand, then stops (those still busy at the deadline are cancelled
+        after: their batch is applied again at the next start)."""
+        if projecting := [task for task in self._tasks if "-projection-" in task.get_name()]:
+            await asyncio.wait(projecting, timeout=max(deadline - asyncio.get_running_loop().time(), 0.01))
+
+    async def _relay_flush(self, deadline: float) -> None:
+        """The relay publishes everything saved (what it cannot by the deadline, it publishes at the next start)."""
+        if self.relay is None:
+            return
+        self.relay.stop()
+        loop = asyncio.get_running_loop()
+        if relaying := [task for task in self._tasks if task.get_name() == f"{self.name}-relay"]:
+            await asyncio.wait(relaying, timeout=max(deadline - loop.time(), 0.01))
+        published = await _within(self.relay.flush(), deadline - loop.time(), f"{self.name} relay flush")
+        log.info("%s stopping: relay %s at position %s", self.name,
+                 "published everything" if published else "left the rest for the next start", self.relay.position,
+                 extra={"published_position": self.relay.position})
 
     def source_of(self, service: str, reader: str) -> EventSource:
         """Where `reader` reads `service`'s events: this service's own store, or the other service's stream."""
@@ -129,9 +191,16 @@ class ServiceRuntime:
         return StreamSource(self.js, service, reader=f"{self.name}-{reader}-{service}",
                             max_deliver=self.settings.max_deliver)
 
-    def in_background(self, work: Awaitable[None], name: str) -> None:
-        """Run `work` for as long as the service runs; it is cancelled when the service stops."""
-        self._tasks.append(asyncio.create_task(work, name=f"{self.name}-{name}"))
+    def in_background(self, work: Awaitable[None], name: str) -> asyncio.Task:
+        """Run `work` for as long as the service runs; it is cancelled when the service stops (after the
+        `finishing` steps, the projections and the relay have had their chance to end cleanly)."""
+        task = asyncio.create_task(work, name=f"{self.name}-{name}")
+        self._tasks.append(task)
+        return task
+
+    def watch(self, name: str, probe: Probe) -> None:
+        """Report `probe`'s figures under `name` in /health and the metrics (a `backlog` counts for /ready)."""
+        self.watched[name] = probe
 
     def saved(self, position: int) -> str:
         """Wake the relay and the projections of the service's own events for a new write, and give the
@@ -145,7 +214,8 @@ class ServiceRuntime:
 
     async def wait_for_positions(self, positions: list[str], *projections: str) -> None:
         """Wait until the named projections (all, if none is named) have applied each write position
-        (`referral:12`, ...): a 422 for a position they do not follow, a 503 (retry) if not reached in time."""
+        (`referral:12`, ...): a 422 for a position they do not follow, a 503 (retry) if not reached in time, or
+        at once if the projection cannot move now (its database or its source away)."""
         for token in positions:
             match = POSITION.match(token)
             runners = [runner for runner in self.runners
@@ -158,22 +228,49 @@ class ServiceRuntime:
                     "follows": sorted({r.source_service for r in self.runners
                                        if not projections or r.projection.name in projections})}])
             for runner in runners:
-                if not await runner.wait_for(int(match["position"]), self.settings.read_wait_seconds):
-                    raise HTTPException(
-                        503, f"the {runner.projection.name} read model has not reached {token} within "
-                             f"{self.settings.read_wait_seconds:.0f}s; try again",
-                        headers={"Retry-After": "1"})
+                await self._until_reached(runner, int(match["position"]), token)
+
+    async def _until_reached(self, runner: ProjectionRunner, position: int, token: str) -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.read_wait_seconds
+        while not await runner.wait_for(position, min(READ_WAIT_SLICE_SECONDS, max(deadline - loop.time(), 0))):
+            if stuck := self.why_stuck(runner, position):
+                raise HTTPException(503, f"the {runner.projection.name} read model cannot reach {token} now: "
+                                         f"{stuck}; try again", headers={"Retry-After": "1"})
+            if loop.time() >= deadline:
+                raise HTTPException(
+                    503, f"the {runner.projection.name} read model has not reached {token} within "
+                         f"{self.settings.read_wait_seconds:.0f}s; try again",
+                    headers={"Retry-After": "1"})
+
+    def why_stuck(self, runner: ProjectionRunner, position: int) -> str | None:
+        """Why `runner` cannot move towards `position` now, if it cannot: the database or NATS away, its source
+        silent (its relay is not publishing), or the runner itself waiting."""
+        snapshot = self.vitals.snapshot if self.vitals else {}
+        if snapshot.get("database", "ok") != "ok":
+            return f"the database is {snapshot['database']}"
+        if isinstance(runner.source, StreamSource):
+            if snapshot.get("nats", "ok") != "ok":
+                return f"NATS is {snapshot['nats']}"
+            service = runner.source_service
+            heard = self.vitals.heard.get(service) if self.vitals else None
+            if heard and position > heard.published_position and (silent := self.vitals.silence_of(service)):
+                return f"{silent}, which had published up to {heard.published_position}"
+        return runner.blocked
 
     async def projection_states(self) -> list[dict[str, Any]]:
-        """Each projection: the sources it follows, its position and lag in each, and any rebuild."""
+        """Each projection: the sources it follows, its position and lag in each (from the source store's
+        head, as /health reports it), and any rebuild."""
         states: dict[str, dict[str, Any]] = {}
-        lags = await asyncio.gather(*(lag_of(runner) for runner in self.runners))
-        for runner, lag in zip(self.runners, lags, strict=True):
+        lags = self.vitals.snapshot.get("projection_lag", {}) if self.vitals else {}
+        for runner in self.runners:
             state = states.setdefault(runner.projection.name, {
                 "projection": runner.projection.name, "service": self.name, "sources": {},
                 "rebuild": vars(self.rebuilds[runner.projection.name]).copy()
                 if runner.projection.name in self.rebuilds else None})
-            state["sources"][runner.source_service] = {"position": runner.position, "lag": lag}
+            state["sources"][runner.source_service] = {
+                "position": runner.position, "source_position": runner.source_position,
+                "lag": lags.get(runner.projection.name, {}).get(runner.source_service, "unknown: not checked yet")}
         return list(states.values())
 
     def start_rebuild(self, name: str) -> RebuildProgress:
@@ -189,44 +286,41 @@ class ServiceRuntime:
                            f"rebuild-{name}")
         return progress
 
-    async def health(self) -> JSONResponse:
-        checks: dict[str, Any] = {}
-        healthy = True
-        try:
-            async with self.pool.acquire() as conn:
-                await conn.fetchval("SELECT 1")
-            checks["database"] = "ok"
-        except Exception as error:  # noqa: BLE001 - health reports the failure instead of raising it
-            checks["database"] = f"unavailable: {type(error).__name__}"
-            healthy = False
-        checks["nats"] = "ok" if self.nats and self.nats.is_connected else "disconnected"
-        healthy &= checks["nats"] == "ok"
-        if self.store:
-            try:
-                checks["store_position"] = await asyncio.to_thread(self.store.position)
-                checks["relay_lag"] = await self.relay.lag()
-            except Exception as error:  # noqa: BLE001
-                checks["store_position"] = f"unavailable: {type(error).__name__}"
-                healthy = False
-        projection_lag: dict[str, dict[str, Any]] = {}
-        for state in await self.projection_states():
-            projection_lag[state["projection"]] = {source: s["lag"] for source, s in state["sources"].items()}
-            healthy &= all(isinstance(s["lag"], int) for s in state["sources"].values())
-        checks["projection_lag"] = projection_lag
-        return JSONResponse({"service": self.name, "status": "ok" if healthy else "degraded", **checks},
-                            status_code=200 if healthy else 503)
+    async def health(self, fresh: bool = False) -> JSONResponse:
+        """The last snapshot of the vital signs (taken within the last second), never a live probe: it answers
+        at once whatever is down. `fresh` waits up to a second for a check begun after the request."""
+        if fresh:
+            await self.vitals.fresh(within=1.0)
+        body, status = self.vitals.health()
+        return JSONResponse(body, status_code=status)
+
+    def readiness(self) -> JSONResponse:
+        body, status = self.vitals.readiness()
+        return JSONResponse(body, status_code=status)
 
 
-async def lag_of(runner: ProjectionRunner, within_seconds: float = 2.0) -> int | str:
-    """How many events the runner has still to apply, or why that cannot be told now (NATS or the store away)."""
+CLOSING_SECONDS = 2.0
+"""Once the drain deadline has passed: how long closing the connections may take, all together."""
+
+READ_WAIT_SLICE_SECONDS = 0.2
+"""A read waiting for a position looks this often whether the projection can still move."""
+
+
+async def _within(work: Awaitable[Any], seconds: float, what: str) -> bool:
+    """Await `work` for at most `seconds` (cancelled after); whether it finished. Used while stopping, where
+    a step that hangs (a server away) must not keep the process from exiting."""
     try:
-        return await asyncio.wait_for(runner.lag(), within_seconds)
-    except Exception as error:  # noqa: BLE001 - reported, not raised
-        return f"unknown: {type(error).__name__}"
+        await asyncio.wait_for(work, max(seconds, 0.01))
+        return True
+    except TimeoutError:
+        log.warning("%s did not finish in time", what)
+    except Exception as error:  # noqa: BLE001 - stopping goes on
+        log.warning("%s failed: %s", what, type(error).__name__)
+    return False
 
 
-def create_schema(database_url: str, schema: str) -> None:
-    with psycopg.connect(database_url, autocommit=True) as conn:
+def create_schema(database_url: str, schema: str, timeout_seconds: float = 1.0) -> None:
+    with psycopg.connect(database_url, autocommit=True, connect_timeout=max(1, round(timeout_seconds))) as conn:
         conn.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
 
 
@@ -239,10 +333,17 @@ def service_app(runtime: ServiceRuntime, title: str, description: str) -> FastAP
     from shared.idempotency import install_idempotency, kept_by  # every write route takes an Idempotency-Key
     install_idempotency(app, kept_by(runtime))
 
-    @app.get("/health", tags=["operations"])
-    async def health() -> JSONResponse:
-        """The service's store, NATS connection, relay lag and each projection's lag."""
-        return await runtime.health()
+    @app.get("/health", tags=["operations"], responses={503: {"description": "something is down; `down` names it"}})
+    async def health(fresh: Annotated[bool, Query(description="wait (up to 1 s) for a check begun after this "
+                                                              "request")] = False) -> JSONResponse:
+        """The service's vital signs, checked every second: database, NATS, store head, relay lag, each
+        projection's lag from its source store's head, backlogs, dead letters, and what is down (then 503)."""
+        return await runtime.health(fresh)
+
+    @app.get("/ready", tags=["operations"], responses={503: {"description": "not keeping up; `reasons` say why"}})
+    async def ready() -> JSONResponse:
+        """Whether the service keeps up: nothing down, and every lag and backlog small and not growing."""
+        return runtime.readiness()
 
     @app.get("/projections", tags=["operations"])
     async def projections() -> list[dict[str, Any]]:

@@ -38,15 +38,42 @@ class Settings(BaseSettings):
     postgres_port: int = 5433
     stream_replicas: int = 1
     otlp_endpoint: str | None = None
-    """OTLP gRPC endpoint for traces; unset = traces are printed by the console exporter."""
-    console_traces: bool = True
+    """OTLP gRPC endpoint for traces and metrics; unset = nothing is exported."""
+    console_traces: bool = False
+    """Print every span to the service's stdout (a debugging aid: a dozen KB per referral); off by default."""
+    log_dir: Path | None = None
+    """Where each service writes its log, as JSON lines rotated by size (`<log_dir>/<service>.log`);
+    unset = JSON lines on stderr."""
+    log_max_bytes: int = 10_000_000
+    log_backups: int = 5
+    log_level: str = "INFO"
+    access_log: bool = False
+    """Log every HTTP request (as JSON lines, without query strings)."""
     service_host: str = "127.0.0.1"
     service_port: int | None = None
     max_deliver: int = 5
     """How many times a consumer is offered a message before it is dead-lettered."""
     lock_timeout_seconds: int = 5
     read_wait_seconds: float = 5.0
-    """Longest a read waits for a projection to reach a requested position."""
+    """Longest a read waits for a projection to reach a requested position (it answers 503 at once when the
+    projection cannot move: the database or the source away)."""
+    database_timeout_seconds: float = 1.0
+    """Longest a request waits to connect to PostgreSQL or for a free connection before it answers 503."""
+    vitals_interval_seconds: float = 1.0
+    """How often each service checks its database, NATS, store head, lags and backlogs (what /health shows)."""
+    vitals_stale_seconds: float = 3.0
+    """A /health snapshot older than this is reported stale (the checks themselves are stuck)."""
+    silent_source_seconds: float = 5.0
+    """A service not heard from for this long makes the lag of projections following it unknown."""
+    ready_max_lag: int = 5_000
+    """/ready answers 503 when any lag or backlog is above this many events or messages ..."""
+    ready_growing_samples: int = 10
+    """... or has grown at each of this many consecutive checks."""
+    shutdown_grace_seconds: float = 2.0
+    """On SIGTERM: how long requests in flight may take to finish."""
+    shutdown_drain_seconds: float = 5.0
+    """On SIGTERM, once requests are done: how long the inbox, projections and relay may take to finish what
+    they hold (then the rest is left to the next start: nothing is lost, it is applied or published then)."""
     refused_message_retention_days: int = 30
     """How long the referral service keeps the sealed copy of a district message it refused and that no
     corrected resend has resolved; then the copy is destroyed (the reasons stay)."""

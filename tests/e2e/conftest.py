@@ -15,7 +15,9 @@ from tests.e2e.helpers import system_settings
 def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     with pytest.MonkeyPatch.context() as env:
         env.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")  # export spans quickly, so a test can read them
-        running = System(system_settings(tmp_path_factory.mktemp("system")))
+        # Spans printed on each service's stdout (off by default), where the tracing tests read them.
+        settings = system_settings(tmp_path_factory.mktemp("system")).model_copy(update={"console_traces": True})
+        running = System(settings)
         running.start()
         yield running
         running.stop()

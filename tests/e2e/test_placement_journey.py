@@ -240,7 +240,7 @@ def test_a_placement_for_an_unknown_closed_or_unallocated_case_is_refused(referr
     worker.allocate(closed["case_id"], days_ago(10))
     worker.record(closed["case_id"], "closure", days_ago(5), reason="disengaged")
     unallocated = worker.refer("chorley", days_ago(20))
-    before = placement.get("/health").json()["store_position"]
+    before = placement.get("/health", params={"fresh": "true"}).json()["store_position"]
 
     def start(case_id: str) -> httpx.Response:
         return placement.post("/placements", params={"after": worker.position}, json={
@@ -253,7 +253,7 @@ def test_a_placement_for_an_unknown_closed_or_unallocated_case_is_refused(referr
     assert refused_closed.status_code == 409 and refused_closed.json()["detail"][0]["type"] == "CaseIsClosed"
     assert refused_unallocated.status_code == 409
     assert refused_unallocated.json()["detail"][0]["type"] == "NoPanelAllocation"
-    assert placement.get("/health").json()["store_position"] == before
+    assert placement.get("/health", params={"fresh": "true"}).json()["store_position"] == before
 
 
 def test_vacancies_now_by_district_stage_and_support_level(referral, placement):
@@ -272,7 +272,7 @@ def test_vacancies_now_by_district_stage_and_support_level(referral, placement):
     assert high["schemes"] == []
     assert [s["scheme_id"] for s in progression["schemes"]] == [foyer]
     assert {s["scheme_id"] for s in listed} == {emergency, foyer}
-    health = placement.get("/health").json()
+    health = placement.get("/health", params={"fresh": "true"}).json()
     assert health["status"] == "ok"
     assert health["projection_lag"] == {"known_cases": {"referral": 0}, "placements": {"placement": 0}}
 

@@ -28,7 +28,7 @@ def test_a_referral_posted_over_http_is_in_its_journey_read_after_its_position(r
 
 
 def test_a_malformed_referral_gets_422_with_its_field_errors_and_stores_nothing(referral):
-    before = referral.get("/health").json()["store_position"]
+    before = referral.get("/health", params={"fresh": "true"}).json()["store_position"]
 
     missing = referral.post("/referrals", json={k: v for k, v in a_referral().items() if k != "cohort"})
     too_old = referral.post("/referrals", json=a_referral(date_of_birth="1990-01-01", cohort="care_leaver"))
@@ -37,7 +37,7 @@ def test_a_malformed_referral_gets_422_with_its_field_errors_and_stores_nothing(
     assert missing.status_code == 422 and missing.json()["detail"][0]["loc"] == ["body", "cohort"]
     assert too_old.status_code == 422 and too_old.json()["detail"][0]["type"] == "YoungPersonOutsideAgeRange"
     assert unknown_district.status_code == 422 and unknown_district.json()["detail"][0]["loc"] == ["body", "district"]
-    assert referral.get("/health").json()["store_position"] == before
+    assert referral.get("/health", params={"fresh": "true"}).json()["store_position"] == before
 
 
 def test_a_journey_that_does_not_exist_is_a_404_and_a_bad_position_a_422(journeys):
@@ -48,11 +48,11 @@ def test_a_journey_that_does_not_exist_is_a_404_and_a_bad_position_a_422(journey
 
 def test_every_service_reports_its_health(system: System):
     for name, service in system.services.items():
-        health = httpx.get(f"{service.url}/health", timeout=5).json()
+        health = httpx.get(f"{service.url}/health", params={"fresh": "true"}, timeout=5).json()
         assert health["status"] == "ok", (name, health)
         assert health["database"] == "ok" and health["nats"] == "ok"
     assert "referral" in httpx.get(f"{system.services['journeys'].url}/health").json()["projection_lag"]["journeys"]
-    assert httpx.get(f"{system.services['referral'].url}/health").json()["relay_lag"] == 0
+    assert httpx.get(f"{system.services['referral'].url}/health", params={"fresh": "true"}).json()["relay_lag"] == 0
 
 
 async def test_kill_9_of_the_journeys_process_loses_and_duplicates_nothing(system: System, referral, journeys):

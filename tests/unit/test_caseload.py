@@ -53,6 +53,9 @@ class StandInRunner:
     projection: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(name="caseload"))
     asked: list[int] = field(default_factory=list)
 
+    blocked: str | None = None
+    source: None = None
+
     async def wait_for(self, source_position: int, timeout: float) -> bool:
         self.asked.append(source_position)
         return source_position <= self.position
@@ -66,7 +69,10 @@ class StandInRuntime:
     runners: list[StandInRunner]
     settings: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(read_wait_seconds=0.01))
 
+    vitals: None = None
     wait_for_positions = ServiceRuntime.wait_for_positions  # the real waiting, on these stand-ins
+    _until_reached = ServiceRuntime._until_reached
+    why_stuck = ServiceRuntime.why_stuck
 
 
 def a_row(**overrides) -> dict:

@@ -39,6 +39,9 @@ class StandInRunner:
     source_service: str = "referral"
     projection: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(name="known_cases"))
 
+    blocked: str | None = None
+    source: None = None
+
     async def wait_for(self, source_position: int, timeout: float) -> bool:
         return source_position <= self.position
 
@@ -51,7 +54,10 @@ class StandInRuntime:
     runners: list[StandInRunner] = field(default_factory=list)
     settings: SimpleNamespace = field(default_factory=lambda: SimpleNamespace(read_wait_seconds=0.01))
 
+    vitals: None = None
     wait_for_positions = ServiceRuntime.wait_for_positions  # the real waiting, on these stand-ins
+    _until_reached = ServiceRuntime._until_reached
+    why_stuck = ServiceRuntime.why_stuck
 
     def saved(self, position: int) -> str:
         return f"placement:{position}"

@@ -11,6 +11,10 @@ order they were applied. While a batch waits, its messages are kept in progress,
 them to anyone else.
 A crash at any point leaves the unacked messages to be offered again: the inbox recognises what it
 already applied, and the answers' `Nats-Msg-Id` lets JetStream drop a repeat.
+
+When the service stops, the inbox takes no new batch, and answers, erases and acks what it applied before it
+returns (the service bounds how long that may take). Its backlog (messages waiting or in hand) and the age of
+the oldest unanswered message are among the service's vital signs.
 """
 
 from __future__ import annotations
@@ -19,6 +23,8 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
 
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
@@ -26,6 +32,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from services.referral.district_inbox.inbox import Answer, Arrival, DistrictInbox
+from shared.logs import Trouble
 from shared.streams import next_messages
 from shared.subjects import PREFIX
 
@@ -36,6 +43,8 @@ INGEST_SUBJECTS = f"{PREFIX}.ingest.>"
 DURABLE = "referral-district-inbox"
 ACK_WAIT_SECONDS = 60
 LONGEST_PAUSE_SECONDS = 5.0
+STOP_CHECK_SECONDS = 1.0
+"""The longest an idle inbox waits for a message before it looks whether it should stop."""
 
 
 class InboxTransport:
@@ -50,6 +59,7 @@ class InboxTransport:
         self.js = js
         self.on_saved = on_saved
         self.batch_size = batch_size
+        self._stopping = False
 
     async def prepare(self) -> None:
         # Recreated at each start: a message left in flight by a crash is offered again at once, not after
@@ -67,23 +77,48 @@ class InboxTransport:
             max_ack_pending=2 * self.batch_size,  # one batch being applied while the one before is answered
         ))
 
+    def stop(self) -> None:
+        """Take no new batch; `run` returns once what was applied is answered."""
+        self._stopping = True
+
     async def run(self) -> None:
         subscription = await self.js.pull_subscribe_bind(DURABLE, INGEST_STREAM)
         answering: asyncio.Task | None = None
+        fetching = Trouble(log, "the district inbox fetching")
         try:
-            while True:
+            while not self._stopping:
                 try:
-                    messages = await next_messages(subscription, self.batch_size, wait_seconds=1.0)
+                    messages = await next_messages(subscription, self.batch_size, wait_seconds=STOP_CHECK_SECONDS)
+                    fetching.ended()
                     if not messages:
                         continue
                 except Exception as error:  # noqa: BLE001 - NATS away: its client reconnects, we fetch again
-                    log.warning("district inbox could not fetch: %s", type(error).__name__)
-                    await asyncio.sleep(1.0)
+                    fetching.failed(error)
+                    await asyncio.sleep(STOP_CHECK_SECONDS)
                     continue
                 answering = await self.answer(messages, after=answering)
-        finally:
+        except BaseException:
             if answering is not None:
                 answering.cancel()
+            raise
+        if answering is not None:  # stopping: what was applied is answered before the service goes
+            await answering
+        with contextlib.suppress(Exception):
+            await subscription.unsubscribe()
+
+    async def backlog(self) -> dict[str, Any]:
+        """How many messages wait (pending) or are being applied or answered (in hand), and how long the oldest
+        unanswered one has waited: answered messages are erased, so the stream's first message is that one."""
+        consumer = await self.js.consumer_info(INGEST_STREAM, DURABLE)
+        stream = (await self.js.stream_info(INGEST_STREAM)).state
+        oldest = None
+        if stream.messages:
+            with contextlib.suppress(NotFoundError):  # answered and erased meanwhile
+                first = await self.js.get_msg(INGEST_STREAM, stream.first_seq)
+                oldest = round(max((datetime.now(UTC) - first.time).total_seconds(), 0.0), 1)
+        pending, in_hand = consumer.num_pending or 0, consumer.num_ack_pending or 0
+        return {"backlog": pending + in_hand, "pending": pending, "in_hand": in_hand,
+                "oldest_unanswered_seconds": oldest}
 
     async def answer(self, messages: list[Msg], after: asyncio.Task | None = None) -> asyncio.Task:
         """Apply or reject every message of a batch; returns the task that answers, erases and acks them all
@@ -165,7 +200,14 @@ async def open_district_inbox(runtime, js: JetStreamContext) -> None:
     await asyncio.to_thread(inbox.prepare)
     transport = InboxTransport(inbox, js, on_saved=lambda: runtime.saved(0))
     await transport.prepare()
-    runtime.in_background(transport.run(), "district-inbox")
+    running = runtime.in_background(transport.run(), "district-inbox")
+
+    async def answer_what_was_applied() -> None:
+        transport.stop()
+        await running
+
+    runtime.finishing.append(answer_what_was_applied)
+    runtime.watch("district_inbox", transport.backlog)
     runtime.in_background(keep_destroying_old_refusals(runtime.store, runtime.schema,
                                                        runtime.settings.refused_message_retention_days),
                           "refusal-retention")
