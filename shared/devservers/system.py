@@ -54,9 +54,16 @@ class ServiceProcess:
     def url(self) -> str:
         return f"http://{self.env['CASETRACK_SERVICE_HOST']}:{self.port}"
 
+    @property
+    def output(self) -> Path:
+        """The process's own stdout and stderr (`<name>.out`): what it prints before its logging is set up, a
+        crash's traceback, and spans when console traces are on. Its log proper is `log`, JSON lines the
+        service writes and rotates itself (CASETRACK_LOG_DIR)."""
+        return self.log.with_suffix(".out")
+
     def start(self) -> None:
         ensure_port_free(self.env["CASETRACK_SERVICE_HOST"], self.port, f"the {self.name} service")
-        self.process = launch([sys.executable, "-m", "shared.cli", "service", self.name], self.log,
+        self.process = launch([sys.executable, "-m", "shared.cli", "service", self.name], self.output,
                               env={**os.environ, **self.env, "CASETRACK_SERVICE_PORT": str(self.port)})
 
     def is_ours(self, process: psutil.Process) -> bool:
@@ -68,7 +75,7 @@ class ServiceProcess:
             return False
 
     def wait_until_healthy(self, timeout: float = 60.0) -> None:
-        wait_until(self.healthy, self.process, f"the {self.name} service", self.log, timeout)
+        wait_until(self.healthy, self.process, f"the {self.name} service", self.output, timeout)
 
     def healthy(self) -> bool:
         try:
@@ -140,6 +147,7 @@ class System:
             "CASETRACK_VAULT_KEY": self.settings.vault_key.get_secret_value(),
             "CASETRACK_PLACEMENT_ID_KEY": self.settings.placement_id_key.get_secret_value(),
             "CASETRACK_CONSOLE_TRACES": str(self.settings.console_traces).lower(),
+            "CASETRACK_LOG_DIR": str(self.settings.data_dir / "logs"),
         }
 
     def start_services(self) -> None:

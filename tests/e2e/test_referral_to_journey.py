@@ -87,9 +87,9 @@ def test_one_trace_follows_a_referral_from_http_through_nats_into_the_journey(sy
 
     deadline = time.monotonic() + 10
     while True:
-        apply_spans = [s for s in spans_in(system.services["journeys"].log)
+        apply_spans = [s for s in spans_in(system.services["journeys"].output)
                        if s["name"].startswith("apply ReferralMade")]
-        http_spans = {s["context"]["trace_id"]: s for s in spans_in(system.services["referral"].log)
+        http_spans = {s["context"]["trace_id"]: s for s in spans_in(system.services["referral"].output)
                       if s["name"].startswith("POST /referrals")}
         shared = [s for s in apply_spans if s["context"]["trace_id"] in http_spans]
         if shared or time.monotonic() > deadline:
