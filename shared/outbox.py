@@ -5,8 +5,9 @@ event of the batch with its ack pipelined (`Nats-Msg-Id` = event id, and the eve
 header), and records the batch's last position only once JetStream has acknowledged all of them. A
 failed or missing ack means the whole batch is published again from the recorded position: JetStream
 drops the repeats it already holds by their `Nats-Msg-Id`. On start it resumes from the later of the
-recorded position and the position on the stream's last message, so a crash between publishing and
-recording publishes nothing twice.
+recorded position and the position on the stream's last message, if that message is this store's event at
+that position (a crash between publishing and recording publishes nothing twice; a message some peer put on
+the stream cannot make it skip).
 
 When the service stops, the relay ends its round and `flush` publishes what is left, up to a deadline; what is
 still unpublished then is published at the next start.
@@ -47,6 +48,8 @@ class OutboxRelay:
         self.ack_seconds = ack_seconds
         """How long a batch's acks may take before the batch counts as failed (and is published again)."""
         self.position = 0
+        self.position_recorded = 0
+        """The position recorded in PostgreSQL when the relay started."""
         """The last position JetStream has acknowledged (everything up to it is on the stream)."""
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -62,7 +65,8 @@ class OutboxRelay:
             recorded = await conn.fetchval(
                 f"SELECT position FROM {self.schema}.relay_position WHERE stream = $1", stream_name(self.service)
             )
-        self.position = max(recorded or 0, await self._last_published_position())
+        self.position_recorded = recorded or 0
+        self.position = max(self.position_recorded, await self._last_published_position())
         self._loop = asyncio.get_running_loop()
 
     async def _last_published_position(self) -> int:
@@ -77,7 +81,26 @@ class OutboxRelay:
             message = await self.js.get_msg(name, info.state.last_seq)
         except NotFoundError:
             return 0
-        return int((message.headers or {}).get(POSITION_HEADER, 0))
+        return await self._confirmed_in_store(message)
+
+    async def _confirmed_in_store(self, message) -> int:
+        """The position the stream's last message claims, only if this store holds that very event there: the
+        resume position comes from the relay's own store, never from what a peer could have put on the stream
+        (a message with a made-up position would otherwise make the relay skip events)."""
+        headers = message.headers or {}
+        try:
+            claimed = int(headers.get(POSITION_HEADER, 0))
+        except ValueError:
+            claimed = 0
+        if claimed <= self.position_recorded:
+            return 0
+        found = await asyncio.to_thread(self.store.recorder.select_notifications, claimed, 1)
+        if found and found[0].id == claimed and json.loads(found[0].state).get("event_id") == headers.get(
+                "Nats-Msg-Id"):
+            return claimed
+        log.warning("the last message on %s claims position %s, which is not this store's event there: "
+                    "resuming from the recorded position", stream_name(self.service), claimed)
+        return 0
 
     def nudge(self) -> None:
         """Tell the relay there is something new to publish; safe from any thread."""

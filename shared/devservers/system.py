@@ -244,8 +244,18 @@ class System:
         return self._owned(name).process.pid
 
     def kill(self, name: str) -> None:
-        """kill -9: the supervisor (if started) notices and restarts it."""
-        os.kill(self.pid(name), signal.SIGKILL)
+        """kill -9, returning once the process is dead (a zombie until the supervisor, if started, reaps and
+        restarts it), so that a `wait_until_healed` straight after cannot mistake it for still running."""
+        pid = self.pid(name)
+        os.kill(pid, signal.SIGKILL)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                    return
+            except psutil.NoSuchProcess:
+                return
+            time.sleep(0.01)  # the signal is delivered asynchronously
 
     def freeze(self, name: str) -> None:
         """SIGSTOP it (a PostgreSQL with its backends): the supervisor leaves it alone until `thaw`."""

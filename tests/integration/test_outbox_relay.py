@@ -69,6 +69,23 @@ async def test_a_restarted_relay_publishes_nothing_twice_even_if_it_died_before_
     store.close()
 
 
+async def test_a_message_on_the_stream_claiming_a_position_the_store_does_not_hold_there_does_not_make_the_relay_skip(
+        postgres, schema, pool, nats_client):
+    store = await asyncio.to_thread(referrals_store, postgres.url, schema)
+    js = nats_client.jetstream()
+    await js.publish("casetrack.referral.preston.ReferralMade", b'{"event_type": "ReferralMade"}',
+                     headers={"Nats-Msg-Id": "not-an-event-of-this-store", POSITION_HEADER: "1000"})
+    for _ in range(3):
+        await asyncio.to_thread(make_referral, store)
+
+    relay = OutboxRelay("referral", store, nats_client, pool, schema)
+    await relay.prepare()
+
+    assert relay.position == 0  # not 1000: the resume position comes from the relay's own store
+    assert await relay.publish_pending() == 3
+    store.close()
+
+
 async def test_a_nudged_relay_publishes_a_new_event_without_waiting_for_its_poll(
         postgres, schema, pool, nats_client):
     store = await asyncio.to_thread(referrals_store, postgres.url, schema)
