@@ -40,6 +40,8 @@ def database_unreachable(error: BaseException | None) -> bool:
     while error is not None and seen < 5:
         if isinstance(error, (psycopg_pool.PoolTimeout, psycopg.InterfaceError, *ASYNCPG_UNREACHABLE)):
             return True
+        if isinstance(error, psycopg.errors.PipelineAborted):
+            return False  # a statement before it in the pipeline failed (e.g. a key already used): not an outage
         if isinstance(error, psycopg.OperationalError):
             state = error.sqlstate
             return state is None or state.startswith(UNREACHABLE_STATES)

@@ -15,7 +15,10 @@ Kinds are pure (no web import here but in `map_domain_errors`), so `domain/` pac
 
 from __future__ import annotations
 
+import logging
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 
 class DomainError(Exception):
@@ -80,7 +83,11 @@ def map_domain_errors(app: Any) -> None:
                             headers={"Retry-After": "1"})
 
     async def unavailable(request: Request, error: Exception) -> JSONResponse:
-        # Only the error's kind: a driver's text may quote a statement's values.
+        # Only the error's kind (and PostgreSQL's code): a driver's text may quote a statement's values.
+        cause = error.__cause__ or error.__context__
+        log.warning("%s %s answered 503: %s (%s, sqlstate %s)", request.method, request.url.path,
+                    type(error).__name__, type(cause).__name__ if cause else "-",
+                    getattr(cause, "sqlstate", None) or getattr(error, "sqlstate", None))
         return JSONResponse({"detail": f"{UNAVAILABLE_DETAIL} ({type(error).__name__})"}, status_code=503,
                             headers={"Retry-After": "1"})
 

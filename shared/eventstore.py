@@ -14,7 +14,7 @@ from urllib.parse import unquote, urlparse
 from uuid import UUID
 
 from eventsourcing.application import Application
-from eventsourcing.persistence import IntegrityError, Mapper, StoredEvent, Transcoder
+from eventsourcing.persistence import IntegrityError, Mapper, OperationalError, StoredEvent, Transcoder
 from eventsourcing.postgres import PostgresApplicationRecorder
 
 from shared.aggregate import Aggregate
@@ -203,8 +203,8 @@ class ServiceApplication(Application):
         writes = (*(self._key_write(change) for change in claimed), *also_write)
         try:
             recordings = self.save(*events, also_write=writes)
-        except IntegrityError as error:
-            if claimed and is_key_used(error):
+        except (IntegrityError, OperationalError) as error:
+            if claimed and (is_key_used(error) or self._keys_taken(claimed)):
                 raise IdempotencyKeyUsed([change.idempotency.key for change in claimed]) from error
             raise
         for change in claimed:
@@ -212,6 +212,17 @@ class ServiceApplication(Application):
         positions = {recording.domain_event.event_id: recording.notification.id for recording in recordings}
         last = max(positions.values())
         return [max((positions[event.event_id] for event in change.events), default=last) for change in changes]
+
+    def _keys_taken(self, claimed: Sequence[Change]) -> bool:
+        """Whether any of these changes' keys is already kept: a save that failed on a used key does not always
+        say so (in pipeline mode the failure can surface as the pipeline aborted)."""
+        try:
+            with self.recorder.datastore.transaction(commit=False) as curs:
+                curs.execute(f"SELECT 1 FROM {self.recorder.datastore.schema}.idempotency_keys WHERE key = ANY(%s)",
+                             ([change.idempotency.key for change in claimed],))
+                return curs.fetchone() is not None
+        except Exception:  # noqa: BLE001 - cannot tell (the database away): the save's own error stands
+            return False
 
     def _key_write(self, change: Change) -> SqlWrite:
         last = change.events[-1]  # saved last of the change: its position is the change's
