@@ -57,7 +57,7 @@ class FailFastRecorder(TransactionalRecorder):
     _unreachable_until: float = 0.0
 
     def insert_events(self, stored_events, **kwargs: Any):  # type: ignore[override]
-        return self._once(PostgresApplicationRecorder.insert_events, stored_events, **kwargs)
+        return self._once(TransactionalRecorder.insert_events, stored_events, **kwargs)
 
     def select_events(self, originator_id, **kwargs: Any):  # type: ignore[override]
         return self._once(PostgresAggregateRecorder.select_events, originator_id, **kwargs)
@@ -74,7 +74,7 @@ class FailFastRecorder(TransactionalRecorder):
         if time.monotonic() < self._unreachable_until:
             raise OperationalError("the database was out of reach a moment ago: not trying again yet")
         try:
-            return retrying.__wrapped__(self, *args, **kwargs)
+            return getattr(retrying, "__wrapped__", retrying)(self, *args, **kwargs)
         except (InterfaceError, OperationalError) as error:
             if database_unreachable(error):
                 self._unreachable_until = time.monotonic() + self.datastore.pool.timeout

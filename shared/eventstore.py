@@ -59,10 +59,25 @@ class TransactionalRecorder(PostgresApplicationRecorder):
             for statement in keys_table_statements(self.datastore.schema):
                 curs.execute(statement)
 
-    def _insert_events(self, curs, stored_events, **kwargs: Any) -> None:  # type: ignore[override]
-        for write in kwargs.get("also_write", ()):
-            curs.execute(write.sql, write.params)
-        super()._insert_events(curs, stored_events, **kwargs)
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        """The library's insert (the writes first, then the table lock, the events and their notification ids,
+        pipelined, one transaction), tried once (see shared/database.py) and raising what failed as itself.
+
+        The library's own version keeps the first error aside inside the transaction and raises it after; when
+        a write failed, psycopg then ends the transaction with "pipeline aborted" instead, so a used idempotency
+        key or a refused row came out as an outage. Here the error leaves the transaction as it happened (which
+        rolls it back)."""
+        notification_ids: Sequence[int] | None = None
+        with self.datastore.get_connection() as conn, conn.pipeline() as pipeline, conn.transaction():
+            with conn.cursor() as curs:
+                for write in kwargs.get("also_write", ()):
+                    curs.execute(write.sql, write.params)
+            if stored_events:
+                with conn.cursor() as curs:
+                    self._insert_stored_events(curs, stored_events, **kwargs)
+                    pipeline.sync()  # a constraint violated is raised here, not at commit
+                    notification_ids = self._fetch_ids_after_insert_events(curs, stored_events, **kwargs)
+        return notification_ids
 
 
 @dataclass(frozen=True)

@@ -79,7 +79,8 @@ class ServiceProcess:
 
     def healthy(self) -> bool:
         try:
-            return httpx.get(f"{self.url}/health", timeout=2.0).status_code == 200
+            # fresh: a check begun now, not the last snapshot (taken before, say, NATS was restarted)
+            return httpx.get(f"{self.url}/health", params={"fresh": "true"}, timeout=2.0).status_code == 200
         except httpx.HTTPError:
             return False
 

@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from shared.devservers import System
-from tests.e2e.helpers import post_referral, system_settings
+from tests.e2e.helpers import a_referral, system_settings
 
 SERVICES = ["referral", "journeys"]
 
@@ -47,7 +47,15 @@ def restart_of(system: System, name: str, seconds: float = 30) -> str:
 
 
 def a_referral_is_kept_and_projected(system: System, referral: httpx.Client) -> None:
-    written = post_referral(referral)
+    """As a client does: a 503 (the store's connections still coming back a moment after a restart) is retried
+    after its Retry-After."""
+    deadline = time.monotonic() + 10
+    answer = referral.post("/referrals", json=a_referral())
+    while answer.status_code == 503 and time.monotonic() < deadline:
+        time.sleep(float(answer.headers["Retry-After"]))  # the wait the service asked for
+        answer = referral.post("/referrals", json=a_referral())
+    assert answer.status_code == 201, answer.text
+    written = answer.json()
     journey = httpx.get(f"{system.services['journeys'].url}/journeys/{written['case_id']}",
                         params={"after": written["position"]}, timeout=30)
     assert journey.status_code == 200, journey.text
