@@ -58,6 +58,14 @@ class AccessWithoutQuery(logging.Filter):
         return True
 
 
+class PipelineEndedAfterAnError(logging.Filter):
+    """psycopg warns that it ignored "pipeline aborted" while ending a pipeline after a statement failed (a used
+    idempotency key, a refused row): the statement's own error is what the service reports; the echo is noise."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("error ignored terminating")
+
+
 def configure_logging(service: str, settings: Settings) -> logging.Handler:
     """Send every logger's records, uvicorn's included, to the service's JSON log; returns its handler."""
     if settings.log_dir:
@@ -80,6 +88,7 @@ def configure_logging(service: str, settings: Settings) -> logging.Handler:
     access = logging.getLogger("uvicorn.access")
     access.disabled = not settings.access_log
     access.addFilter(AccessWithoutQuery())
+    logging.getLogger("psycopg").addFilter(PipelineEndedAfterAnError())
     return handler
 
 
