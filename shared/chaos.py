@@ -729,8 +729,21 @@ class Chaos:
 class SoakSample:
     at: float
     writes: int
+    """Writes answered so far (HTTP and district messages)."""
+    events: int
+    """Events in the stores so far (a write saves one to three)."""
     rss_mb: dict[str, float]
     behind: dict[str, Any]
+    """What was not yet relayed or applied, per relay and projection (events)."""
+
+
+async def events_stored(database_url: str) -> int:
+    conn = await asyncpg.connect(database_url, timeout=2)
+    try:
+        return sum([await conn.fetchval(f"SELECT coalesce(max(notification_id), 0) FROM {service}.{table}")
+                    for service, table in STORES.items()])
+    finally:
+        await conn.close()
 
 
 def rss_mb(pid: int) -> float:
@@ -750,11 +763,37 @@ async def soak(chaos: Chaos, minutes: float, rate: float, pids: Callable[[], dic
             await asyncio.sleep(every_seconds)  # the sampling interval
             try:
                 behind = await _behind(chaos.system.database_url, chaos.system.nats_url)
+                events = await events_stored(chaos.system.database_url)
             except Exception as error:  # noqa: BLE001 - a sample says what it could not see
-                behind = {"unreachable": type(error).__name__}
-            sample = SoakSample(time.time(), chaos.ledger.writes,
+                behind, events = {"unreachable": type(error).__name__}, samples[-1].events if samples else 0
+            sample = SoakSample(time.time(), chaos.ledger.writes, events,
                                 {name: round(rss_mb(pid), 1) for name, pid in pids().items()}, behind)
             samples.append(sample)
-            chaos.say(f"{len(samples) * every_seconds:>6.0f}s writes={sample.writes} behind={behind} "
-                      f"rss={sample.rss_mb}")
+            per_second = (sample.events - samples[-2].events) / every_seconds if len(samples) > 1 else 0
+            chaos.say(f"{len(samples) * every_seconds:>6.0f}s writes={sample.writes} events={sample.events} "
+                      f"({per_second:.0f}/s) behind={behind} rss={sample.rss_mb}")
     return samples
+
+
+def soak_summary(samples: list[SoakSample]) -> dict[str, Any]:
+    """What the soak shows: its rate, each process's memory at the start and end, and lag over time (flat if
+    the last third's worst is no worse than the first third's, give or take a batch)."""
+    if len(samples) < 3:
+        return {"samples": len(samples)}
+    seconds = samples[-1].at - samples[0].at
+    third = max(len(samples) // 3, 1)
+
+    def worst(sample: SoakSample) -> int:
+        return max((v for v in sample.behind.values() if isinstance(v, int)), default=0)
+
+    first, last = [worst(s) for s in samples[:third]], [worst(s) for s in samples[-third:]]
+    return {
+        "minutes": round(seconds / 60, 1),
+        "writes_per_second": round((samples[-1].writes - samples[0].writes) / seconds, 1),
+        "events_per_second": round((samples[-1].events - samples[0].events) / seconds, 1),
+        "rss_mb": {name: {"start": samples[0].rss_mb.get(name), "end": rss}
+                   for name, rss in samples[-1].rss_mb.items()},
+        "worst_lag": {"max": max(worst(s) for s in samples), "first_third_max": max(first),
+                      "last_third_max": max(last)},
+        "lag_flat": max(last) <= max(first) + 1000,
+    }

@@ -284,7 +284,7 @@ def chaos(
     from dataclasses import asdict
     from pathlib import Path
 
-    from shared.chaos import Chaos, RunningSystem
+    from shared.chaos import Chaos, RunningSystem, soak_summary
     from shared.chaos import soak as run_soak
 
     settings = load_settings()
@@ -302,7 +302,9 @@ def chaos(
     if soak:
         pids = lambda: {name: int(p["pid"]) for name, p in running.processes().items()}  # noqa: E731
         samples = asyncio.run(run_soak(run, minutes, rate, pids))
-        result: dict = {"soak": [asdict(sample) for sample in samples], "ledger": run.ledger.writes}
+        summary = soak_summary(samples)
+        console.print_json(data=summary)
+        result: dict = {"summary": summary, "soak": [asdict(sample) for sample in samples]}
         failed = False
     else:
         chosen = fault or list(run.faults())
