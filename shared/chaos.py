@@ -39,6 +39,8 @@ from shared.subjects import POSITION_HEADER, ingest_subject, stream_name
 
 NIL_CASE = "00000000-0000-0000-0000-000000000000"
 RETRYABLE = {502, 503, 504}
+SCHEME_LETS = 400
+"""Placements the workload makes in one scheme before registering another (a large hostel's year)."""
 STORES = {"referral": "referrals_events", "placement": "placements_events"}
 """Each service with events, and its events table (in the service's own schema)."""
 
@@ -222,15 +224,17 @@ class Workload:
         return found
 
     async def _emergency_scheme(self, placement: httpx.AsyncClient) -> str:
-        """The emergency scheme to place in; a new one (and its provider) when the last is nearly full."""
-        if self._scheme is None or self._scheme[1] >= 9_000:
+        """The emergency scheme to place in; a new one (and its provider) after `SCHEME_LETS` lets: every
+        placement here spans the same nights, so a scheme fills, and a scheme's aggregate holds every let it
+        ever made (its writes slow as they accumulate: see the soak in the README)."""
+        if self._scheme is None or self._scheme[1] >= SCHEME_LETS:
             self._scheme = ("", 0)  # claimed: the other writers wait for it
             provider = await self._write(placement, "/providers", {"name": "Chaos Trust", "district": "preston"},
                                          201, {}, "provider_id")
             scheme = await self._write(placement, "/schemes", {
                 "provider_id": provider["provider_id"], "name": "Chaos Crash Pad", "district": "preston",
                 "provision_type": "emergency_assessment_bed", "pathway_stage": "assessment", "support_level": "high",
-                "support_hours_per_week": 10, "capacity_units": 10_000, "opened_on": "2026-01-01"}, 201, {},
+                "support_hours_per_week": 10, "capacity_units": SCHEME_LETS + 100, "opened_on": "2026-01-01"}, 201, {},
                 "scheme_id")
             self._scheme = (scheme["scheme_id"], 0)
         while not self._scheme[0]:
