@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import asyncpg
 import httpx
 import nats
+import psutil
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from shared.subjects import POSITION_HEADER, ingest_subject, stream_name
@@ -614,10 +615,19 @@ class RunningSystem:
         os.kill(self.pid(name), signal.SIGCONT)
 
     def stop_engine(self, name: str) -> None:
-        os.killpg(self.pid(name), signal.SIGSTOP)
+        """Freeze the engine and every process it started (PostgreSQL's backends lead sessions of their own)."""
+        self._signal_tree(self.pid(name), signal.SIGSTOP)
 
     def start_engine(self, name: str) -> None:
-        os.killpg(self.pid(name), signal.SIGCONT)
+        self._signal_tree(self.pid(name), signal.SIGCONT)
+
+    @staticmethod
+    def _signal_tree(pid: int, sig: int) -> None:
+        for process in [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]:
+            try:
+                process.send_signal(sig)
+            except psutil.NoSuchProcess:
+                pass
 
     def wait_until_healed(self, timeout: float = 60.0) -> None:
         deadline = time.monotonic() + timeout

@@ -104,12 +104,23 @@ def stop_process(process: subprocess.Popen | None, sig: int = signal.SIGTERM, ti
         process.wait()
 
 
-def resume(pid: int) -> None:
-    """SIGCONT to the process and its group (every child leads a group of its own), ignoring one already gone."""
+def signal_tree(pid: int, sig: int) -> None:
+    """Send `sig` to a process and every process descended from it (PostgreSQL's backends each lead a session
+    of their own, so signalling the postmaster's group alone leaves them serving), ignoring any already gone."""
     try:
-        os.killpg(pid, signal.SIGCONT)
-    except (ProcessLookupError, PermissionError):
-        pass
+        tree = [psutil.Process(pid), *psutil.Process(pid).children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    for process in tree:
+        try:
+            process.send_signal(sig)
+        except (psutil.NoSuchProcess, psutil.AccessDenied):
+            pass
+
+
+def resume(pid: int) -> None:
+    """SIGCONT to the process and every process descended from it, ignoring one already gone."""
+    signal_tree(pid, signal.SIGCONT)
 
 
 def running(pid: int) -> psutil.Process | None:

@@ -24,6 +24,7 @@ from shared.devservers.engines import (
     kill_backends_of,
     launch,
     resume,
+    signal_tree,
     stop_process,
     wait_until,
 )
@@ -262,7 +263,7 @@ class System:
         """SIGSTOP it (a PostgreSQL with its backends): the supervisor leaves it alone until `thaw`."""
         with self.supervisor.lock:
             self.supervisor.watches[name].frozen = True
-            os.killpg(self.pid(name), signal.SIGSTOP)
+            signal_tree(self.pid(name), signal.SIGSTOP)
             self.journal(f"froze {self._owned(name).program} (pid {self.pid(name)}) on purpose", show=False)
 
     def thaw(self, name: str) -> None:
