@@ -77,7 +77,7 @@ async def test_sigterm_during_steady_writes_exits_0_within_10_s_with_every_write
         while not stopping.is_set():
             sent += 1
             await js.publish(ingest_subject("wyre", "referral"), a_district_referral(f"SD{run}-{sent}"))
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # pacing the district's load (about 100 messages/s)
 
     async with httpx.AsyncClient(base_url=referral.url, timeout=30) as http:
         load = [asyncio.create_task(writer(http)) for _ in range(WRITERS)] + [asyncio.create_task(district())]

@@ -140,7 +140,7 @@ def post_until_answered(url: str, body: dict, key: str, deadline: float) -> http
         except httpx.TransportError:
             if time.monotonic() > deadline:
                 raise
-        time.sleep(0.2)
+        time.sleep(0.2)  # a client's back-off between retries
 
 
 async def test_referrals_retried_across_a_kill_of_the_service_open_one_case_per_key(system, referral):
