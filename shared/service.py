@@ -332,6 +332,8 @@ def service_app(runtime: ServiceRuntime, title: str, description: str) -> FastAP
     map_domain_errors(app)
     from shared.idempotency import install_idempotency, kept_by  # every write route takes an Idempotency-Key
     install_idempotency(app, kept_by(runtime))
+    from shared.request_guard import RequestGuard  # outermost: size limits and strict JSON before anything reads
+    app.add_middleware(RequestGuard, max_request_bytes=runtime.settings.max_request_bytes)
 
     @app.get("/health", tags=["operations"], responses={503: {"description": "something is down; `down` names it"}})
     async def health(fresh: Annotated[bool, Query(description="wait (up to 1 s) for a check begun after this "

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     idempotency_key_retention_days: int = 7
     """How long a service keeps the Idempotency-Key of a write, and its answer: a retry with the key within this
     time gets the first answer; after it, the key is forgotten and the same key makes a new write."""
+    max_request_bytes: int = 1024 * 1024
+    """The largest request body a service reads; a larger one is answered 413 (at once when its Content-Length
+    says so)."""
     vault_key: SecretStr = SecretStr("casetrack-dev-vault-key")
     """The referral service's person vault secret: wraps each young person's data key and keys the
     match hashes. Losing it makes every vaulted detail unreadable; production refuses the placeholder."""
