@@ -187,10 +187,28 @@ def test_there_are_three_nats_nodes_one_postgres_an_otel_collector_and_the_five_
     assert set(containers) == EXPECTED_CONTAINERS
     for node in NATS_NODES:
         assert containers[node]["image"].startswith("nats:"), node
-    assert containers["postgres"]["image"] == "postgres:16"
+    assert containers["postgres"]["image"].startswith("postgres:16.")
     assert containers["otel-collector"]["image"].startswith(
         "otel/opentelemetry-collector-contrib:"
     )
+
+
+EXACT_VERSION_TAG = re.compile(r"^\d+\.\d+\.\d+(-[a-z0-9.]+)?$|^\d+\.\d+$")
+"""An exact release: major.minor.patch (a variant such as -alpine allowed), or PostgreSQL's major.minor."""
+
+
+def test_every_image_is_pinned_to_an_exact_version():
+    images = {name: container["image"] for name, container in _containers().items() if "image" in container}
+
+    assert images, "no image found in the compose file"
+    for name, image in images.items():
+        repository, _, tag = image.rpartition(":")
+        assert repository and "/" not in tag, f"{name}: {image} has no tag"
+        assert EXACT_VERSION_TAG.match(tag), f"{name}: {image} is not an exact version (not latest, not a bare major)"
+        if repository == "postgres":
+            assert tag.count(".") == 1, f"{name}: PostgreSQL's exact releases are major.minor (e.g. 16.9)"
+        else:
+            assert tag.count(".") >= 2, f"{name}: {image} names no patch release"
 
 
 def test_each_service_is_built_from_deploy_dockerfile_with_the_repository_root_as_context():
