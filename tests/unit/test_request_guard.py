@@ -254,8 +254,10 @@ def test_a_referral_over_the_limit_is_refused(referral_app, referrals_store):
 
 
 @pytest.mark.parametrize("url", ["/panel-agenda?district=pres%00ton", "/districts/pres%00ton/rejected-messages",
-                                 f"/cases/{CASE}?after=referral:1%00"])
-def test_a_referral_read_with_nul_in_its_url_is_refused(referral_app, url):
+                                 f"/cases/{CASE}?after=referral:1%00", "/panel-agenda?district=%ED%A0%80",
+                                 "/districts/%ED%A0%80/rejected-messages"])
+def test_a_referral_read_with_nul_or_a_lone_surrogate_in_its_url_is_refused(referral_app, url):
+    # A percent-encoded surrogate is not UTF-8: it is decoded as U+FFFD, which no district is named.
     assert referral_app.get(url).status_code == 422
 
 
