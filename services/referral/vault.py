@@ -236,6 +236,14 @@ class PersonVault:
 
     # -- reading and erasing -----------------------------------------------------------------------
 
+    def certain_match_keys_of(self, person_ref: UUID) -> list[bytes]:
+        """The person's name-and-date-of-birth match keys (one per distinct set of details they were given with):
+        what a refused district message naming them is kept under."""
+        with self.datastore.transaction() as cursor:
+            cursor.execute(f"SELECT DISTINCT digest FROM {self.schema}.match_keys WHERE person_ref = %s"
+                           " AND kind = %s", (person_ref, CERTAIN_MATCH))
+            return [bytes(row["digest"]) for row in cursor.fetchall()]
+
     def cases_of(self, person_ref: UUID) -> list[UUID]:
         with self.datastore.transaction() as cursor:
             cursor.execute(f"SELECT case_id FROM {self.schema}.personal_details WHERE person_ref = %s"
