@@ -84,7 +84,8 @@ def show_urls(system: System) -> None:
     table.add_column("address")
     table.add_column("log")
     table.add_row("NATS", system.nats_url, str(system.nats.log) if system.nats else "(external)")
-    table.add_row("PostgreSQL", system.database_url, str(system.postgres.log) if system.postgres else "(external)")
+    table.add_row("PostgreSQL", system.shown_database_url,
+                  str(system.postgres.log) if system.postgres else "(external)")
     for name, service in system.services.items():
         table.add_row(name, f"{service.url}/docs", str(service.log))
     console.print(table)
@@ -116,6 +117,11 @@ def service(name: Annotated[str, typer.Argument(help=f"one of: {', '.join(SERVIC
     if not settings.nats_url or not settings.database_url:
         err.print("casetrack: a service needs CASETRACK_NATS_URL and CASETRACK_DATABASE_URL (casetrack up sets them)")
         raise typer.Exit(2)
+    try:
+        settings.require_secrets_of(name)
+    except ValueError as error:
+        err.print(f"casetrack: {error}")
+        raise typer.Exit(2) from None
     from shared.logs import configure_logging
     from shared.telemetry import configure_metrics, configure_tracing
 
@@ -286,11 +292,12 @@ def chaos(
 
     from shared.chaos import Chaos, RunningSystem, soak_summary
     from shared.chaos import soak as run_soak
+    from shared.devservers import Postgres
 
     settings = load_settings()
     running = RunningSystem(settings.data_dir, settings.nats_url or f"nats://{settings.host}:{settings.nats_port}",
                             settings.database_url or
-                            f"postgresql://postgres@{settings.host}:{settings.postgres_port}/casetrack")
+                            Postgres(settings.data_dir / "pg", settings.postgres_port, settings.host).url)
     try:
         running.processes()
     except FileNotFoundError:

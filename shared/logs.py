@@ -15,6 +15,7 @@ import logging
 import logging.handlers
 import sys
 import time
+import traceback
 from datetime import UTC, datetime
 from typing import Any
 
@@ -46,6 +47,49 @@ class JsonLines(logging.Formatter):
             line["error"] = self.formatException(record.exc_info)
         return json.dumps(line, default=str)
 
+    def formatException(self, exc_info) -> str:  # noqa: N802 - logging's name
+        """The traceback's frames and each exception's kind, never the exception's text: a validation error's
+        or a driver's text may quote the values a request or message held (a young person's name)."""
+        chain: list[BaseException] = []
+        error = exc_info[1]
+        while error is not None and error not in chain:
+            chain.append(error)
+            error = error.__cause__ or error.__context__
+        parts = []
+        for error in reversed(chain):
+            parts += ["Traceback (most recent call last):\n", *traceback.format_tb(error.__traceback__),
+                      values_free(error) + "\n"]
+        return "".join(parts).rstrip("\n")
+
+
+class NoValuesInLogs(logging.Filter):
+    """A validation error logged as an argument (`log.warning("... %s", error)`) is replaced by its values-free
+    reasons (where, what kind): its own text quotes the values sent, which may be a young person's name."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple) and any(_validation_error(arg) for arg in record.args):
+            record.args = tuple(values_free(arg) if _validation_error(arg) else arg for arg in record.args)
+        elif isinstance(record.msg, BaseException) and _validation_error(record.msg):
+            record.msg = values_free(record.msg)
+        return True
+
+
+def _validation_error(value: object) -> bool:
+    return isinstance(value, BaseException) and callable(getattr(value, "errors", None))
+
+
+def values_free(error: BaseException) -> str:
+    """An exception as a log may show it: its kind, and for a validation error where each problem is and of
+    what kind; never its text (which may quote the values it was given)."""
+    kind = f"{type(error).__module__}.{type(error).__qualname__}"
+    if _validation_error(error):
+        try:
+            problems = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('type')}" for e in error.errors()]
+        except Exception:  # noqa: BLE001 - an errors() that fails still leaves the kind
+            problems = []
+        return f"{kind} ({'; '.join(problems)})" if problems else kind
+    return kind
+
 
 class AccessWithoutQuery(logging.Filter):
     """uvicorn's access line names the path only: a query string may carry a district reference or a name."""
@@ -76,6 +120,7 @@ def configure_logging(service: str, settings: Settings) -> logging.Handler:
     else:
         handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonLines(service))
+    handler.addFilter(NoValuesInLogs())
     root = logging.getLogger()
     for old in list(root.handlers):
         root.removeHandler(old)

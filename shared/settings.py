@@ -17,6 +17,19 @@ SERVICES: dict[str, int] = {
 
 PLACEHOLDER_SECRETS = ("change-me", "changeme", "casetrack-dev")
 
+SECRETS = ("vault_key", "placement_id_key")
+"""The secrets a service may need, each given as CASETRACK_<NAME>_FILE (preferred) or CASETRACK_<NAME>."""
+TEST_SECRETS = {"vault_key": "casetrack-dev-vault-key", "placement_id_key": "casetrack-dev-placement-id-key"}
+"""The placeholders used when nothing is given, in `environment=test` only (anywhere else they are refused)."""
+
+
+class SecretMissing(ValueError):
+    """A service needs a secret that settings do not give; the message is one line for the operator."""
+
+
+def is_placeholder(secret: str) -> bool:
+    return not secret or any(p in secret for p in PLACEHOLDER_SECRETS)
+
 
 class Settings(BaseSettings):
     """Everything a casetrack process needs to know about where it runs.
@@ -83,12 +96,18 @@ class Settings(BaseSettings):
     max_request_bytes: int = 1024 * 1024
     """The largest request body a service reads; a larger one is answered 413 (at once when its Content-Length
     says so)."""
-    vault_key: SecretStr = SecretStr("casetrack-dev-vault-key")
+    vault_key: SecretStr | None = None
     """The referral service's person vault secret: wraps each young person's data key and keys the
-    match hashes. Losing it makes every vaulted detail unreadable; production refuses the placeholder."""
-    placement_id_key: SecretStr = SecretStr("casetrack-dev-placement-id-key")
+    match hashes (and the idempotency fingerprints of every service). Losing it makes every vaulted detail
+    unreadable. Prefer `vault_key_file`; `casetrack up` makes one on first start."""
+    vault_key_file: Path | None = None
+    """A file holding the vault key (read at start; `casetrack up` gives each service
+    `<data_dir>/secrets/vault-key`, owner-only): the key itself stays out of the environment."""
+    placement_id_key: SecretStr | None = None
     """The placement service's secret for deriving placement ids from a young person's person_ref, so that
-    nobody without it can recognise a person's placements; production refuses the placeholder."""
+    nobody without it can recognise a person's placements. Prefer `placement_id_key_file`."""
+    placement_id_key_file: Path | None = None
+    """A file holding the placement id key (`casetrack up` gives `<data_dir>/secrets/placement-id-key`)."""
 
     @field_validator("data_dir")
     @classmethod
@@ -96,19 +115,63 @@ class Settings(BaseSettings):
         return value.expanduser().resolve()
 
     @model_validator(mode="after")
-    def _no_placeholder_secrets_in_production(self) -> "Settings":
+    def _secrets_given(self) -> "Settings":
+        """Secrets named by a file are read from it; a placeholder is refused outside tests."""
+        for name in SECRETS:
+            file = getattr(self, f"{name}_file")
+            if file is None:
+                continue
+            try:
+                setattr(self, name, SecretStr(file.read_text().strip()))
+            except OSError as error:
+                raise ValueError(f"CASETRACK_{name.upper()}_FILE cannot be read ({type(error).__name__}: {file})")\
+                    from None
+        self._no_placeholder_secrets_outside_tests()
+        return self
+
+    def _no_placeholder_secrets_outside_tests(self) -> None:
+        for name in SECRETS:
+            secret = getattr(self, name)
+            if secret is not None and self.environment != "test" and is_placeholder(secret.get_secret_value()):
+                raise ValueError(f"CASETRACK_{name.upper()} is a placeholder, refused outside "
+                                 "CASETRACK_ENVIRONMENT=test: give a real secret (casetrack up makes one in "
+                                 "<data_dir>/secrets/)")
         if self.environment == "production":
             url = self.database_url or ""
             if not url or any(p in url for p in PLACEHOLDER_SECRETS):
                 raise ValueError(
                     "CASETRACK_DATABASE_URL must name a real database with a real password in production"
                 )
-            for name in ("vault_key", "placement_id_key"):
-                secret = getattr(self, name).get_secret_value()
-                if len(secret) < 32 or any(p in secret for p in PLACEHOLDER_SECRETS):
-                    raise ValueError(f"CASETRACK_{name.upper()} must be a real secret of at least 32 characters "
-                                     "in production")
-        return self
+            for name in SECRETS:
+                secret = getattr(self, name)
+                if secret is None or len(secret.get_secret_value()) < 32:
+                    raise ValueError(f"CASETRACK_{name.upper()} (or _FILE) must be a real secret of at least 32 "
+                                     "characters in production")
+
+    @property
+    def vault_secret(self) -> str:
+        """The vault key; outside `environment=test` one must be given (SecretMissing, one line, if not)."""
+        return self._secret("vault_key")
+
+    @property
+    def placement_id_secret(self) -> str:
+        return self._secret("placement_id_key")
+
+    def require_secrets_of(self, service: str) -> None:
+        """SecretMissing (one line) unless every secret `service` needs is given: the vault key for all (each
+        keys its idempotency fingerprints with it), the placement id key for placement."""
+        self._secret("vault_key")
+        if service == "placement":
+            self._secret("placement_id_key")
+
+    def _secret(self, name: str) -> str:
+        secret = getattr(self, name)
+        if secret is not None:
+            return secret.get_secret_value()
+        if self.environment == "test":
+            return TEST_SECRETS[name]
+        raise SecretMissing(f"CASETRACK_{name.upper()}_FILE (or CASETRACK_{name.upper()}) is not set: outside "
+                            f"CASETRACK_ENVIRONMENT=test a service needs a real secret (casetrack up makes one)")
 
     @property
     def nats_servers(self) -> list[str]:

@@ -16,7 +16,7 @@ def build(settings: Settings) -> FastAPI:
         settings=settings,
         store_class=Placements,
         projections=[KnownCasesProjection(), PlacementReadModel()],
-        store_env={"PLACEMENT_ID_KEY": settings.placement_id_key.get_secret_value()},
+        store_env={"PLACEMENT_ID_KEY": settings.placement_id_secret},
     )
     app = service_app(runtime, "casetrack placement",
                       "Providers, schemes and their units, and young people's placements along the pathway")

@@ -6,6 +6,7 @@ after commands are shorthands for scripts and tests: each builds its command and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -44,17 +45,19 @@ class Referrals(ServiceApplication):
             raise CaseNotFound(f"no case {case_id}")
         return case
 
-    def shred_refused_messages_of(self, case_ids: list[UUID]) -> None:
-        """Destroy the kept copies of refused district messages about these cases (they may hold the
-        personal data just erased), and rewrite the table so no old row version keeps them."""
+    def shred_refused_messages_of(self, case_ids: list[UUID], person_digests: Sequence[bytes] = ()) -> None:
+        """Destroy the kept copies of refused district messages about these cases, or naming the young person
+        (by their match keys: a refused referral has no case), since they may hold the personal data just
+        erased; rewrite the table so no old row version keeps them."""
         with self.vault.datastore.transaction(commit=True) as cursor:
             cursor.execute("SELECT to_regclass(%s) IS NOT NULL AS present", (f"{self.vault.schema}.rejected_messages",))
             if not cursor.fetchone()["present"]:
                 return  # the district inbox has never run here
             cursor.execute(
-                f"UPDATE {self.vault.schema}.rejected_messages r SET sealed_body = NULL, wrapped_body_key = NULL"
-                f" FROM {self.vault.schema}.district_cases c WHERE c.case_id = ANY(%s)"
-                " AND r.district = c.district AND r.district_ref = c.district_ref", (case_ids,))
+                f"UPDATE {self.vault.schema}.rejected_messages r SET sealed_body = NULL, wrapped_body_key = NULL,"
+                " person_digest = NULL WHERE r.person_digest = ANY(%s) OR EXISTS (SELECT 1 FROM"
+                f" {self.vault.schema}.district_cases c WHERE c.case_id = ANY(%s) AND r.district = c.district"
+                " AND r.district_ref = c.district_ref)", (list(person_digests), case_ids))
         self.vault.rewrite_tables("rejected_messages")
 
     # -- shorthands: each sends its command to its handler -----------------------------------------------

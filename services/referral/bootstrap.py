@@ -14,7 +14,7 @@ from shared.settings import Settings
 def build(settings: Settings) -> FastAPI:
     runtime = ServiceRuntime(name="referral", settings=settings, store_class=Referrals,
                              projections=[CaseloadProjection(), EmergencyPlacementsProjection()],
-                             store_env={"VAULT_KEY": settings.vault_key.get_secret_value()},
+                             store_env={"VAULT_KEY": settings.vault_secret},
                              starting=[open_district_inbox])
     app = service_app(runtime, "casetrack referral", "Young people's cases from presentation to closure")
     app.state.runtime = runtime

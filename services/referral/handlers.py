@@ -306,8 +306,9 @@ def erase_personal_data(referrals: Referrals, command: ErasePersonalData, contex
     The key goes first, in a transaction of its own: a repeat after a failure records the events still missing."""
     if not referrals.vault.cases_of(command.person_ref):
         raise UnknownPerson(f"the vault holds no personal data for {command.person_ref}")
+    digests = referrals.vault.certain_match_keys_of(command.person_ref)  # erase destroys them
     case_ids = referrals.vault.erase(command.person_ref, context.actor)
-    referrals.shred_refused_messages_of(case_ids)
+    referrals.shred_refused_messages_of(case_ids, digests)
     cases = [referrals.get_case(case_id) for case_id in case_ids]
     for case in cases:
         case.erase_personal_data(occurred_at=utc_now())

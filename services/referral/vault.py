@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -35,6 +36,9 @@ from shared.contracts.vocabulary import MatchedDetail
 from shared.eventstore import SqlWrite
 
 NONCE_BYTES = 12
+WAL_SWITCHED = "switched past the destroyed key"
+WAL_NOT_SWITCHED = ("not switched: the database user may not (it needs pg_checkpoint and EXECUTE on pg_switch_wal); "
+                    "the destroyed key stays in the write-ahead log until PostgreSQL recycles it")
 MOST_CANDIDATES = 5
 
 
@@ -232,6 +236,14 @@ class PersonVault:
 
     # -- reading and erasing -----------------------------------------------------------------------
 
+    def certain_match_keys_of(self, person_ref: UUID) -> list[bytes]:
+        """The person's name-and-date-of-birth match keys (one per distinct set of details they were given with):
+        what a refused district message naming them is kept under."""
+        with self.datastore.transaction() as cursor:
+            cursor.execute(f"SELECT DISTINCT digest FROM {self.schema}.match_keys WHERE person_ref = %s"
+                           " AND kind = %s", (person_ref, CERTAIN_MATCH))
+            return [bytes(row["digest"]) for row in cursor.fetchall()]
+
     def cases_of(self, person_ref: UUID) -> list[UUID]:
         with self.datastore.transaction() as cursor:
             cursor.execute(f"SELECT case_id FROM {self.schema}.personal_details WHERE person_ref = %s"
@@ -260,8 +272,9 @@ class PersonVault:
         """Destroy the person's data key and match keys; returns the cases whose details became unreadable.
 
         The two tables are then rewritten (VACUUM FULL), so the key is gone from their files too: plain
-        VACUUM would leave the deleted bytes in the pages' free space. PostgreSQL's write-ahead log and
-        any backups still hold the wrapped key until they are recycled; the vault key wraps it there."""
+        VACUUM would leave the deleted bytes in the pages' free space. PostgreSQL's write-ahead log still
+        holds the wrapped key until `switch_write_ahead_log` moves it on; backups keep it, wrapped by the
+        vault key."""
         with self.datastore.transaction(commit=True) as cursor:
             # The key goes first: its row lock makes a referral racing to use it wait, then fail.
             cursor.execute(f"DELETE FROM {self.schema}.person_keys WHERE person_ref = %s", (person_ref,))
@@ -274,6 +287,27 @@ class PersonVault:
                 (person_ref, case_ids, actor))
         self.rewrite_tables("person_keys", "match_keys", "personal_details")
         return case_ids
+
+    def switch_write_ahead_log(self) -> str:
+        """Force PostgreSQL's write-ahead log on past what an erasure destroyed (call it once the erasure is
+        committed): a checkpoint, a switch to a new segment, and a checkpoint again, so the segment that
+        recorded the wrapped key is finished and no longer needed for recovery (PostgreSQL then recycles it;
+        archives and backups keep their copies, which the vault key still wraps). Says what was done; a
+        database user without the right (superuser, or pg_checkpoint and EXECUTE on pg_switch_wal) is told,
+        and the erasure stands."""
+        try:
+            with self.datastore.get_connection() as conn:
+                autocommit = conn.autocommit
+                conn.autocommit = True
+                try:
+                    conn.execute("CHECKPOINT")
+                    conn.execute("SELECT pg_switch_wal()")
+                    conn.execute("CHECKPOINT")
+                finally:
+                    conn.autocommit = autocommit
+        except psycopg.errors.InsufficientPrivilege:
+            return WAL_NOT_SWITCHED
+        return WAL_SWITCHED
 
     def rewrite_tables(self, *tables: str) -> None:
         """VACUUM FULL: rewrite the tables so deleted or overwritten rows are gone from their files."""

@@ -26,7 +26,7 @@ class UnknownDistrict(ValueError):
 
 def known_district(code: str) -> str:
     if code not in DISTRICTS:
-        raise UnknownDistrict(f"unknown district {code!r}; known districts: {', '.join(sorted(DISTRICTS))}")
+        raise UnknownDistrict(f"unknown district; known districts: {', '.join(sorted(DISTRICTS))}")
     return code
 
 

@@ -14,13 +14,18 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import ClassVar
+from urllib.parse import quote
 
 import psutil
+
+from shared.devservers.secrets import kept_secret, read_secret
 
 POSTGRES_OS_USER = "casetrack-pg"
 DATABASE_NAME = "casetrack"
@@ -214,6 +219,15 @@ def postgres_bin_dir() -> Path:
     return Path(spec.submodule_search_locations[0]) / "pginstall" / "bin"
 
 
+SCRAM_ONLY_HBA = """# casetrack: every connection, local or over TCP, logs in with a password (SCRAM-SHA-256)
+# TYPE  DATABASE        USER            ADDRESS                 METHOD
+local   all             all                                     scram-sha-256
+host    all             all             all                     scram-sha-256
+local   replication     all                                     scram-sha-256
+host    replication     all             all                     scram-sha-256
+"""
+
+
 @dataclass
 class Postgres:
     """A real PostgreSQL server, from the pgserver wheel's binaries, listening on loopback TCP."""
@@ -229,7 +243,25 @@ class Postgres:
 
     @property
     def url(self) -> str:
+        """The database's address with the password (percent-encoded): for the services, never for printing
+        (`shown_url` is the same without it)."""
+        return f"postgresql://postgres:{quote(self.password, safe='')}@{self.host}:{self.port}/{DATABASE_NAME}"
+
+    @property
+    def shown_url(self) -> str:
         return f"postgresql://postgres@{self.host}:{self.port}/{DATABASE_NAME}"
+
+    @property
+    def password(self) -> str:
+        """The `postgres` user's password, made on first start and kept beside the data folder, owner-only
+        (`<data_dir>/../secrets/postgres-password`, with the embedded default's other secrets)."""
+        return read_secret(kept_secret(self.data_dir.parent, "postgres-password"))
+
+    @property
+    def client_env(self) -> dict[str, str]:
+        """The environment for PostgreSQL's own client programs (psql, pg_isready): the password goes here, not
+        on a command line where `ps` would show it."""
+        return {**os.environ, "PGPASSWORD": self.password}
 
     @property
     def log(self) -> Path:
@@ -244,8 +276,9 @@ class Postgres:
             _let_user_reach(self.data_dir, self.os_user)
             _let_user_reach(bin_dir, self.os_user)
         if not (self.data_dir / "PG_VERSION").exists():
-            self._run(bin_dir / "initdb", "-D", str(self.data_dir), "-U", "postgres",
-                      "--auth=trust", "--encoding=UTF8", "--no-instructions")
+            with self._password_file() as pwfile:
+                self._run(bin_dir / "initdb", "-D", str(self.data_dir), "-U", "postgres", "--auth=scram-sha-256",
+                          f"--pwfile={pwfile}", "--encoding=UTF8", "--no-instructions")
         if (postmaster := self.running_postmaster()) is not None:
             raise EngineFailed(
                 f"a PostgreSQL server (pid {postmaster.pid}) is still running on {self.data_dir}: stop it first")
@@ -256,22 +289,66 @@ class Postgres:
             self.log, user=self.os_user,
         )
         wait_until(self._ready, self.process, "PostgreSQL", self.log)
+        if self.trusts_local_users():
+            self._require_password(bin_dir)
         self._ensure_database(bin_dir)
 
     def _ready(self) -> bool:
         result = subprocess.run(
             [str(postgres_bin_dir() / "pg_isready"), "-h", self.host, "-p", str(self.port), "-q"],
-            capture_output=True,
+            capture_output=True, env=self.client_env,
         )
         return result.returncode == 0
 
+    def _psql(self, bin_dir: Path, sql: str) -> str:
+        """Run SQL (given on stdin, never on the command line) as `postgres`; its output, rows unaligned."""
+        result = subprocess.run(
+            [str(bin_dir / "psql"), "-h", self.host, "-p", str(self.port), "-U", "postgres", "-d", "postgres",
+             "-tAq", "-v", "ON_ERROR_STOP=1", "-f", "-"],
+            input=sql, capture_output=True, text=True, env=self.client_env)
+        if result.returncode != 0:
+            lines = result.stderr.strip().splitlines()
+            raise EngineFailed(f"psql failed on {self.data_dir}: {lines[-1] if lines else result.returncode}")
+        return result.stdout
+
     def _ensure_database(self, bin_dir: Path) -> None:
-        psql = [str(bin_dir / "psql"), "-h", self.host, "-p", str(self.port), "-U", "postgres", "-d", "postgres",
-                "-tAc"]
-        exists = subprocess.run([*psql, f"SELECT 1 FROM pg_database WHERE datname='{DATABASE_NAME}'"],
-                                capture_output=True, text=True, check=True)
-        if exists.stdout.strip() != "1":
-            subprocess.run([*psql, f"CREATE DATABASE {DATABASE_NAME}"], capture_output=True, check=True)
+        if self._psql(bin_dir, f"SELECT 1 FROM pg_database WHERE datname='{DATABASE_NAME}'").strip() != "1":
+            self._psql(bin_dir, f"CREATE DATABASE {DATABASE_NAME}")
+
+    @property
+    def hba_file(self) -> Path:
+        return self.data_dir / "pg_hba.conf"
+
+    def trusts_local_users(self) -> bool:
+        """Whether the data folder lets local users in without a password (made by casetrack before it used
+        passwords, with initdb --auth=trust)."""
+        return any(line.split()[-1] == "trust" for line in self.hba_file.read_text().splitlines()
+                   if line.strip() and not line.lstrip().startswith("#"))
+
+    def _require_password(self, bin_dir: Path) -> None:
+        """Upgrade a data folder made with trust: give `postgres` the kept password, let only SCRAM password
+        logins in (pg_hba.conf rewritten), and reload the server's configuration."""
+        password = self.password.replace("'", "''")
+        self._psql(bin_dir, f"SET password_encryption = 'scram-sha-256';\n"
+                            f"ALTER ROLE postgres PASSWORD '{password}';\n")
+        self.hba_file.write_text(SCRAM_ONLY_HBA)
+        self._psql(bin_dir, "SELECT pg_reload_conf();")
+
+    @contextmanager
+    def _password_file(self) -> Iterator[Path]:
+        """The password in a file only initdb's user may read, for as long as initdb runs (the kept secret's
+        folder is its owner's only, and PostgreSQL may run as another user)."""
+        descriptor, name = tempfile.mkstemp(prefix="casetrack-pw-")
+        path = Path(name)
+        try:
+            with os.fdopen(descriptor, "w") as file:
+                file.write(self.password)
+            if self.os_user:
+                entry = pwd.getpwnam(self.os_user)
+                os.chown(path, entry.pw_uid, entry.pw_gid)
+            yield path
+        finally:
+            path.unlink(missing_ok=True)
 
     def _run(self, *command: str | Path) -> None:
         result = subprocess.run([str(c) for c in command], capture_output=True, text=True, user=self.os_user)

@@ -26,6 +26,7 @@ class Owned(Protocol):
 
     @property
     def url(self) -> str: ...
+    # an engine whose url carries a password also has `shown_url`, without it: what processes.json records
 
     @property
     def log(self) -> Path: ...
@@ -59,8 +60,9 @@ class RunFolder:
             if each.process is None or each.process.poll() is not None:
                 continue
             self.pid_file(each.name).write_text(f"{each.process.pid}\n")
-            described[each.name] = {"pid": each.process.pid, "kind": each.kind, "url": each.url,
-                                    "port": each.port, "log": str(each.log)}
+            described[each.name] = {"pid": each.process.pid, "kind": each.kind,
+                                    "url": getattr(each, "shown_url", each.url), "port": each.port,
+                                    "log": str(each.log)}
         partial = self.path / "processes.json.partial"
         partial.write_text(json.dumps(described, indent=2) + "\n")
         os.replace(partial, self.path / "processes.json")

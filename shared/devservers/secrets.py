@@ -11,6 +11,7 @@ import os
 import secrets as random_secrets
 from collections.abc import Callable
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 
 def secrets_folder(data_dir: Path) -> Path:
@@ -36,3 +37,14 @@ def kept_secret(data_dir: Path, name: str, make: Callable[[], bytes] | None = No
 
 def read_secret(path: Path) -> str:
     return path.read_text().strip()
+
+
+def without_password(url: str) -> str:
+    """A server's address as it may be printed or recorded: any password in it left out."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    user = f"{parts.username}@" if parts.username else ""
+    host = parts.hostname or ""
+    netloc = f"{user}{f'[{host}]' if ':' in host else host}{f':{parts.port}' if parts.port else ''}"
+    return urlunsplit(parts._replace(netloc=netloc))

@@ -18,6 +18,7 @@ import httpx
 import psutil
 
 from shared.devservers.engines import (
+    EngineFailed,
     NatsServer,
     Postgres,
     ensure_port_free,
@@ -29,8 +30,9 @@ from shared.devservers.engines import (
     wait_until,
 )
 from shared.devservers.runfolder import Owned, RunFolder
+from shared.devservers.secrets import kept_secret, without_password
 from shared.devservers.supervisor import Journal, Restart, Supervisor, how_it_ended
-from shared.settings import SERVICES, Settings
+from shared.settings import SECRETS, SERVICES, Settings
 
 DRAIN_SECONDS = 12.0
 """How long a service is given to finish its requests and messages after SIGTERM, before SIGKILL."""
@@ -112,6 +114,7 @@ class System:
         self.run_folder = RunFolder(settings.data_dir / "run")
         self.journal = Journal(settings.data_dir / "logs" / "casetrack-up.log", say)
         self.supervisor = Supervisor(self.journal, self.record)
+        self._secret_env: dict[str, str] | None = None
 
     @property
     def nats_url(self) -> str:
@@ -120,6 +123,11 @@ class System:
     @property
     def database_url(self) -> str:
         return self.settings.database_url or self.postgres.url
+
+    @property
+    def shown_database_url(self) -> str:
+        """The database's address without its password: what `casetrack up` prints."""
+        return without_password(self.database_url)
 
     @property
     def restarts(self) -> list[Restart]:
@@ -146,11 +154,46 @@ class System:
             "CASETRACK_SERVICE_HOST": self.settings.host,
             "CASETRACK_ENVIRONMENT": self.settings.environment,
             "CASETRACK_DATA_DIR": str(self.settings.data_dir),
-            "CASETRACK_VAULT_KEY": self.settings.vault_key.get_secret_value(),
-            "CASETRACK_PLACEMENT_ID_KEY": self.settings.placement_id_key.get_secret_value(),
+            **self.secret_env(),
             "CASETRACK_CONSOLE_TRACES": str(self.settings.console_traces).lower(),
             "CASETRACK_LOG_DIR": str(self.settings.data_dir / "logs"),
         }
+
+    def secret_env(self) -> dict[str, str]:
+        """How each service finds the vault and placement id keys: the file settings name, or the key they give,
+        or else the file made on first start under `<data_dir>/secrets/` (owner-only, apart from the database).
+        The keys themselves are never put in a service's environment unless settings gave them that way."""
+        if self._secret_env is None:
+            self._secret_env = {}
+            for name in SECRETS:
+                variable = f"CASETRACK_{name.upper()}"
+                given_file, given = getattr(self.settings, f"{name}_file"), getattr(self.settings, name)
+                if given_file is not None:
+                    self._secret_env[f"{variable}_FILE"] = str(given_file)
+                elif given is not None:
+                    self._secret_env[variable] = given.get_secret_value()
+                elif name == "vault_key" and self._sealed_with_the_placeholder():
+                    continue  # a test run on an old data folder: the services use the placeholder
+                else:
+                    file = kept_secret(self.settings.data_dir, name.replace("_", "-"))
+                    self._secret_env[f"{variable}_FILE"] = str(file)
+        return self._secret_env
+
+    def _sealed_with_the_placeholder(self) -> bool:
+        """Whether the embedded database was made before `casetrack up` made vault keys, so its vault (if it holds
+        anything) is sealed with the placeholder. Outside `environment=test` that is refused (EngineFailed): a
+        new key would make the vaulted details unreadable, and the placeholder protects nothing."""
+        made_before = (not self.settings.database_url and (self.settings.data_dir / "pg" / "PG_VERSION").exists()
+                       and not (self.settings.data_dir / "secrets" / "vault-key").exists())
+        if made_before and self.settings.environment != "test":
+            raise EngineFailed(
+                f"{self.settings.data_dir} was made before casetrack kept a vault key of its own: its vault is "
+                "sealed with the placeholder key, refused outside CASETRACK_ENVIRONMENT=test. Move the folder "
+                "aside to start afresh, or give the key its data was sealed with in CASETRACK_VAULT_KEY_FILE")
+        if made_before:
+            self.journal(f"WARNING: {self.settings.data_dir} predates kept vault keys: its vault stays sealed with "
+                         "the placeholder key (allowed in CASETRACK_ENVIRONMENT=test only)")
+        return made_before
 
     def start_services(self) -> None:
         env = self.service_env()
@@ -167,6 +210,7 @@ class System:
         `supervise`, watch it all from a background thread and restart whatever dies or freezes."""
         try:
             self.stop_left_overs()
+            self.secret_env()  # before the engines: a data folder made before kept vault keys is recognised
             self.start_engines()
             self.start_services()
         except BaseException:

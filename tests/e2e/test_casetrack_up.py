@@ -109,8 +109,9 @@ def test_casetrack_up_runs_everything_prints_urls_and_an_example_then_stops_on_s
     assert code == 0 and "stopped." in rest
 
     again = casetrack_up(tmp_path, settings)
-    read_until_up(again)
+    shown_again = read_until_up(again)
     running = running_processes(tmp_path)
+    recorded = (tmp_path / "run" / "processes.json").read_text()
     try:
         kept = httpx.get(f"{journeys_url}/journeys/{written['case_id']}", params={"after": written["position"]})
         next_write = httpx.post(f"{referral_url}/referrals", json=a_referral()).json()
@@ -122,6 +123,14 @@ def test_casetrack_up_runs_everything_prints_urls_and_an_example_then_stops_on_s
     nats_log = (tmp_path / "nats" / "nats-server.log").read_text()  # Ctrl-C reached only casetrack up, which ...
     assert 'Trapped "interrupt" signal' not in nats_log and 'Trapped "terminated" signal' in nats_log  # ... stopped it
     assert left_alive(running) == []
+    # The keys casetrack up made on first start are kept, owner-only, and PostgreSQL's password is never shown.
+    secrets = tmp_path / "secrets"
+    assert sorted(f.name for f in secrets.iterdir()) == ["placement-id-key", "postgres-password", "vault-key"]
+    assert all(f.stat().st_mode & 0o077 == 0 for f in [secrets, *secrets.iterdir()])
+    password = (secrets / "postgres-password").read_text().strip()
+    journal = (tmp_path / "logs" / "casetrack-up.log").read_text()
+    assert f"postgresql://postgres@127.0.0.1:{settings.postgres_port}/casetrack" in shown
+    assert all(password not in text for text in (shown, shown_again, rest, recorded, journal))
 
 
 def test_casetrack_up_restarts_a_killed_engine_then_stops_services_before_engines_and_leaves_nothing_running(

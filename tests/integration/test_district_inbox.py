@@ -105,6 +105,43 @@ def test_erasing_a_young_person_shreds_the_kept_copies_of_their_refused_messages
     assert kept[0] is None and kept[1] is None and kept[2]  # the reasons stay, the copy is gone
 
 
+def test_a_refused_messages_invalid_identifiers_are_neither_kept_nor_answered_nor_listed(inbox, postgres, schema):
+    slipped = "Zephyrine Quillfeather 1990-02-03"  # a name typed into the reference box
+    body = a_referral("PR-50", district_ref=slipped, message_id=f"{slipped}!", cohort="grown_up")
+
+    refused = inbox.receive(SUBJECT, body, sequence=3)
+
+    assert isinstance(refused.body, MessageRejected)
+    assert (refused.body.district_ref, refused.body.message_id) == (None, None)
+    assert slipped not in refused.body.model_dump_json()
+    listed = inbox.records.rejected_messages("preston", unresolved_only=False)
+    assert listed and slipped not in json.dumps(listed, default=str)
+    with psycopg.connect(postgres.url) as conn:
+        row = conn.execute(f"SELECT t::text FROM {schema}.rejected_messages t").fetchone()[0]
+    assert "Zephyrine" not in row and "Quillfeather" not in row
+
+
+def test_erasing_a_young_person_reaches_a_refused_referral_naming_them_which_has_no_case(
+        inbox, referrals_store, postgres, schema):
+    accepted = inbox.receive(SUBJECT, a_referral("PR-60"), sequence=1)
+    person = json.loads(a_referral("PR-60"))["young_person"] | {"given_name": _name_of(referrals_store, accepted)}
+    inbox.receive(SUBJECT, a_referral("PR-61 bad", young_person=person, cohort="grown_up"), sequence=2)
+    with psycopg.connect(postgres.url) as conn:
+        assert conn.execute(f"SELECT person_digest IS NOT NULL FROM {schema}.rejected_messages").fetchone()[0]
+
+    referrals_store.erase_personal_data(a_context(), referrals_store.get_case(accepted.body.case_id).person_ref)
+
+    with psycopg.connect(postgres.url) as conn:
+        kept = conn.execute(f"SELECT sealed_body, wrapped_body_key, person_digest, reasons"
+                            f" FROM {schema}.rejected_messages").fetchone()
+    assert kept[:3] == (None, None, None) and kept[3]
+
+
+def _name_of(referrals_store, accepted) -> str:
+    case = referrals_store.get_case(accepted.body.case_id)
+    return referrals_store.vault.read_person(case.person_ref, actor="test").given_name
+
+
 def test_refused_messages_nobody_resolved_lose_their_kept_copy_after_the_retention_period(inbox, referrals_store,
                                                                                           postgres, schema):
     inbox.receive(SUBJECT, a_referral("PR-40", cohort="grown_up"), sequence=1)
@@ -116,8 +153,8 @@ def test_refused_messages_nobody_resolved_lose_their_kept_copy_after_the_retenti
     destroyed = destroy_old_refusals(referrals_store, schema, retention_days=30)
 
     with psycopg.connect(postgres.url) as conn:
-        kept = dict(conn.execute(f"SELECT stream_sequence, sealed_body IS NOT NULL FROM {schema}.rejected_messages"
-                                 ).fetchall())
+        kept = dict(conn.execute(f"SELECT stream_sequence, sealed_body IS NOT NULL OR person_digest IS NOT NULL"
+                                 f" FROM {schema}.rejected_messages").fetchall())
     assert destroyed == 1 and kept == {1: False, 2: True}
 
 

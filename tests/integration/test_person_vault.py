@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from uuid import uuid4
 
 import psycopg
@@ -18,7 +19,7 @@ from services.referral.application import (
 )
 from services.referral.domain import CaseIsNotLinked
 from services.referral.handlers import CloseCase, handle
-from services.referral.vault import NONCE_BYTES, PersonalDataErased
+from services.referral.vault import NONCE_BYTES, WAL_NOT_SWITCHED, WAL_SWITCHED, PersonalDataErased, PersonVault
 from shared.contracts.referral import PersonalDataErased as PersonalDataErasedEvent
 from shared.contracts.referral import PersonLinked, PersonUnlinked, PossibleMatchFlagged
 from shared.contracts.vocabulary import ClosureReason, LinkBasis, PresentingReason
@@ -278,3 +279,40 @@ def test_a_reopening_with_new_details_after_erasure_leaves_the_other_erased_case
     with pytest.raises(PersonalDataNeeded):  # not a crash: the old details stay erased
         store.reopen_case(a_context(), second.id, young_person=None, presenting_reason=PresentingReason.other,
                           cohort="care_leaver", occurred_at=at(days_after(REFERRAL_DAY, 20)))
+
+
+def test_erasure_switches_the_write_ahead_log_past_the_destroyed_key(store, postgres, schema):
+    case, _ = store.make_referral(a_context(), **a_referral_request())
+    with psycopg.connect(postgres.url) as conn:
+        wrapped_key = bytes(conn.execute(f"SELECT wrapped_key FROM {schema}.person_keys WHERE person_ref = %s",
+                                         (case.person_ref,)).fetchone()[0])
+        segment_before = conn.execute("SELECT pg_walfile_name(pg_current_wal_lsn())").fetchone()[0]
+    store.erase_personal_data(a_context(actor="dpo"), case.person_ref)
+
+    said = store.vault.switch_write_ahead_log()
+
+    with psycopg.connect(postgres.url) as conn:
+        segment_now, wal_dir = conn.execute(
+            "SELECT pg_walfile_name(pg_current_wal_lsn()), current_setting('data_directory') || '/pg_wal'"
+        ).fetchone()
+    assert said == WAL_SWITCHED
+    assert segment_now > segment_before
+    with open(f"{wal_dir}/{segment_now}", "rb") as live:  # the segment being written holds no copy of the key
+        assert wrapped_key not in live.read()
+
+
+def test_a_database_user_who_may_not_switch_the_write_ahead_log_is_told_and_nothing_fails(store, postgres):
+    role, password = f"clerk_{uuid4().hex[:8]}", uuid4().hex
+    with psycopg.connect(postgres.url, autocommit=True) as conn:
+        conn.execute(f"CREATE ROLE {role} LOGIN PASSWORD '{password}'")
+    url = postgres.url.replace(f"postgres:{postgres.password}@", f"{role}:{password}@")
+
+    class OneConnection:  # the datastore part switch_write_ahead_log uses, logged in as the unprivileged role
+        @contextmanager
+        def get_connection(self):
+            with psycopg.connect(url) as conn:
+                yield conn
+
+    said = PersonVault(OneConnection(), "unused", "a-vault-key").switch_write_ahead_log()
+
+    assert said == WAL_NOT_SWITCHED

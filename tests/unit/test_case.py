@@ -83,7 +83,7 @@ def test_a_referral_dated_after_now_is_refused():
 
 
 def test_an_unknown_district_is_refused():
-    with pytest.raises(UnknownDistrict, match="atlantis"):
+    with pytest.raises(UnknownDistrict, match="unknown district; known districts"):
         a_case(district="atlantis")
 
 

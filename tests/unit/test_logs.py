@@ -40,7 +40,8 @@ def test_each_record_is_one_json_line_with_its_service_logger_and_extra_fields(t
         "level": "WARNING", "service": "referral", "logger": "shared.outbox", "message": "relay at 12",
         "published_position": 12}
     assert first["time"].endswith("+00:00")
-    assert second["error"].startswith("Traceback") and "ValueError: boom" in second["error"]
+    assert second["error"].startswith("Traceback") and "builtins.ValueError" in second["error"]
+    assert "ValueError: boom" not in second["error"]  # its text may quote personal data
 
 
 def test_the_log_file_is_rotated_at_its_size_keeping_a_few(tmp_path, restored_logging):

@@ -7,7 +7,7 @@ import pytest
 from pydantic import ValidationError
 
 from shared.devservers import EngineFailed, ensure_port_free
-from shared.settings import Settings
+from shared.settings import SecretMissing, Settings
 
 
 @pytest.fixture(autouse=True)
@@ -76,3 +76,52 @@ def test_a_free_port_is_let_through():
         port = probe.getsockname()[1]
 
     ensure_port_free("127.0.0.1", port, "nats-server")
+
+
+@pytest.mark.parametrize("environment", ["development", "production"])
+def test_the_placeholder_vault_key_is_refused_outside_tests_in_one_line(monkeypatch, environment):
+    monkeypatch.setenv("CASETRACK_ENVIRONMENT", environment)
+    monkeypatch.setenv("CASETRACK_DATABASE_URL", "postgresql://casetrack:Xq7-long-random@db.internal:5432/casetrack")
+    monkeypatch.setenv("CASETRACK_VAULT_KEY", "casetrack-dev-vault-key")
+
+    with pytest.raises(ValidationError, match="CASETRACK_VAULT_KEY is a placeholder") as refused:
+        Settings()
+    assert "\n" not in refused.value.errors()[0]["msg"]
+
+
+def test_a_service_outside_tests_without_a_vault_key_is_refused_in_one_line():
+    settings = Settings()  # what `casetrack up` itself reads: it makes the keys, so it needs none
+
+    with pytest.raises(SecretMissing, match="CASETRACK_VAULT_KEY_FILE") as refused:
+        settings.require_secrets_of("referral")
+    assert "\n" not in str(refused.value)
+
+
+def test_tests_fall_back_to_the_placeholders(monkeypatch):
+    monkeypatch.setenv("CASETRACK_ENVIRONMENT", "test")
+
+    settings = Settings()
+    settings.require_secrets_of("placement")
+    assert settings.vault_secret == "casetrack-dev-vault-key"
+
+
+def test_the_vault_key_is_read_from_its_file(monkeypatch, tmp_path):
+    (tmp_path / "vault-key").write_text("a-real-generated-vault-key-of-some-length\n")
+    monkeypatch.setenv("CASETRACK_VAULT_KEY_FILE", str(tmp_path / "vault-key"))
+
+    assert Settings().vault_secret == "a-real-generated-vault-key-of-some-length"
+
+
+def test_a_placeholder_in_the_vault_key_file_is_refused_too(monkeypatch, tmp_path):
+    (tmp_path / "vault-key").write_text("casetrack-dev-vault-key")
+    monkeypatch.setenv("CASETRACK_VAULT_KEY_FILE", str(tmp_path / "vault-key"))
+
+    with pytest.raises(ValidationError, match="placeholder"):
+        Settings()
+
+
+def test_a_missing_vault_key_file_is_named(monkeypatch, tmp_path):
+    monkeypatch.setenv("CASETRACK_VAULT_KEY_FILE", str(tmp_path / "absent"))
+
+    with pytest.raises(ValidationError, match="CASETRACK_VAULT_KEY_FILE cannot be read"):
+        Settings()

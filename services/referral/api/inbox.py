@@ -16,7 +16,7 @@ def rejected_messages(district: str, runtime: Runtime, unresolved: bool = True) 
     """The district's refused messages with every reason, oldest first; `unresolved=false` adds those a
     corrected resend has since resolved. Message bodies are never shown (they may hold personal data)."""
     if district not in DISTRICTS:
-        raise HTTPException(422, [{"loc": ["path", "district"], "msg": f"unknown district {district!r}",
+        raise HTTPException(422, [{"loc": ["path", "district"], "msg": "unknown district",
                                    "type": "UnknownDistrict"}])
     records = InboxRecords(runtime.store.vault.datastore, runtime.schema)
     return records.rejected_messages(district, unresolved_only=unresolved)

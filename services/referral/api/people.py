@@ -69,12 +69,16 @@ class Erased(BaseModel):
     person_ref: UUID
     case_ids: list[UUID] = Field(description="The cases whose personal details are now unreadable")
     position: str
+    write_ahead_log: str = Field(description="Whether PostgreSQL's write-ahead log was switched past the "
+                                             "destroyed key (or why not)")
 
 
 @router.delete("/people/{person_ref}/personal-data")
 def erase_personal_data(person_ref: UUID, referrals: ReferralsStore, runtime: Runtime, context: Context) -> Erased:
     """Erase the young person's personal data: their key is destroyed, the case histories keep their facts
-    (PersonalDataErased on each case). Repeating it is safe."""
+    (PersonalDataErased on each case), and PostgreSQL's write-ahead log is switched past it. Repeating it is
+    safe."""
     saved = handle(referrals, ErasePersonalData(person_ref=person_ref), context)
+    wal = referrals.vault.switch_write_ahead_log()
     return Erased(person_ref=person_ref, case_ids=[case.id for case in saved.cases],
-                  position=runtime.saved(saved.position))
+                  position=runtime.saved(saved.position), write_ahead_log=wal)

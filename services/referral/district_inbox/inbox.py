@@ -41,6 +41,7 @@ from services.referral.handlers import (
     decide,
     save_together,
 )
+from services.referral.vault import CERTAIN_MATCH
 from shared.contracts import EventContext
 from shared.contracts.inbound import (
     AssessmentDone,
@@ -319,13 +320,16 @@ class DistrictInbox:
 
     def _reject(self, district: str, kind: str | None, body: bytes, sequence: int, reasons: list[Reason],
                 message: DistrictMessage | None) -> Answer:
-        """Keep the refused message (sealed) with its reasons, once per stream position; answer the district."""
+        """Keep the refused message (sealed) with its reasons, once per stream position; answer the district.
+        Only valid identifiers are kept, published and listed; the young person it names only as a match key."""
         loose = loose_fields(body) if message is None else {}
         district_ref = message.district_ref if message else loose.get("district_ref")
         message_id = message.message_id if message else loose.get("message_id")
+        person = getattr(message, "young_person", None) if message else loose.get("young_person")
+        digest = self.referrals.vault.match_keys(person)[CERTAIN_MATCH] if person is not None else None
         sealed, wrapped_key = self.referrals.vault.seal_message(body)
         row = self.records.keep_rejection(sequence, district, kind, district_ref, message_id, reasons, sealed,
-                                          wrapped_key)
+                                          wrapped_key, digest)
         rejection = MessageRejected(
             rejection_id=row["rejection_id"], district=district, kind=kind, district_ref=district_ref,
             message_id=message_id, reasons=[Reason(**r) for r in row["reasons"]], stream_sequence=sequence,

@@ -8,12 +8,12 @@ parser stops at 200 levels, where the standard library's recursion would raise) 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ValidationError
+from pydantic import TypeAdapter, ValidationError
 from pydantic_core import from_json
 
-from shared.contracts.inbound import MESSAGE_KINDS, DistrictMessage, Reason
+from shared.contracts.inbound import MESSAGE_KINDS, DistrictMessage, Reason, YoungPerson
 from shared.contracts.vocabulary import DISTRICTS
 
 MAX_MESSAGE_BYTES = 64 * 1024
@@ -65,8 +65,15 @@ def read(subject: str, body: bytes, headers: Mapping[str, Any] | None = None) ->
     return message
 
 
-def loose_fields(body: bytes) -> dict[str, str]:
-    """district_ref and message_id from a body that failed validation, if they are plain short strings."""
+IDENTIFIERS = {name: TypeAdapter(Annotated[(str, *DistrictMessage.model_fields[name].metadata)])
+               for name in ("district_ref", "message_id")}
+"""Each identifier a message carries, with its rules (length, characters) and nothing else."""
+
+
+def loose_fields(body: bytes) -> dict[str, Any]:
+    """From a body that failed validation: its district_ref and message_id where each is a valid identifier (an
+    invalid one may be anything, a name typed in the wrong box, so it is dropped), and its `young_person` where
+    that is valid (kept only as the vault's match key, so that erasing them reaches the refused message)."""
     if len(body) > MAX_MESSAGE_BYTES:
         return {}
     try:
@@ -75,8 +82,17 @@ def loose_fields(body: bytes) -> dict[str, str]:
         return {}
     if not isinstance(data, dict):
         return {}
-    return {key: data[key] for key in ("district_ref", "message_id")
-            if isinstance(data.get(key), str) and 0 < len(data[key]) <= 100}
+    loose: dict[str, Any] = {}
+    for name, rules in IDENTIFIERS.items():
+        try:
+            loose[name] = rules.validate_python(data.get(name), strict=True)
+        except ValidationError:
+            continue
+    try:
+        loose["young_person"] = YoungPerson.model_validate(data.get("young_person"))
+    except ValidationError:
+        pass
+    return loose
 
 
 def readable_headers(headers: Mapping[str, Any] | None) -> bool:

@@ -3,7 +3,11 @@
 - `district_cases`: the district's own case reference (`district_ref`) -> casetrack's case.
 - `district_messages`: every message applied, by `message_id`: a repeat is recognised and applied once.
 - `rejected_messages`: every refused message with its reasons, its body sealed (it may hold personal data)
-  until a corrected resend resolves it or the retention period ends.
+  until a corrected resend resolves it, the young person it names is erased, or the retention period ends.
+  Its `district_ref` and `message_id` are kept only if they are valid identifiers (an invalid value may be
+  anything, a name typed in the wrong box: it is dropped, never stored, published or listed); a young person
+  it names is kept only as `person_digest`, the vault's keyed match key of name and date of birth, so that
+  erasing them reaches the message too.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ def inbox_ddl(schema: str) -> list[str]:
         " resolved_by_message_id text, resolved_at timestamptz)",
         f"CREATE INDEX IF NOT EXISTS rejected_messages_by_ref ON {schema}.rejected_messages"
         " (district, district_ref) WHERE resolved_at IS NULL",
+        f"ALTER TABLE {schema}.rejected_messages ADD COLUMN IF NOT EXISTS person_digest bytea",
     ]
 
 
@@ -84,7 +89,7 @@ class InboxRecords:
                      " case_id) VALUES (%s, %s, %s, %s, %s)",
                      (district, message.message_id, kind, message.district_ref, case_id)),
             SqlWrite(f"UPDATE {self.schema}.rejected_messages SET resolved_at = now(), resolved_by_message_id = %s,"
-                     " sealed_body = NULL, wrapped_body_key = NULL"
+                     " sealed_body = NULL, wrapped_body_key = NULL, person_digest = NULL"
                      " WHERE district = %s AND resolved_at IS NULL AND (message_id = %s"
                      " OR (district_ref = %s AND kind = %s))",
                      (message.message_id, district, message.message_id, message.district_ref, kind)),
@@ -92,15 +97,15 @@ class InboxRecords:
 
     def keep_rejection(self, sequence: int, district: str, kind: str | None, district_ref: str | None,
                        message_id: str | None, reasons: list[Reason], sealed: bytes,
-                       wrapped_key: bytes) -> dict[str, Any]:
+                       wrapped_key: bytes, person_digest: bytes | None = None) -> dict[str, Any]:
         """Keep a refused message once per stream position; returns its rejection_id, received_at, reasons."""
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute(
                 f"INSERT INTO {self.schema}.rejected_messages (rejection_id, stream_sequence, district, kind,"
-                " district_ref, message_id, reasons, sealed_body, wrapped_body_key)"
-                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (stream_sequence) DO NOTHING",
+                " district_ref, message_id, reasons, sealed_body, wrapped_body_key, person_digest)"
+                " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (stream_sequence) DO NOTHING",
                 (uuid4(), sequence, district, kind, district_ref, message_id,
-                 json.dumps([r.model_dump() for r in reasons]), sealed, wrapped_key))
+                 json.dumps([r.model_dump() for r in reasons]), sealed, wrapped_key, person_digest))
             cursor.execute(f"SELECT rejection_id, received_at, reasons FROM {self.schema}.rejected_messages"
                            " WHERE stream_sequence = %s", (sequence,))
             return dict(cursor.fetchone())
@@ -120,6 +125,7 @@ class InboxRecords:
     def destroy_sealed_copies_older_than(self, days: int) -> int:
         with self.datastore.transaction(commit=True) as cursor:
             cursor.execute(
-                f"UPDATE {self.schema}.rejected_messages SET sealed_body = NULL, wrapped_body_key = NULL"
-                " WHERE sealed_body IS NOT NULL AND received_at < now() - make_interval(days => %s)", (days,))
+                f"UPDATE {self.schema}.rejected_messages SET sealed_body = NULL, wrapped_body_key = NULL,"
+                " person_digest = NULL WHERE (sealed_body IS NOT NULL OR person_digest IS NOT NULL)"
+                " AND received_at < now() - make_interval(days => %s)", (days,))
             return cursor.rowcount
