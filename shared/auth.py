@@ -329,6 +329,23 @@ def declared_roles(route: Any) -> frozenset[Role] | None:
     return frozenset(found) if declared else None
 
 
+def routes_of(app: Any) -> Iterable[tuple[str, str, Any]]:
+    """Each (method, path, route) an app serves, with the routers it includes (each `route.dependant` tells
+    what it declares)."""
+    from fastapi.routing import APIRoute
+
+    for route in app.routes:
+        if isinstance(route, APIRoute):
+            contexts: Iterable[Any] = [route]
+        elif hasattr(route, "effective_route_contexts"):  # an included router (FastAPI 0.16x)
+            contexts = route.effective_route_contexts()
+        else:
+            continue  # the OpenAPI document and the docs pages: FastAPI's own, public
+        for context in contexts:
+            for method in sorted(context.methods or ()):
+                yield method, context.path, context
+
+
 # -- rate limits --------------------------------------------------------------------------------------------
 
 

@@ -56,6 +56,10 @@ After = Annotated[list[str] | None, Query(
 """The `?after=` parameter of a read that waits for the caller's own writes."""
 
 
+Administering = requires(Role.admin)
+"""The operations routes that change or reveal how a service runs (projections, rebuilds): administrators only."""
+
+
 @dataclass
 class ServiceRuntime:
     """The running parts of one service, built in its lifespan and handed to its routes."""
@@ -333,7 +337,6 @@ def service_app(runtime: ServiceRuntime, title: str, description: str) -> FastAP
     map_domain_errors(app)
     from shared.idempotency import install_idempotency, kept_by  # every write route takes an Idempotency-Key
     install_idempotency(app, kept_by(runtime), subject_of=lambda headers: verified_subject(app, headers))
-    Administering = requires(Role.admin)
 
     @app.get("/health", tags=["operations"], dependencies=[PUBLIC],
              responses={503: {"description": "something is down; `down` names it"}})
