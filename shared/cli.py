@@ -239,6 +239,31 @@ def rebuild(name: Annotated[str | None, typer.Argument(help="the projection; all
         raise typer.Exit(1)
 
 
+@app.command(help="Print a bearer token for the system `casetrack up` runs, signed with its key (made on its first "
+                  "start under DATA_DIR/secrets). Send it as `Authorization: Bearer <token>`. Roles: "
+                  "district_officer (needs --district), provider (needs --provider), childrens_services, "
+                  "panel_member, commissioner, finance_officer, analyst, auditor, data_protection_officer, admin.")
+def token(
+    role: Annotated[str, typer.Option(help="the caller's role")],
+    district: Annotated[str | None, typer.Option(help="a district officer's district, e.g. preston")] = None,
+    provider: Annotated[str | None, typer.Option(help="a provider's id")] = None,
+    subject: Annotated[str | None, typer.Option(help="who the caller is (recorded as the actor of their "
+                                                     "changes); default: the role (and district)")] = None,
+    minutes: Annotated[int, typer.Option(help="how long the token lasts")] = 60,
+) -> None:
+    from shared.auth import embedded_signing_key, mint_token
+
+    settings = load_settings()
+    try:
+        key = embedded_signing_key(settings.data_dir)
+        minted = mint_token(key, role=role, district=district, provider=provider, subject=subject, minutes=minutes,
+                            issuer=settings.token_issuer, audience=settings.token_audience)
+    except (FileNotFoundError, ValueError) as error:
+        err.print(f"[red]casetrack token: {error}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    print(minted)
+
+
 @app.command(help="Measure casetrack's throughput, each figure beside a raw NATS or PostgreSQL baseline taken in "
                   "the same run, on a nats-server and a PostgreSQL of its own (nothing else is touched).")
 def bench(
