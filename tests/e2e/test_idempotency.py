@@ -17,13 +17,13 @@ import httpx
 import pytest
 
 from shared.devservers import System
-from tests.e2e.helpers import a_referral
+from tests.e2e.helpers import a_referral, auth_headers
 from tests.e2e.test_placement_journey import CaseWorker, PlacementTeam, days_ago
 
 
 @pytest.fixture
 def placement(system: System) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=system.services["placement"].url, timeout=20) as client:
+    with httpx.Client(base_url=system.services["placement"].url, timeout=20, headers=auth_headers(system)) as client:
         yield client
 
 
@@ -115,7 +115,7 @@ async def test_sixteen_identical_requests_at_once_with_one_key_open_one_case(sys
     barrier = threading.Barrier(16, timeout=30)
 
     def send(_: int) -> httpx.Response:
-        with httpx.Client(base_url=str(referral.base_url), timeout=30) as client:
+        with httpx.Client(base_url=str(referral.base_url), timeout=30, headers=referral.headers) as client:
             barrier.wait()
             return client.post("/referrals", json=body, headers={"Idempotency-Key": key})
 
