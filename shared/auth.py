@@ -135,11 +135,11 @@ def forbidden(message: str, kind: str = "role_not_allowed") -> HTTPException:
 class TokenVerifier:
     """Verifies bearer tokens with the embedded public key or an OpenID Connect issuer's JWKS."""
 
-    def __init__(self, *, public_key_file: Path | None, jwks_url: str | None, issuer: str, audience: str,
-                 leeway_seconds: float = 30.0):
+    def __init__(self, *, public_key_file: Path | None = None, jwks_url: str | None = None, issuer: str = "casetrack",
+                 audience: str = "casetrack", leeway_seconds: float = 30.0, public_key_pem: bytes | None = None):
         self.issuer, self.audience, self.leeway = issuer, audience, leeway_seconds
-        self._public_key: Any = None
-        self._algorithms: list[str] = []
+        self._public_key: Any = serialization.load_pem_public_key(public_key_pem) if public_key_pem else None
+        self._algorithms: list[str] = algorithms_for(self._public_key) if public_key_pem else []
         self._jwks = jwt.PyJWKClient(jwks_url, cache_keys=True) if jwks_url else None
         self.public_key_file = public_key_file
 

@@ -114,14 +114,14 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "CASETRACK_DATABASE_URL must name a real database with a real password in production"
                 )
-            if not self.token_public_key_file and not self.token_jwks_url:
-                raise ValueError("set CASETRACK_TOKEN_PUBLIC_KEY_FILE or CASETRACK_TOKEN_JWKS_URL in production: "
-                                 "without a key no token can be verified")
             for name in ("vault_key", "placement_id_key"):
                 secret = getattr(self, name).get_secret_value()
                 if len(secret) < 32 or any(p in secret for p in PLACEHOLDER_SECRETS):
                     raise ValueError(f"CASETRACK_{name.upper()} must be a real secret of at least 32 characters "
                                      "in production")
+            if not self.token_public_key_file and not self.token_jwks_url:
+                raise ValueError("set CASETRACK_TOKEN_PUBLIC_KEY_FILE or CASETRACK_TOKEN_JWKS_URL in production: "
+                                 "without a key no token can be verified")
         return self
 
     @property
