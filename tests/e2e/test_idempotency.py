@@ -129,12 +129,12 @@ async def test_sixteen_identical_requests_at_once_with_one_key_open_one_case(sys
     assert await referrals_made(system) == before + 1
 
 
-def post_until_answered(url: str, body: dict, key: str, deadline: float) -> httpx.Response:
+def post_until_answered(url: str, body: dict, key: str, deadline: float, caller: dict[str, str]) -> httpx.Response:
     """A client that retries with the same key until it has an answer: through dropped connections, a service
     that is down, and '409 in progress'."""
     while True:
         try:
-            response = httpx.post(f"{url}/referrals", json=body, headers={"Idempotency-Key": key}, timeout=5)
+            response = httpx.post(f"{url}/referrals", json=body, headers={"Idempotency-Key": key, **caller}, timeout=5)
             if response.status_code not in (409, 502, 503) or time.monotonic() > deadline:
                 return response
         except httpx.TransportError:
@@ -155,7 +155,7 @@ async def test_referrals_retried_across_a_kill_of_the_service_open_one_case_per_
 
     def client(key: str) -> httpx.Response:
         sent.release()
-        return post_until_answered(url, bodies[key], key, deadline)
+        return post_until_answered(url, bodies[key], key, deadline, dict(referral.headers))
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = pool.map(client, keys)

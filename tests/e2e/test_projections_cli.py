@@ -17,7 +17,8 @@ READ_MODELS = {"caseload", "emergency_placements", "known_cases", "placements", 
 
 def casetrack(system: System, *args: str) -> subprocess.CompletedProcess:
     env = os.environ | {"CASETRACK_BASE_PORT": str(system.settings.base_port),
-                        "CASETRACK_HOST": system.settings.host, "COLUMNS": "200"}
+                        "CASETRACK_HOST": system.settings.host, "CASETRACK_DATA_DIR": str(system.settings.data_dir),
+                        "COLUMNS": "200"}
     return subprocess.run([sys.executable, "-m", "shared.cli", *args], env=env, capture_output=True, text=True,
                           timeout=120)
 
