@@ -37,6 +37,7 @@ import psutil
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from shared.auth import embedded_signing_key, mint_token
+from shared.idempotency import sent_key
 from shared.subjects import POSITION_HEADER, ingest_subject, stream_name
 
 NIL_CASE = "00000000-0000-0000-0000-000000000000"
@@ -511,7 +512,8 @@ async def verify(database_url: str, nats_url: str, ledger: Ledger, poison: Poiso
         kept_keys: set[str] = set()
         for service in STORES:
             if await conn.fetchval("SELECT to_regclass($1)", f"{service}.idempotency_keys"):
-                kept_keys |= {row["key"] for row in await conn.fetch(f"SELECT key FROM {service}.idempotency_keys")}
+                kept_keys |= {sent_key(row["key"]) for row in await conn.fetch(
+                    f"SELECT key FROM {service}.idempotency_keys")}  # each writer's keys are its subject's
         if refused_kept := set(ledger.refused) & kept_keys:
             problems.append(f"{len(refused_kept)} requests answered with an error were kept: "
                             f"{[ledger.refused[key] for key in sorted(refused_kept)[:3]]}")

@@ -106,6 +106,12 @@ def scoped_key(subject: str, key: str) -> str:
     return f"{len(subject)}:{subject}:{key}" if subject else key
 
 
+def sent_key(kept: str) -> str:
+    """The key as its client sent it, from the key as kept (`scoped_key`'s inverse)."""
+    length, _, rest = kept.partition(":")
+    return rest[int(length) + 1:] if length.isdigit() and rest[int(length):int(length) + 1] == ":" else kept
+
+
 @dataclass(eq=False)
 class Claim:
     """A request's idempotency key and fingerprint, carried by the change the request saves."""

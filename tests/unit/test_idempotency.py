@@ -34,6 +34,7 @@ from shared.idempotency import (
     fingerprint,
     install_idempotency,
     scoped_key,
+    sent_key,
     valid_key,
 )
 
@@ -355,3 +356,8 @@ def test_the_api_document_lists_the_header_on_writes_only(client):
 def test_a_fingerprint_is_keyed_so_a_guessed_request_cannot_be_matched_without_the_secret():
     assert a_fingerprint(secret=b"one secret") != a_fingerprint(secret=b"another")
     assert a_fingerprint(secret=b"one secret") == a_fingerprint(secret=b"one secret")
+
+
+@pytest.mark.parametrize("subject", ["worker-1", "a:b c", ""])
+def test_a_kept_key_gives_back_the_key_its_client_sent(subject):
+    assert sent_key(scoped_key(subject, "k:1")) == "k:1"
