@@ -32,6 +32,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, StorageType, StreamConfig
 from rich.console import Console
 from rich.table import Table
 
+from shared.auth import embedded_signing_key, mint_token
 from shared.devservers import NatsServer, Postgres, System, free_port
 from shared.settings import Settings
 from shared.streams import ensure_streams
@@ -144,7 +145,8 @@ class Bench:
         if self._system is None:
             base = free_port() - 1  # the referral service listens on base + 1
             settings = Settings(data_dir=self.folder / "system", base_port=base, nats_url=self.nats.url,
-                                database_url=self.postgres.url, environment="test", console_traces=False)
+                                database_url=self.postgres.url, environment="test", console_traces=False,
+                                write_rate_per_minute=10**9, write_burst=10**9)  # measured, not limited
             self._system = System(settings, services=["referral"])
             self._system.start_services()
         return self._system.services["referral"].url
@@ -158,6 +160,11 @@ class Bench:
             self._followers.start_services()
         return {name: service.url for system in (self._system, self._followers)
                 for name, service in system.services.items()}
+
+    def authorization(self) -> dict[str, str]:
+        """The header of an administrator's token for the services started here (after `referral_service`)."""
+        key = embedded_signing_key(self._system.settings.data_dir)
+        return {"Authorization": f"Bearer {mint_token(key, role='admin', subject='bench', minutes=24 * 60)}"}
 
     def stop(self) -> None:
         for system in (self._followers, self._system):
@@ -335,7 +342,7 @@ async def http_referrals(bench: Bench) -> Figure:
                 refused.append(f"{response.status_code}: {response.text[:200]}")
 
     limits = httpx.Limits(max_connections=HTTP_CLIENTS, max_keepalive_connections=HTTP_CLIENTS)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as http:
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits, headers=bench.authorization()) as http:
         for n in range(HTTP_CLIENTS):  # warm up: connections open, first requests served
             await http.post("/referrals", json=a_referral_request(n))
         bench.say(f"HTTP referrals: {requests} from {HTTP_CLIENTS} clients")
@@ -573,7 +580,7 @@ async def sustained_writes(bench: Bench) -> Figure:
     urls = await asyncio.to_thread(bench.followers)
     writers = SUSTAINED_WRITERS if bench.size.requests >= 1_000 else 8
     limits = httpx.Limits(max_connections=writers + len(urls), max_keepalive_connections=writers + len(urls))
-    async with httpx.AsyncClient(timeout=30, limits=limits) as http:
+    async with httpx.AsyncClient(timeout=30, limits=limits, headers=bench.authorization()) as http:
         bench.say("sustained writes: waiting for every projection to catch up with the figures before")
         await caught_up(http, urls, within=120)
         made, dropped, refused, samples = 0, 0, [], []

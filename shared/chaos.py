@@ -36,10 +36,12 @@ import nats
 import psutil
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
+from shared.auth import embedded_signing_key, mint_token
+from shared.idempotency import sent_key
 from shared.subjects import POSITION_HEADER, ingest_subject, stream_name
 
 NIL_CASE = "00000000-0000-0000-0000-000000000000"
-RETRYABLE = {502, 503, 504}
+RETRYABLE = {429, 502, 503, 504}
 SCHEME_LETS = 400
 """Placements the workload makes in one scheme before registering another (a large hostel's year)."""
 STORES = {"referral": "referrals_events", "placement": "placements_events"}
@@ -113,8 +115,10 @@ class Workload:
 
     def __init__(self, referral_url: str, placement_url: str, nats_url: str, ledger: Ledger, rate: float = 20.0,
                  http_writers: int = 4, districts: tuple[str, ...] = ("preston", "dover"),
-                 give_up_seconds: float = 300.0):
+                 give_up_seconds: float = 300.0, signing_key: bytes | None = None):
         self.referral_url = referral_url
+        self.signing_key = signing_key
+        """The embedded default's token signing key: each HTTP writer is an administrator of its own subject."""
         self.placement_url = placement_url
         self._scheme: tuple[str, int] | None = None
         """The emergency scheme placements go to, and how many were placed in it (a new one before it is full)."""
@@ -139,7 +143,7 @@ class Workload:
         for answer in ("accepted", "rejected"):  # every district's answers: a burst may come from any district
             await self._nc.subscribe(f"casetrack.{answer}.*", cb=self._answer_arrived(answer))
         await self._nc.flush()
-        self._tasks = [asyncio.create_task(self._http_writer(), name=f"chaos-http-{n}")
+        self._tasks = [asyncio.create_task(self._http_writer(n), name=f"chaos-http-{n}")
                        for n in range(self.http_writers)]
         self._tasks += [asyncio.create_task(self._district(district), name=f"chaos-district-{district}")
                         for district in self.districts]
@@ -179,10 +183,12 @@ class Workload:
                 pass
         return not self._stopping.is_set()
 
-    async def _http_writer(self) -> None:
+    async def _http_writer(self, n: int = 0) -> None:
         """A case worker: refers a young person; every second case gets an eligibility decision, every third
         an emergency placement that later ends."""
-        worker = {"timeout": 5.0, "headers": {"X-Actor": "chaos"}}
+        token = mint_token(self.signing_key, role="admin", subject=f"chaos-{n}", minutes=24 * 60) \
+            if self.signing_key else ""
+        worker = {"timeout": 5.0, "headers": {"Authorization": f"Bearer {token}"}}
         async with (httpx.AsyncClient(base_url=self.referral_url, **worker) as referral,
                     httpx.AsyncClient(base_url=self.placement_url, **worker) as placement):
             referrals = 0
@@ -506,7 +512,8 @@ async def verify(database_url: str, nats_url: str, ledger: Ledger, poison: Poiso
         kept_keys: set[str] = set()
         for service in STORES:
             if await conn.fetchval("SELECT to_regclass($1)", f"{service}.idempotency_keys"):
-                kept_keys |= {row["key"] for row in await conn.fetch(f"SELECT key FROM {service}.idempotency_keys")}
+                kept_keys |= {sent_key(row["key"]) for row in await conn.fetch(
+                    f"SELECT key FROM {service}.idempotency_keys")}  # each writer's keys are its subject's
         if refused_kept := set(ledger.refused) & kept_keys:
             problems.append(f"{len(refused_kept)} requests answered with an error were kept: "
                             f"{[ledger.refused[key] for key in sorted(refused_kept)[:3]]}")
@@ -661,8 +668,9 @@ class Chaos:
     poison: Poison = field(default_factory=Poison)
 
     def workload(self, rate: float | None = None, http_writers: int = 4) -> Workload:
+        data_dir = getattr(self.system, "data_dir", None) or self.system.settings.data_dir
         return Workload(self.referral_url, self.placement_url, self.system.nats_url, self.ledger, rate or self.rate,
-                        http_writers)
+                        http_writers, signing_key=embedded_signing_key(data_dir))
 
     async def take_stock(self) -> None:
         """Note what the stores hold before the clients start (a running system's own data)."""

@@ -92,9 +92,10 @@ def show_urls(system: System) -> None:
     console.print(f"Whatever dies or stops answering is restarted, with a line in {system.journal.path}",
                   highlight=False)
     referral = system.services["referral"].url if "referral" in system.services else ""
-    console.print("Try a referral:")
+    console.print("Try a referral (every route but /health and /ready takes a bearer token: `casetrack token`):")
     console.print(
-        f"  curl -s -X POST {referral}/referrals -H 'content-type: application/json' -d "
+        f"  curl -s -X POST {referral}/referrals -H 'content-type: application/json'"
+        " -H \"Authorization: Bearer $(casetrack token --role childrens_services)\" -d "
         "'{\"district\": \"preston\", \"gateway\": \"district_housing_options\", \"cohort\": \"homeless_16_17\","
         " \"presenting_reason\": \"parental_eviction\", \"young_person\": {\"given_name\": \"Sam\","
         " \"family_name\": \"Example\", \"date_of_birth\": \"2009-03-14\"},"
@@ -181,6 +182,20 @@ def docs(folder: Annotated[str, typer.Option(help="where to write")] = "docs") -
 
 
 
+def administrator(settings: Settings) -> dict[str, str]:
+    """An administrator's bearer token for the operations routes, minted with the embedded default's key."""
+    from shared.auth import embedded_signing_key, mint_token
+
+    try:
+        key = embedded_signing_key(settings.data_dir)
+    except FileNotFoundError as error:
+        err.print(f"[red]casetrack: {error}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    token = mint_token(key, role="admin", subject="casetrack-cli", minutes=10, issuer=settings.token_issuer,
+                       audience=settings.token_audience)
+    return {"Authorization": f"Bearer {token}"}
+
+
 def running_projections(settings: Settings) -> list[dict]:
     """Every projection of every running service, as its `GET /projections` describes it."""
     import httpx
@@ -188,7 +203,8 @@ def running_projections(settings: Settings) -> list[dict]:
     found = []
     for service in SERVICES:
         try:
-            response = httpx.get(f"{settings.url_of(service)}/projections", timeout=5)
+            response = httpx.get(f"{settings.url_of(service)}/projections", timeout=5,
+                                 headers=administrator(settings))
         except httpx.HTTPError:
             err.print(f"[yellow]{service} is not answering at {settings.url_of(service)}[/yellow]")
             continue
@@ -229,11 +245,12 @@ def rebuild(name: Annotated[str | None, typer.Argument(help="the projection; all
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console) as bar:
         for state in chosen:
             url = f"{settings.url_of(state['service'])}/projections/{state['projection']}/rebuild"
-            progress = httpx.post(url, timeout=10).json()
+            progress = httpx.post(url, timeout=10, headers=administrator(settings)).json()
             task = bar.add_task(f"{state['service']} {state['projection']}", total=max(progress["total"], 1))
             while progress["state"] == "running":
                 time.sleep(0.2)  # polling the service's progress for the bar
-                states = httpx.get(f"{settings.url_of(state['service'])}/projections", timeout=10).json()
+                states = httpx.get(f"{settings.url_of(state['service'])}/projections", timeout=10,
+                                   headers=administrator(settings)).json()
                 progress = next(s["rebuild"] for s in states if s["projection"] == state["projection"])
                 bar.update(task, total=max(progress["total"], 1), completed=progress["done"])
             bar.update(task, completed=max(progress["total"], 1))
@@ -243,6 +260,31 @@ def rebuild(name: Annotated[str | None, typer.Argument(help="the projection; all
         err.print(f"[red]casetrack: rebuilding {failure}; the old tables still answer[/red]")
     if failed:
         raise typer.Exit(1)
+
+
+@app.command(help="Print a bearer token for the system `casetrack up` runs, signed with its key (made on its first "
+                  "start under DATA_DIR/secrets). Send it as `Authorization: Bearer <token>`. Roles: "
+                  "district_officer (needs --district), provider (needs --provider), childrens_services, "
+                  "panel_member, commissioner, finance_officer, analyst, auditor, data_protection_officer, admin.")
+def token(
+    role: Annotated[str, typer.Option(help="the caller's role")],
+    district: Annotated[str | None, typer.Option(help="a district officer's district, e.g. preston")] = None,
+    provider: Annotated[str | None, typer.Option(help="a provider's id")] = None,
+    subject: Annotated[str | None, typer.Option(help="who the caller is (recorded as the actor of their "
+                                                     "changes); default: the role (and district)")] = None,
+    minutes: Annotated[int, typer.Option(help="how long the token lasts")] = 60,
+) -> None:
+    from shared.auth import embedded_signing_key, mint_token
+
+    settings = load_settings()
+    try:
+        key = embedded_signing_key(settings.data_dir)
+        minted = mint_token(key, role=role, district=district, provider=provider, subject=subject, minutes=minutes,
+                            issuer=settings.token_issuer, audience=settings.token_audience)
+    except (FileNotFoundError, ValueError) as error:
+        err.print(f"[red]casetrack token: {error}[/red]", highlight=False)
+        raise typer.Exit(2) from None
+    print(minted)
 
 
 @app.command(help="Measure casetrack's throughput, each figure beside a raw NATS or PostgreSQL baseline taken in "

@@ -88,7 +88,8 @@ def valid_key(raw: str) -> str:
 
 
 def fingerprint(method: str, path: str, query: bytes, actor: bytes, body: bytes, secret: bytes = b"") -> bytes:
-    """What makes two requests the same request: method, path, query, who asks, and the body byte for byte
+    """What makes two requests the same request: method, path, query, who asks (the token's subject), and the
+    body byte for byte
     (HMAC-SHA-256 under the service's secret, so that a kept fingerprint of a referral cannot be matched
     against a guessed name and date of birth; each part length-prefixed so that no two different requests
     run together alike)."""
@@ -97,6 +98,18 @@ def fingerprint(method: str, path: str, query: bytes, actor: bytes, body: bytes,
         digest.update(len(part).to_bytes(8, "big"))
         digest.update(part)
     return digest.digest()
+
+
+def scoped_key(subject: str, key: str) -> str:
+    """A key as kept: the subject's own (another subject's same key is another key, so nobody is given
+    someone else's answer). The subject comes from the verified bearer token."""
+    return f"{len(subject)}:{subject}:{key}" if subject else key
+
+
+def sent_key(kept: str) -> str:
+    """The key as its client sent it, from the key as kept (`scoped_key`'s inverse)."""
+    length, _, rest = kept.partition(":")
+    return rest[int(length) + 1:] if length.isdigit() and rest[int(length):int(length) + 1] == ":" else kept
 
 
 @dataclass(eq=False)
@@ -109,6 +122,12 @@ class Claim:
     """Set once a change carrying the claim is committed: any later change of the request goes without it."""
     answered_again: bool = False
     """Set when the request was answered with the first request's answer: there is no new answer to keep."""
+    sent: str = ""
+    """The key as the client sent it (`key` is scoped to the client's subject)."""
+
+    @property
+    def shown(self) -> str:
+        return self.sent or self.key
 
 
 _claim: ContextVar[Claim | None] = ContextVar("idempotency_claim", default=None)
@@ -317,21 +336,21 @@ async def answer_again(keys: KeyBook, claim: Claim, wait_seconds: float, kept: K
         except StoreUnavailable:
             return store_unavailable()
         if kept is not None and kept.fingerprint != claim.fingerprint:
-            return refused_key(f"idempotency key {claim.key!r} was used for a different request (method, path, "
+            return refused_key(f"idempotency key {claim.shown!r} was used for a different request (method, path, "
                                "body or actor): send a new key with a new request", "idempotency_key_reused")
         if kept is not None and kept.answer is not None:
             return Response(kept.answer, status_code=kept.status, media_type=kept.media_type,
                             headers={REPLAYED_HEADER: "true"})
         if kept is not None and kept.age > ANSWER_DUE_WITHIN:
             return JSONResponse({
-                "idempotency_key": claim.key, "rebuilt": True,
+                "idempotency_key": claim.shown, "rebuilt": True,
                 "detail": "this request was saved, but its answer was lost (the service stopped before giving "
                           "it); this is what is known of it",
                 "aggregate_id": str(kept.aggregate_id) if kept.aggregate_id else None,
                 "position": f"{keys.service}:{kept.position}" if kept.position is not None else None,
             }, status_code=success_status, headers={REPLAYED_HEADER: "true"})
         if time.monotonic() >= deadline:
-            return JSONResponse({"detail": f"a request with idempotency key {claim.key!r} is in progress: retry "
+            return JSONResponse({"detail": f"a request with idempotency key {claim.shown!r} is in progress: retry "
                                            "shortly for its answer"}, status_code=409, headers={"Retry-After": "1"})
         await asyncio.sleep(0.02)
         kept = None
@@ -342,8 +361,10 @@ class IdempotencyMiddleware:
     sets reaches the route). Requests without the header, reads, and services without a key book pass through."""
 
     def __init__(self, app: ASGIApp, keys: Callable[[], KeyBook | None],
-                 wait_for_first_answer: float = WAIT_FOR_FIRST_ANSWER_SECONDS):
+                 wait_for_first_answer: float = WAIT_FOR_FIRST_ANSWER_SECONDS,
+                 subject_of: Callable[[Sequence[tuple[bytes, bytes]]], str | None] | None = None):
         self.app, self.keys, self.wait_for_first_answer = app, keys, wait_for_first_answer
+        self.subject_of = subject_of
         self._next_sweep = 0.0
         self._sweeping: set[asyncio.Task] = set()
 
@@ -360,11 +381,15 @@ class IdempotencyMiddleware:
             key = valid_key(raw[0].decode("latin-1").strip())
         except InvalidIdempotencyKey as error:
             return await refused_key(str(error), "invalid_idempotency_key")(scope, receive, send)
+        subject = self.subject_of(scope["headers"]) if self.subject_of else ""
+        if subject is None:  # no trusted subject: the route refuses the request (401), nothing to keep
+            return await self.app(scope, receive, send)
+        sent, key = key, scoped_key(subject, key)
         body = await read_body(receive)
         if body is None:
             return  # the client went away before sending its body
-        actor = next((value for name, value in scope["headers"] if name == b"x-actor"), b"")
-        claim = Claim(key, fingerprint(scope["method"], scope["path"], scope["query_string"], actor, body, keys.secret))
+        claim = Claim(key, fingerprint(scope["method"], scope["path"], scope["query_string"], subject.encode(), body,
+                                       keys.secret), sent=sent)
         try:
             kept = await keys.find(key)
         except StoreUnavailable:
@@ -458,7 +483,8 @@ def replaying(body: bytes, receive: Receive) -> Receive:
 
 
 def install_idempotency(app: FastAPI, keys: Callable[[], KeyBook | None],
-                        wait_for_first_answer: float = WAIT_FOR_FIRST_ANSWER_SECONDS) -> None:
+                        wait_for_first_answer: float = WAIT_FOR_FIRST_ANSWER_SECONDS,
+                        subject_of: Callable[[Sequence[tuple[bytes, bytes]]], str | None] | None = None) -> None:
     """Make every write route of `app` take an Idempotency-Key (the middleware, and the answer to a change
     whose key another request used while this one was deciding)."""
 
@@ -469,7 +495,8 @@ def install_idempotency(app: FastAPI, keys: Callable[[], KeyBook | None],
         claim.answered_again = True
         return await answer_again(book, claim, wait_for_first_answer, success_status=declared_status(request.scope))
 
-    app.add_middleware(IdempotencyMiddleware, keys=keys, wait_for_first_answer=wait_for_first_answer)
+    app.add_middleware(IdempotencyMiddleware, keys=keys, wait_for_first_answer=wait_for_first_answer,
+                       subject_of=subject_of)
     app.add_exception_handler(IdempotencyKeyUsed, key_used)
     document_key(app, keys)
 

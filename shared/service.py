@@ -26,6 +26,7 @@ from fastapi.responses import JSONResponse
 from nats.aio.client import Client as NATS
 from nats.js import JetStreamContext
 
+from shared.auth import PUBLIC, Role, requires, show_roles_in_openapi, verified_subject
 from shared.database import ReadPool, read_pool, reconnect_every_second
 from shared.errors import map_domain_errors
 from shared.eventstore import ServiceApplication, postgres_env
@@ -53,6 +54,10 @@ POSITION = re.compile(r"^(?P<service>[a-z]+):(?P<position>\d+)$")
 After = Annotated[list[str] | None, Query(
     description="Positions returned by writes (e.g. referral:12): the read waits until they are projected")]
 """The `?after=` parameter of a read that waits for the caller's own writes."""
+
+
+Administering = requires(Role.admin)
+"""The operations routes that change or reveal how a service runs (projections, rebuilds): administrators only."""
 
 
 @dataclass
@@ -331,31 +336,34 @@ def service_app(runtime: ServiceRuntime, title: str, description: str) -> FastAP
     app = FastAPI(title=title, description=description, lifespan=runtime.lifespan)
     map_domain_errors(app)
     from shared.idempotency import install_idempotency, kept_by  # every write route takes an Idempotency-Key
-    install_idempotency(app, kept_by(runtime))
+    install_idempotency(app, kept_by(runtime), subject_of=lambda headers: verified_subject(app, headers))
     from shared.request_guard import RequestGuard  # outermost: size limits and strict JSON before anything reads
     app.add_middleware(RequestGuard, max_request_bytes=runtime.settings.max_request_bytes)
 
-    @app.get("/health", tags=["operations"], responses={503: {"description": "something is down; `down` names it"}})
+    @app.get("/health", tags=["operations"], dependencies=[PUBLIC],
+             responses={503: {"description": "something is down; `down` names it"}})
     async def health(fresh: Annotated[bool, Query(description="wait (up to 1 s) for a check begun after this "
                                                               "request")] = False) -> JSONResponse:
         """The service's vital signs, checked every second: database, NATS, store head, relay lag, each
         projection's lag from its source store's head, backlogs, dead letters, and what is down (then 503)."""
         return await runtime.health(fresh)
 
-    @app.get("/ready", tags=["operations"], responses={503: {"description": "not keeping up; `reasons` say why"}})
+    @app.get("/ready", tags=["operations"], dependencies=[PUBLIC],
+             responses={503: {"description": "not keeping up; `reasons` say why"}})
     async def ready() -> JSONResponse:
         """Whether the service keeps up: nothing down, and every lag and backlog small and not growing."""
         return runtime.readiness()
 
     @app.get("/projections", tags=["operations"])
-    async def projections() -> list[dict[str, Any]]:
+    async def projections(_: Administering) -> list[dict[str, Any]]:
         """Each read model of this service: the sources it follows, its position and lag, any rebuild."""
         return await runtime.projection_states()
 
     @app.post("/projections/{name}/rebuild", tags=["operations"], status_code=202)
-    async def rebuild_projection(name: str) -> dict[str, Any]:
+    async def rebuild_projection(name: str, _: Administering) -> dict[str, Any]:
         """Rebuild a read model from the events into fresh tables; the old ones answer until it is complete."""
         return vars(runtime.start_rebuild(name)).copy()
 
+    show_roles_in_openapi(app)
     FastAPIInstrumentor.instrument_app(app)
     return app

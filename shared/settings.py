@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SERVICES: dict[str, int] = {
@@ -109,6 +109,20 @@ class Settings(BaseSettings):
     placement_id_key_file: Path | None = None
     """A file holding the placement id key (`casetrack up` gives `<data_dir>/secrets/placement-id-key`)."""
 
+    token_public_key_file: Path | None = None
+    """The PEM public key that verifies bearer tokens (Ed25519: the embedded default's, which `casetrack up`
+    makes and passes to each service). Set this or `token_jwks_url`; production refuses to start with neither."""
+    token_jwks_url: str | None = None
+    """An OpenID Connect issuer's JWKS URL (its tokens signed RS256 or ES256), instead of a key file."""
+    token_issuer: str = "casetrack"
+    """The `iss` every token must carry (the embedded default's tokens say `casetrack`)."""
+    token_audience: str = "casetrack"
+    """The `aud` every token must carry."""
+    write_rate_per_minute: int = Field(600, ge=1)
+    """Writes a token's subject may make a minute, on average, in each service process (then 429)."""
+    write_burst: int = Field(120, ge=1)
+    """Writes a subject may make at once before the per-minute rate applies."""
+
     @field_validator("data_dir")
     @classmethod
     def _absolute(cls, value: Path) -> Path:
@@ -147,6 +161,9 @@ class Settings(BaseSettings):
                 if secret is None or len(secret.get_secret_value()) < 32:
                     raise ValueError(f"CASETRACK_{name.upper()} (or _FILE) must be a real secret of at least 32 "
                                      "characters in production")
+            if not self.token_public_key_file and not self.token_jwks_url:
+                raise ValueError("set CASETRACK_TOKEN_PUBLIC_KEY_FILE or CASETRACK_TOKEN_JWKS_URL in production: "
+                                 "without a key no token can be verified")
 
     @property
     def vault_secret(self) -> str:

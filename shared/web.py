@@ -1,6 +1,7 @@
 """What every service's HTTP routes take: the running service, who is asking, today, a district filter.
 
 Routes declare these as parameters (`runtime: Runtime`, `context: Context`, ...); FastAPI fills them in.
+Who is asking comes from the bearer token only (`shared.auth`): an `X-Actor` header, if sent, is ignored.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from uuid import UUID
 
 from fastapi import Depends, Header, HTTPException, Query, Request
 
+from shared.auth import Principal, principal_of
 from shared.contracts import EventContext
 from shared.contracts.vocabulary import UnknownDistrict, known_district
 from shared.service import ServiceRuntime
@@ -21,11 +23,13 @@ def runtime_of(request: Request) -> ServiceRuntime:
 
 
 def context_of(
-    x_actor: Annotated[str, Header(description="Who is making the change (user or system id)")] = "anonymous",
+    principal: Annotated[Principal, Depends(principal_of)],
     x_correlation_id: Annotated[UUID | None, Header()] = None,
 ) -> EventContext:
-    """Who asked, stamped on every event the request records."""
-    return EventContext(actor=x_actor, **({"correlation_id": x_correlation_id} if x_correlation_id else {}))
+    """Who asked (the token's subject, never a header the caller sets), stamped on every event the request
+    records."""
+    return EventContext(actor=principal.subject,
+                        **({"correlation_id": x_correlation_id} if x_correlation_id else {}))
 
 
 def today_utc() -> date:

@@ -3,6 +3,7 @@
 from fastapi import FastAPI
 
 from services.journeys.api import router
+from services.journeys.api.journeys import prepare_journey_reads
 from services.journeys.projections.cases_by_district import CasesByDistrict
 from services.journeys.projections.journeys import JourneyProjection
 from shared.service import ServiceRuntime, service_app
@@ -14,6 +15,7 @@ def build(settings: Settings) -> FastAPI:
         name="journeys",
         settings=settings,
         projections=[JourneyProjection(), CasesByDistrict()],
+        starting=[prepare_journey_reads],
     )
     app = service_app(runtime, "casetrack journeys",
                       "Journeys, pathways and KPIs projected from every service's events")

@@ -45,6 +45,10 @@ class Referrals(ServiceApplication):
             raise CaseNotFound(f"no case {case_id}")
         return case
 
+    def districts_of(self, person_ref: UUID) -> set[str]:
+        """The districts where the young person has a case (none if unknown)."""
+        return {self.get_case(case_id).district for case_id in self.vault.cases_of(person_ref)}
+
     def shred_refused_messages_of(self, case_ids: list[UUID], person_digests: Sequence[bytes] = ()) -> None:
         """Destroy the kept copies of refused district messages about these cases, or naming the young person
         (by their match keys: a refused referral has no case), since they may hold the personal data just

@@ -57,6 +57,10 @@ class MakeReferral(ReferralFacts):
 
     district: str = Field(description="District code, e.g. preston")
     case_id: UUID = Field(default_factory=uuid4, description="The new case's id (the inbox chooses it first)")
+    seen_from_district: str | None = Field(
+        None, description="Whose eyes the referral is made with: a district officer's or a district inbox's "
+                          "district (a person known only elsewhere is never linked for them, only flagged for "
+                          "children's services to decide); None: someone who sees every district")
 
 
 class CaseCommand(BaseModel):
@@ -180,7 +184,8 @@ def save_together(referrals: Referrals, changes: Sequence[Change]) -> list[Saved
 def make_referral(referrals: Referrals, command: MakeReferral, context: EventContext,
                   also_write: Sequence[SqlWrite] = ()) -> Change:
     """Open a case, linking the young person to a person already known when their name and date of birth
-    match exactly one; uncertain matches are flagged for a case worker to decide."""
+    match exactly one the sender may see; uncertain matches, and certain ones known only in a district the
+    sender may not see, are flagged for a case worker to decide (those across districts: children's services)."""
     vault, person, now = referrals.vault, command.young_person, utc_now()
     case = Case.make_referral(
         person_ref=uuid4(), district=command.district, gateway=command.gateway, cohort=command.cohort,
@@ -188,7 +193,9 @@ def make_referral(referrals: Referrals, command: MakeReferral, context: EventCon
         occurred_at=command.occurred_at, now=now, case_id=command.case_id)
     writes = [*also_write]
     candidates = vault.candidates_for(person)
-    certain = [c for c in candidates if c.certain]
+    certain = [c for c in candidates if c.certain
+               and (command.seen_from_district is None
+                    or command.seen_from_district in referrals.districts_of(c.person_ref))]
     linked = len(certain) == 1 and vault.data_key_of(certain[0].person_ref) is not None
     if linked:
         case.link_person(person_ref=certain[0].person_ref, basis=LinkBasis.matching_details,

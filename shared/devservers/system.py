@@ -30,7 +30,7 @@ from shared.devservers.engines import (
     wait_until,
 )
 from shared.devservers.runfolder import Owned, RunFolder
-from shared.devservers.secrets import kept_secret, without_password
+from shared.devservers.secrets import kept_secret, secrets_folder, without_password
 from shared.devservers.supervisor import Journal, Restart, Supervisor, how_it_ended
 from shared.settings import SECRETS, SERVICES, Settings
 
@@ -157,6 +157,9 @@ class System:
             **self.secret_env(),
             "CASETRACK_CONSOLE_TRACES": str(self.settings.console_traces).lower(),
             "CASETRACK_LOG_DIR": str(self.settings.data_dir / "logs"),
+            "CASETRACK_WRITE_RATE_PER_MINUTE": str(self.settings.write_rate_per_minute),
+            "CASETRACK_WRITE_BURST": str(self.settings.write_burst),
+            **self.token_env(),
         }
 
     def secret_env(self) -> dict[str, str]:
@@ -194,6 +197,23 @@ class System:
             self.journal(f"WARNING: {self.settings.data_dir} predates kept vault keys: its vault stays sealed with "
                          "the placeholder key (allowed in CASETRACK_ENVIRONMENT=test only)")
         return made_before
+
+    def token_env(self) -> dict[str, str]:
+        """How services verify bearer tokens: the issuer's JWKS or key file the settings name, else the
+        embedded default's Ed25519 key pair, made on first start under `<data_dir>/secrets/` (the private key
+        stays there: `casetrack token` mints with it)."""
+        settings = self.settings
+        env = {"CASETRACK_TOKEN_ISSUER": settings.token_issuer, "CASETRACK_TOKEN_AUDIENCE": settings.token_audience}
+        if settings.token_jwks_url:
+            return env | {"CASETRACK_TOKEN_JWKS_URL": settings.token_jwks_url}
+        if settings.token_public_key_file:
+            return env | {"CASETRACK_TOKEN_PUBLIC_KEY_FILE": str(settings.token_public_key_file)}
+        from shared.auth import PUBLIC_KEY_FILE, SIGNING_KEY_FILE, make_signing_key, public_key_of
+
+        signing = kept_secret(settings.data_dir, SIGNING_KEY_FILE, make_signing_key)
+        public = secrets_folder(settings.data_dir) / PUBLIC_KEY_FILE  # always the signing key's own
+        public.write_bytes(public_key_of(signing.read_bytes()))
+        return env | {"CASETRACK_TOKEN_PUBLIC_KEY_FILE": str(public)}
 
     def start_services(self) -> None:
         env = self.service_env()

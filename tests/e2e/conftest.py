@@ -8,7 +8,7 @@ import httpx
 import pytest
 
 from shared.devservers import System
-from tests.e2e.helpers import system_settings
+from tests.e2e.helpers import auth_headers, system_settings
 
 
 @pytest.fixture(scope="module")
@@ -25,11 +25,11 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
 
 @pytest.fixture
 def referral(system: System) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=system.services["referral"].url, timeout=10) as client:
+    with httpx.Client(base_url=system.services["referral"].url, timeout=10, headers=auth_headers(system)) as client:
         yield client
 
 
 @pytest.fixture
 def journeys(system: System) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=system.services["journeys"].url, timeout=20) as client:
+    with httpx.Client(base_url=system.services["journeys"].url, timeout=20, headers=auth_headers(system)) as client:
         yield client

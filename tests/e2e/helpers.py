@@ -8,7 +8,8 @@ from pathlib import Path
 
 import httpx
 
-from shared.devservers import free_port
+from shared.auth import embedded_signing_key, mint_token
+from shared.devservers import System, free_port
 from shared.settings import SERVICES, Settings
 
 
@@ -31,6 +32,16 @@ def free_base_port() -> int:
 def system_settings(data_dir: Path) -> Settings:
     return Settings(data_dir=data_dir, base_port=free_base_port(), nats_port=free_port(),
                     postgres_port=free_port(), environment="test")
+
+
+def auth_headers(system: System, role: str = "admin", district: str | None = None, provider: str | None = None,
+                 subject: str | None = None, minutes: int = 60) -> dict[str, str]:
+    """`Authorization: Bearer <token>` for a caller in `role`, minted with the system's embedded signing key
+    (a district officer needs `district`, a provider `provider`)."""
+    token = mint_token(embedded_signing_key(system.settings.data_dir), role=role, district=district,
+                       provider=provider, subject=subject, minutes=minutes, issuer=system.settings.token_issuer,
+                       audience=system.settings.token_audience)
+    return {"Authorization": f"Bearer {token}"}
 
 
 def a_referral(*, date_of_birth: str = "2009-03-14", given_name: str | None = None,

@@ -14,6 +14,7 @@ from pathlib import Path
 import httpx
 import psutil
 
+from shared.auth import embedded_signing_key, mint_token
 from shared.settings import SERVICES
 from tests.e2e.helpers import a_referral, system_settings
 
@@ -101,8 +102,10 @@ def test_casetrack_up_runs_everything_prints_urls_and_an_example_then_stops_on_s
     assert f"{referral_url}/docs" in shown and f"{journeys_url}/docs" in shown
     assert "curl -s -X POST" in shown
     example_body = shown.split(" -d '", 1)[1].split("'", 1)[0]  # the printed example, posted as printed
+    assert "Authorization: Bearer $(casetrack token --role childrens_services)" in shown
+    caller = token_headers(tmp_path, "childrens_services")
     response = httpx.post(f"{referral_url}/referrals", content=example_body,
-                          headers={"content-type": "application/json"})
+                          headers={"content-type": "application/json", **caller})
     assert response.status_code == 201, response.text
     written = response.json()
     code, rest, _ = stop(first)
@@ -113,8 +116,9 @@ def test_casetrack_up_runs_everything_prints_urls_and_an_example_then_stops_on_s
     running = running_processes(tmp_path)
     recorded = (tmp_path / "run" / "processes.json").read_text()
     try:
-        kept = httpx.get(f"{journeys_url}/journeys/{written['case_id']}", params={"after": written["position"]})
-        next_write = httpx.post(f"{referral_url}/referrals", json=a_referral()).json()
+        kept = httpx.get(f"{journeys_url}/journeys/{written['case_id']}", params={"after": written["position"]},
+                         headers=token_headers(tmp_path, "admin"))
+        next_write = httpx.post(f"{referral_url}/referrals", json=a_referral(), headers=caller).json()
     finally:
         code, rest, _ = ctrl_c(again)
     assert kept.status_code == 200 and kept.json()["steps"][0]["event_type"] == "ReferralMade"
@@ -166,3 +170,8 @@ def test_a_port_already_taken_is_a_one_line_error_not_a_traceback(tmp_path):
     assert "Traceback" not in errors
     [line] = [line for line in errors.splitlines() if line.strip()]
     assert f"port {settings.nats_port}" in line and "already taken" in line
+
+
+def token_headers(data_dir: Path, role: str) -> dict[str, str]:
+    """A token minted with the key `casetrack up` made in `data_dir` (what `casetrack token` prints)."""
+    return {"Authorization": f"Bearer {mint_token(embedded_signing_key(data_dir), role=role)}"}

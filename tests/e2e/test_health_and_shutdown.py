@@ -20,14 +20,16 @@ import pytest
 
 from shared.devservers import System
 from shared.subjects import ingest_subject, stream_name
-from tests.e2e.helpers import a_referral, system_settings
+from tests.e2e.helpers import a_referral, auth_headers, system_settings
 
 WRITERS = 8
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
-    running = System(system_settings(tmp_path_factory.mktemp("stack")), services=["referral", "placement", "journeys"])
+    settings = system_settings(tmp_path_factory.mktemp("stack")).model_copy(  # the load here is not rate limited
+        update={"write_rate_per_minute": 600_000, "write_burst": 10_000})
+    running = System(settings, services=["referral", "placement", "journeys"])
     running.start()
     yield running
     running.stop()
@@ -79,7 +81,7 @@ async def test_sigterm_during_steady_writes_exits_0_within_10_s_with_every_write
             await js.publish(ingest_subject("wyre", "referral"), a_district_referral(f"SD{run}-{sent}"))
             await asyncio.sleep(0.01)  # pacing the district's load (about 100 messages/s)
 
-    async with httpx.AsyncClient(base_url=referral.url, timeout=30) as http:
+    async with httpx.AsyncClient(base_url=referral.url, timeout=30, headers=auth_headers(stack)) as http:
         load = [asyncio.create_task(writer(http)) for _ in range(WRITERS)] + [asyncio.create_task(district())]
         deadline = time.monotonic() + 30
         while (len(written) < 100 or sent < 50) and time.monotonic() < deadline:
@@ -138,7 +140,7 @@ def test_ready_says_the_service_keeps_up_when_it_does(stack: System):
 
 
 def test_the_log_is_json_lines_with_no_span_dump_and_no_personal_data(stack: System):
-    with httpx.Client(base_url=stack.services["referral"].url, timeout=10) as http:
+    with httpx.Client(base_url=stack.services["referral"].url, timeout=10, headers=auth_headers(stack)) as http:
         referral = a_referral()
         assert http.post("/referrals", json=referral).status_code == 201
     text = stack.services["referral"].log.read_text()

@@ -17,13 +17,13 @@ import httpx
 import pytest
 
 from shared.devservers import System
-from tests.e2e.helpers import a_referral
+from tests.e2e.helpers import a_referral, auth_headers
 from tests.e2e.test_placement_journey import CaseWorker, PlacementTeam, days_ago
 
 
 @pytest.fixture
 def placement(system: System) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=system.services["placement"].url, timeout=20) as client:
+    with httpx.Client(base_url=system.services["placement"].url, timeout=20, headers=auth_headers(system)) as client:
         yield client
 
 
@@ -115,7 +115,7 @@ async def test_sixteen_identical_requests_at_once_with_one_key_open_one_case(sys
     barrier = threading.Barrier(16, timeout=30)
 
     def send(_: int) -> httpx.Response:
-        with httpx.Client(base_url=str(referral.base_url), timeout=30) as client:
+        with httpx.Client(base_url=str(referral.base_url), timeout=30, headers=referral.headers) as client:
             barrier.wait()
             return client.post("/referrals", json=body, headers={"Idempotency-Key": key})
 
@@ -129,12 +129,12 @@ async def test_sixteen_identical_requests_at_once_with_one_key_open_one_case(sys
     assert await referrals_made(system) == before + 1
 
 
-def post_until_answered(url: str, body: dict, key: str, deadline: float) -> httpx.Response:
+def post_until_answered(url: str, body: dict, key: str, deadline: float, caller: dict[str, str]) -> httpx.Response:
     """A client that retries with the same key until it has an answer: through dropped connections, a service
     that is down, and '409 in progress'."""
     while True:
         try:
-            response = httpx.post(f"{url}/referrals", json=body, headers={"Idempotency-Key": key}, timeout=5)
+            response = httpx.post(f"{url}/referrals", json=body, headers={"Idempotency-Key": key, **caller}, timeout=5)
             if response.status_code not in (409, 502, 503) or time.monotonic() > deadline:
                 return response
         except httpx.TransportError:
@@ -155,7 +155,7 @@ async def test_referrals_retried_across_a_kill_of_the_service_open_one_case_per_
 
     def client(key: str) -> httpx.Response:
         sent.release()
-        return post_until_answered(url, bodies[key], key, deadline)
+        return post_until_answered(url, bodies[key], key, deadline, dict(referral.headers))
 
     with ThreadPoolExecutor(max_workers=8) as pool:
         answers = pool.map(client, keys)

@@ -22,7 +22,7 @@ from nats.js.errors import NotFoundError
 
 from shared.devservers import System
 from shared.devservers.engines import DATABASE_NAME, postgres_bin_dir
-from tests.e2e.helpers import system_settings
+from tests.e2e.helpers import auth_headers, system_settings
 
 DISTRICT = "lancaster"
 
@@ -42,8 +42,9 @@ def a_person(given: str, family: str, born: str, phone: str) -> dict:
 
 
 def _post_referral(system: System, body: dict) -> dict:
-    """POST /referrals over HTTP. (When HTTP auth lands, the case worker's token goes here.)"""
-    response = httpx.post(f"{system.services['referral'].url}/referrals", json=body, timeout=10)
+    """POST /referrals over HTTP, as the district's housing officer."""
+    response = httpx.post(f"{system.services['referral'].url}/referrals", json=body, timeout=10,
+                          headers=auth_headers(system, "district_officer", district=body["district"]))
     assert response.status_code == 201, response.text
     return response.json()
 
@@ -160,9 +161,10 @@ async def test_no_personal_data_is_kept_in_clear_anywhere_once_the_people_are_er
     assert (accepted, refused) == ("accepted", "rejected"), (ingested, rejection)
     assert not in_clear(json.dumps(rejection), secrets)
 
-    referral = httpx.Client(base_url=system.services["referral"].url, timeout=20)
-    journeys = httpx.Client(base_url=system.services["journeys"].url, timeout=20)
-    placement = httpx.Client(base_url=system.services["placement"].url, timeout=20)
+    referral = httpx.Client(base_url=system.services["referral"].url, timeout=20,
+                            headers=auth_headers(system, "data_protection_officer"))
+    journeys = httpx.Client(base_url=system.services["journeys"].url, timeout=20, headers=auth_headers(system))
+    placement = httpx.Client(base_url=system.services["placement"].url, timeout=20, headers=auth_headers(system))
     with referral, journeys, placement:
         nats_person = referral.get(f"/cases/{ingested['case_id']}").json()["person_ref"]
         assert referral.get(f"/people/{nats_person}/personal-data").json()["phone"] == over_nats["phone"]

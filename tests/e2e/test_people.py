@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import uuid
 
-from tests.e2e.helpers import post_referral
+from tests.e2e.helpers import auth_headers, post_referral
 
 
 def journey(journeys, case_id: str, after: str) -> dict:
@@ -61,21 +61,23 @@ def test_an_uncertain_match_waits_for_a_case_worker_who_links_it(referral, journ
     assert steps[2]["facts"]["basis"] == "case_worker_decision"
 
 
-def test_erasure_leaves_the_journey_whole_and_the_personal_data_gone(referral, journeys):
+def test_erasure_leaves_the_journey_whole_and_the_personal_data_gone(system, referral, journeys):
     case = post_referral(referral, given_name="Erin", date_of_birth="2009-10-10")
     person = case["person_ref"]
     closed = referral.post(f"/cases/{case['case_id']}/closure",
                            json={"reason": "moved_on", "occurred_at": "2026-11-21T09:00:00Z"})
-    readable = referral.get(f"/people/{person}/personal-data", headers={"X-Actor": "worker-9"})
+    case_worker = auth_headers(system, "childrens_services", subject="worker-9")
+    officer = auth_headers(system, "data_protection_officer")
+    readable = referral.get(f"/people/{person}/personal-data", headers=case_worker)
 
-    erased = referral.delete(f"/people/{person}/personal-data", headers={"X-Actor": "data-protection-officer"})
+    erased = referral.delete(f"/people/{person}/personal-data", headers=officer)
 
     assert closed.status_code == 200 and readable.status_code == 200
     assert readable.json()["given_name"] == "Erin" and readable.json()["date_of_birth"] == "2009-10-10"
     assert erased.status_code == 200, erased.text
     assert erased.json()["case_ids"] == [case["case_id"]]
-    assert referral.get(f"/people/{person}/personal-data").status_code == 410
-    assert referral.delete(f"/people/{uuid.uuid4()}/personal-data").status_code == 404
+    assert referral.get(f"/people/{person}/personal-data", headers=case_worker).status_code == 410
+    assert referral.delete(f"/people/{uuid.uuid4()}/personal-data", headers=officer).status_code == 404
     whole = journey(journeys, case["case_id"], erased.json()["position"])
     assert [s["event_type"] for s in whole["steps"]] == ["ReferralMade", "CaseClosed", "PersonalDataErased"]
     assert whole["steps"][0]["facts"]["age_at_event"] == 17

@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from shared.devservers import System
-from tests.e2e.helpers import post_referral
+from tests.e2e.helpers import auth_headers, post_referral
 
 TODAY = datetime.now(UTC).date()
 """Fixed once, so every moment a test writes and then checks is the same even if midnight passes."""
@@ -35,7 +35,7 @@ def night(days: int) -> str:
 
 @pytest.fixture
 def placement(system: System) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=system.services["placement"].url, timeout=20) as client:
+    with httpx.Client(base_url=system.services["placement"].url, timeout=20, headers=auth_headers(system)) as client:
         yield client
 
 
@@ -148,7 +148,7 @@ def test_requests_racing_for_the_last_unit_one_wins_and_the_others_get_a_409(ref
     barrier = threading.Barrier(len(racers), timeout=30)
 
     def race(case: dict) -> httpx.Response:
-        with httpx.Client(base_url=str(placement.base_url), timeout=30) as client:
+        with httpx.Client(base_url=str(placement.base_url), timeout=30, headers=placement.headers) as client:
             body = {"case_id": case["case_id"], "scheme_id": scheme_id, "occurred_at": days_ago(1).isoformat()}
             barrier.wait()
             return client.post("/placements", params={"after": worker.position}, json=body)

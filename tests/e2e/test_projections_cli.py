@@ -10,14 +10,15 @@ import sys
 import httpx
 
 from shared.devservers import System
-from tests.e2e.helpers import post_referral
+from tests.e2e.helpers import auth_headers, post_referral
 
 READ_MODELS = {"caseload", "emergency_placements", "known_cases", "placements", "journeys", "cases_by_district"}
 
 
 def casetrack(system: System, *args: str) -> subprocess.CompletedProcess:
     env = os.environ | {"CASETRACK_BASE_PORT": str(system.settings.base_port),
-                        "CASETRACK_HOST": system.settings.host, "COLUMNS": "200"}
+                        "CASETRACK_HOST": system.settings.host, "CASETRACK_DATA_DIR": str(system.settings.data_dir),
+                        "COLUMNS": "200"}
     return subprocess.run([sys.executable, "-m", "shared.cli", *args], env=env, capture_output=True, text=True,
                           timeout=120)
 
@@ -25,7 +26,7 @@ def casetrack(system: System, *args: str) -> subprocess.CompletedProcess:
 def test_casetrack_projections_lists_every_read_model_with_its_position_and_lag(system: System, referral):
     written = post_referral(referral)
     journeys = httpx.get(f"{system.services['journeys'].url}/journeys/{written['case_id']}",
-                         params={"after": written["position"]}, timeout=20)
+                         params={"after": written["position"]}, timeout=20, headers=auth_headers(system))
     assert journeys.status_code == 200
 
     listed = casetrack(system, "projections")
@@ -38,7 +39,7 @@ def test_casetrack_projections_lists_every_read_model_with_its_position_and_lag(
 
 
 def test_a_rebuilt_read_model_answers_as_before(system: System, referral):
-    journeys = httpx.Client(base_url=system.services["journeys"].url, timeout=20)
+    journeys = httpx.Client(base_url=system.services["journeys"].url, timeout=20, headers=auth_headers(system))
     written = [post_referral(referral, district=district) for district in ("dover", "dover", "wyre")]
     last = written[-1]["position"]
     before = journeys.get("/cases-by-district", params={"after": last}).json()

@@ -14,7 +14,7 @@ import psutil
 import pytest
 
 from shared.devservers import System
-from tests.e2e.helpers import a_referral, system_settings
+from tests.e2e.helpers import a_referral, auth_headers, system_settings
 
 SERVICES = ["referral", "journeys"]
 
@@ -29,7 +29,7 @@ def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
 
 @pytest.fixture
 def referral(system: System) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=system.services["referral"].url, timeout=30) as client:
+    with httpx.Client(base_url=system.services["referral"].url, timeout=30, headers=auth_headers(system)) as client:
         yield client
 
 
@@ -56,7 +56,7 @@ def a_referral_is_kept_and_projected(system: System, referral: httpx.Client) -> 
         answer = referral.post("/referrals", json=a_referral())
     assert answer.status_code == 201, answer.text
     written = answer.json()
-    journey = httpx.get(f"{system.services['journeys'].url}/journeys/{written['case_id']}",
+    journey = httpx.get(f"{system.services['journeys'].url}/journeys/{written['case_id']}", headers=referral.headers,
                         params={"after": written["position"]}, timeout=30)
     assert journey.status_code == 200, journey.text
 

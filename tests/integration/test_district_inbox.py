@@ -252,9 +252,19 @@ def test_a_young_person_presenting_twice_in_one_batch_is_linked_as_if_the_messag
     person = {"given_name": f"Twice{uuid.uuid4().hex[:6]}", "family_name": "Batch", "date_of_birth": "2006-01-01"}
 
     done = inbox.receive_all(arrivals(("preston.referral", a_referral("PR-T1", young_person=person)),
-                                      ("dover.referral", a_referral("DV-T1", young_person=person))), {})
+                                      ("preston.referral", a_referral("PR-T2", young_person=person))), {})
 
     assert [done.answers[1].body.person_linked, done.answers[2].body.person_linked] == [False, True]
+
+
+def test_a_young_person_known_only_in_another_district_is_flagged_never_linked_for_a_district(inbox):
+    person = {"given_name": f"Across{uuid.uuid4().hex[:6]}", "family_name": "Two", "date_of_birth": "2006-01-01"}
+
+    done = inbox.receive_all(arrivals(("preston.referral", a_referral("PR-A1", young_person=person)),
+                                      ("dover.referral", a_referral("DV-A1", young_person=person))), {})
+
+    dover = done.answers[2].body
+    assert (dover.person_linked, dover.possible_match) == (False, True)
 
 
 def test_a_database_outage_mid_group_loses_nothing_and_counts_against_no_message(inbox, referrals_store,

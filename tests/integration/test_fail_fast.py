@@ -21,7 +21,7 @@ import pytest
 
 from shared.devservers import NatsServer, Postgres, System, free_port
 from shared.settings import Settings
-from tests.e2e.helpers import a_referral, free_base_port
+from tests.e2e.helpers import a_referral, auth_headers, free_base_port
 
 PARALLEL = 8
 
@@ -52,6 +52,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
         system.stop()
         postgres.stop()
         nats_server.stop()
+
+
+def caller(stack: Stack) -> dict[str, str]:
+    """An administrator's token for the stack's services."""
+    return auth_headers(stack.system)
 
 
 @pytest.fixture
@@ -126,13 +131,15 @@ def test_with_postgresql_stopped_writes_answer_503_with_retry_after_within_2_s_a
     referral = healthy.url("referral")
     with ThreadPoolExecutor(PARALLEL) as parallel, stopped(healthy.postgres):
         answers = list(parallel.map(
-            lambda _: timed(lambda: httpx.post(f"{referral}/referrals", json=a_referral(), timeout=60)),
+            lambda _: timed(lambda: httpx.post(f"{referral}/referrals", json=a_referral(), timeout=60,
+                                               headers=caller(healthy))),
             range(3 * PARALLEL)))
 
     assert [(a.status_code, "retry-after" in a.headers) for a, _ in answers] == [(503, True)] * 3 * PARALLEL
     assert max(took for _, took in answers) < 2.0, sorted(round(took, 2) for _, took in answers)
     assert all("unavailable" in a.json()["detail"] for a, _ in answers)
-    healed = until(lambda: httpx.post(f"{referral}/referrals", json=a_referral(), timeout=10).status_code == 201,
+    healed = until(lambda: httpx.post(f"{referral}/referrals", json=a_referral(), timeout=10,
+                                      headers=caller(healthy)).status_code == 201,
                    20, "writing again once PostgreSQL is back")
     assert healed < 20
 
@@ -174,8 +181,8 @@ def test_with_postgresql_stopped_a_read_waiting_for_a_position_answers_503_withi
     case = uuid.uuid4()
     with stopped(healthy.postgres):
         waiting, took = timed(lambda: httpx.get(f"{journeys}/journeys/{case}", params={"after": f"referral:{ahead}"},
-                                                timeout=30))
-        plain = httpx.get(f"{journeys}/journeys/{case}", timeout=30)
+                                                timeout=30, headers=caller(healthy)))
+        plain = httpx.get(f"{journeys}/journeys/{case}", timeout=30, headers=caller(healthy))
 
     assert (waiting.status_code, "retry-after" in waiting.headers) == (503, True), waiting.text
     assert took < 2.0 and "database" in waiting.json()["detail"]
@@ -186,7 +193,8 @@ def test_with_nats_stopped_writes_still_succeed_health_names_nats_and_the_relay_
         healthy: Stack):
     referral = healthy.url("referral")
     with stopped(healthy.nats):
-        writes = [timed(lambda: httpx.post(f"{referral}/referrals", json=a_referral(), timeout=30)) for _ in range(5)]
+        writes = [timed(lambda: httpx.post(f"{referral}/referrals", json=a_referral(), timeout=30,
+                                           headers=caller(healthy))) for _ in range(5)]
         until(lambda: "nats" in health_of(healthy, "referral")[0].json()["down"], 4, "naming NATS")
         response, took = health_of(healthy, "referral")
         behind = response.json()["relay_lag"]

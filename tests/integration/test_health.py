@@ -25,6 +25,7 @@ from shared.telemetry import observe_vitals
 from shared.vitals import heads_subject
 from tests.integration.projection_fixtures import CountedReferrals, a_referral, publish
 from tests.integration.test_district_inbox import a_referral as a_district_referral
+from tests.unit.tokens import bearer, trusting_test_tokens
 
 SILENT_AFTER = 1.0
 READY_MAX_LAG = 1_000
@@ -62,8 +63,8 @@ async def follower(nats_server, postgres, schema) -> AsyncIterator[Running]:
     runtime = RuntimeInSchema(name="journeys", settings=settings, projections=[CountedReferrals()], in_schema=schema)
     app = service_app(runtime, "a follower", "follows the referral stream")
     app.state.runtime = runtime
-    async with runtime.lifespan(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
-                                                         base_url="http://follower") as http:
+    async with runtime.lifespan(app), httpx.AsyncClient(transport=httpx.ASGITransport(app=trusting_test_tokens(app)),
+                                                         base_url="http://follower", headers=bearer()) as http:
         yield Running(runtime, http)
 
 

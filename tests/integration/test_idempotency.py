@@ -34,6 +34,7 @@ from shared.idempotency import (
 )
 from tests.unit.builders import a_context, a_referral_body, a_referral_request, referrals
 from tests.unit.placement_builders import OPENED_ON, days_ago, scheme_fields
+from tests.unit.tokens import bearer, trusting_test_tokens
 
 
 @pytest.fixture
@@ -217,7 +218,8 @@ async def client(store: Referrals, keys: PostgresKeyBook) -> AsyncIterator[httpx
     app.include_router(router)
     install_idempotency(app, lambda: keys, wait_for_first_answer=0.2)
     app.state.runtime = StandInRuntime(store)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://referral") as client:
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=trusting_test_tokens(app)),
+                                 base_url="http://referral", headers=bearer()) as client:
         yield client
 
 

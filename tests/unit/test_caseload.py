@@ -17,6 +17,7 @@ from fastapi.testclient import TestClient
 from services.referral.api.caseload import router, today_utc
 from services.referral.projections.caseload import days_between, utc_day
 from shared.service import ServiceRuntime
+from tests.unit.tokens import bearer, trusting_test_tokens
 
 TODAY = date(2026, 5, 1)
 
@@ -103,7 +104,7 @@ def client(conn, consumer) -> TestClient:
     app.include_router(router)
     app.state.runtime = StandInRuntime(StandInPool(conn), [consumer])
     app.dependency_overrides[today_utc] = lambda: TODAY
-    return TestClient(app)
+    return TestClient(trusting_test_tokens(app), headers=bearer("childrens_services"))
 
 
 def test_the_agenda_gives_each_case_its_wait_since_it_became_ready_in_days(client, conn):

@@ -33,6 +33,8 @@ from shared.idempotency import (
     current_claim,
     fingerprint,
     install_idempotency,
+    scoped_key,
+    sent_key,
     valid_key,
 )
 
@@ -188,12 +190,17 @@ def client(things: Things) -> TestClient:
     def list_things() -> list[str]:
         return [str(thing) for thing in things.made]
 
-    install_idempotency(app, lambda: things.keys, wait_for_first_answer=0.1)
+    install_idempotency(app, lambda: things.keys, wait_for_first_answer=0.1, subject_of=subject_sent)
     return TestClient(app)
 
 
+def subject_sent(headers) -> str | None:
+    """Stands in for the verified token's subject (shared.auth.verified_subject): a header here."""
+    return next((value.decode() for name, value in headers if name == b"x-test-subject"), None)
+
+
 def post(client: TestClient, key: str | None, name: str = "lamp", actor: str = "worker-1"):
-    headers = {"X-Actor": actor} | ({"Idempotency-Key": key} if key is not None else {})
+    headers = {"X-Test-Subject": actor} | ({"Idempotency-Key": key} if key is not None else {})
     return client.post("/things", json={"name": name}, headers=headers)
 
 
@@ -216,11 +223,25 @@ def test_a_retry_with_the_key_gets_the_first_answer_and_does_nothing(client, thi
     assert len(things.made) == 1
 
 
-@pytest.mark.parametrize("other", [{"name": "chair"}, {"actor": "worker-2"}], ids=["body", "actor"])
-def test_the_key_of_another_request_is_refused_naming_the_key(client, things, other):
+def test_the_same_key_from_another_subject_is_their_own_key_and_never_replays_someone_elses_answer(client, things):
+    first = post(client, "k1", actor="worker-1")
+
+    other = post(client, "k1", actor="worker-2")
+
+    assert (first.status_code, other.status_code) == (201, 201)
+    assert "Idempotent-Replayed" not in other.headers and len(things.made) == 2
+
+
+def test_a_write_without_a_trusted_subject_passes_through_and_keeps_no_key(client, things):
+    answer = client.post("/things", json={"name": "lamp"}, headers={"Idempotency-Key": "k1"})
+
+    assert answer.status_code == 201 and things.keys.rows == {}
+
+
+def test_the_key_of_another_request_is_refused_naming_the_key(client, things):
     post(client, "k1")
 
-    refused = post(client, "k1", **other)
+    refused = post(client, "k1", name="chair")
 
     assert refused.status_code == 422
     [reason] = refused.json()["detail"]
@@ -249,7 +270,7 @@ def test_a_failed_write_keeps_nothing_so_its_retry_runs_again(client, things):
 
 
 def test_a_key_saved_but_not_yet_answered_tells_the_retry_to_come_back(client, things):
-    things.keys.rows["k1"] = KeptKey(a_fingerprint_of(client, "lamp"), timedelta(seconds=1), position=7)
+    things.keys.rows[KEY_OF_WORKER_1] = KeptKey(a_fingerprint_of(client, "lamp"), timedelta(seconds=1), position=7)
 
     answer = post(client, "k1")
 
@@ -261,8 +282,9 @@ def test_a_key_saved_but_not_yet_answered_tells_the_retry_to_come_back(client, t
 
 def test_a_key_whose_answer_was_lost_with_its_process_gets_a_success_rebuilt_from_the_row(client, things):
     thing_id = uuid4()
-    things.keys.rows["k1"] = KeptKey(a_fingerprint_of(client, "lamp"), ANSWER_DUE_WITHIN + timedelta(seconds=1),
-                                     aggregate_id=thing_id, position=7)
+    things.keys.rows[KEY_OF_WORKER_1] = KeptKey(a_fingerprint_of(client, "lamp"),
+                                                ANSWER_DUE_WITHIN + timedelta(seconds=1), aggregate_id=thing_id,
+                                                position=7)
 
     answer = post(client, "k1")
 
@@ -313,6 +335,10 @@ def test_reads_take_no_notice_of_a_key(client, things):
     assert client.get("/things", headers={"Idempotency-Key": "k1"}).headers.get("Idempotent-Replayed") is None
 
 
+KEY_OF_WORKER_1 = scoped_key("worker-1", "k1")
+"""Key k1 as the middleware keeps it for worker-1's requests."""
+
+
 def a_fingerprint_of(client: TestClient, name: str) -> bytes:
     """The fingerprint of `post(client, key, name)`, as the middleware takes it."""
     body = client.build_request("POST", "/things", json={"name": name}).content
@@ -330,3 +356,8 @@ def test_the_api_document_lists_the_header_on_writes_only(client):
 def test_a_fingerprint_is_keyed_so_a_guessed_request_cannot_be_matched_without_the_secret():
     assert a_fingerprint(secret=b"one secret") != a_fingerprint(secret=b"another")
     assert a_fingerprint(secret=b"one secret") == a_fingerprint(secret=b"one secret")
+
+
+@pytest.mark.parametrize("subject", ["worker-1", "a:b c", ""])
+def test_a_kept_key_gives_back_the_key_its_client_sent(subject):
+    assert sent_key(scoped_key(subject, "k:1")) == "k:1"

@@ -29,6 +29,7 @@ from .placement_builders import (
     in_memory_placements,
     night,
 )
+from .tokens import bearer, trusting_test_tokens
 
 
 @dataclass
@@ -80,7 +81,7 @@ def client(runtime) -> TestClient:
     app.include_router(router)
     app.state.runtime = runtime
     app.dependency_overrides[today_utc] = lambda: TODAY
-    return TestClient(app)
+    return TestClient(trusting_test_tokens(app), headers=bearer("admin"))
 
 
 @pytest.fixture
@@ -209,7 +210,7 @@ def test_a_placement_starts_for_a_known_case_and_is_the_young_persons_current_pl
     scheme_id, case = catalogue.scheme(), catalogue.case(district="chorley")
 
     response = client.post("/placements", json=start_body(case.case_id, scheme_id, days=5),
-                           headers={"X-Actor": "placement-officer-7"})
+                           headers=bearer("childrens_services", subject="placement-officer-7"))
 
     assert response.status_code == 201, response.text
     written = response.json()

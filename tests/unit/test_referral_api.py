@@ -15,6 +15,7 @@ from shared.contracts import parse_event
 from shared.errors import map_domain_errors
 
 from .builders import REFERRAL_DAY, a_referral_body, born, days_after, without
+from .tokens import bearer, trusting_test_tokens
 
 
 @dataclass
@@ -38,7 +39,7 @@ def client(store):
     map_domain_errors(app)
     app.include_router(router)
     app.state.runtime = StandInRuntime(store)
-    return TestClient(app)
+    return TestClient(trusting_test_tokens(app), headers=bearer("admin"))
 
 
 def error_locations(response) -> list[list]:
@@ -102,11 +103,12 @@ def test_a_referral_breaking_a_rule_is_refused_with_the_rule_broken(client, stor
     assert store.position() == 0
 
 
-def test_the_actor_and_correlation_id_headers_are_stamped_on_the_stored_event(client, store):
+def test_the_tokens_subject_and_the_correlation_id_are_stamped_on_the_stored_event_not_a_sent_actor(client, store):
     correlation_id = uuid4()
 
     client.post("/referrals", json=a_referral_body(),
-                headers={"X-Actor": "worker-42", "X-Correlation-Id": str(correlation_id)})
+                headers={**bearer("childrens_services", subject="worker-42"), "X-Actor": "somebody-else",
+                         "X-Correlation-Id": str(correlation_id)})
 
     [notification] = store.recorder.select_notifications(1, 10)
     event = parse_event(notification.state)

@@ -44,8 +44,19 @@ def test_production_with_a_real_database_url_is_accepted(monkeypatch):
     monkeypatch.setenv("CASETRACK_DATABASE_URL", url)
     monkeypatch.setenv("CASETRACK_VAULT_KEY", "k" * 16 + "-a-real-random-vault-secret")
     monkeypatch.setenv("CASETRACK_PLACEMENT_ID_KEY", "p" * 16 + "-a-real-random-placement-secret")
+    monkeypatch.setenv("CASETRACK_TOKEN_JWKS_URL", "https://login.example.org/.well-known/jwks.json")
 
     assert Settings().database_url == url
+
+
+def test_production_without_a_token_verification_key_is_refused(monkeypatch):
+    monkeypatch.setenv("CASETRACK_ENVIRONMENT", "production")
+    monkeypatch.setenv("CASETRACK_DATABASE_URL", "postgresql://casetrack:Xq7-long-random@db.internal:5432/casetrack")
+    monkeypatch.setenv("CASETRACK_VAULT_KEY", "k" * 16 + "-a-real-random-vault-secret")
+    monkeypatch.setenv("CASETRACK_PLACEMENT_ID_KEY", "p" * 16 + "-a-real-random-placement-secret")
+
+    with pytest.raises(ValueError, match="CASETRACK_TOKEN_PUBLIC_KEY_FILE or CASETRACK_TOKEN_JWKS_URL"):
+        Settings()
 
 
 def test_production_with_the_development_vault_key_is_refused(monkeypatch):

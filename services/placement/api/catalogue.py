@@ -17,7 +17,19 @@ from shared.contracts.placement_vocabulary import PathwayStage, ProvisionType
 from shared.contracts.vocabulary import Level
 
 from . import views
-from .deps import CaughtUp, Context, District, NightRange, Runtime, Store, Today
+from .deps import (
+    Administering,
+    AnyRole,
+    CaughtUp,
+    Context,
+    District,
+    NightRange,
+    Runtime,
+    SchemeKeeper,
+    Store,
+    Today,
+    scheme_within_reach,
+)
 from .schemas import (
     CapacityChange,
     Changed,
@@ -34,14 +46,15 @@ router = APIRouter(tags=["catalogue"])
 
 
 @router.post("/providers", status_code=201)
-def register_provider(body: NewProvider, store: Store, runtime: Runtime, context: Context) -> ProviderWritten:
+def register_provider(body: NewProvider, store: Store, runtime: Runtime, context: Context,
+                      _: Administering) -> ProviderWritten:
     """Register a provider (ProviderRegistered)."""
     written = handlers.register_provider(store, context, handlers.RegisterProvider(**dict(body)))
     return ProviderWritten(provider_id=written.id, position=runtime.saved(written.position))
 
 
 @router.get("/providers")
-async def list_providers(runtime: Runtime, district: District, _: CaughtUp) -> list[dict]:
+async def list_providers(runtime: Runtime, district: District, _: CaughtUp, caller: AnyRole) -> list[dict]:
     """The providers in the catalogue."""
     async with runtime.pool.acquire() as conn:
         rows = await read_model.providers(conn, district)
@@ -50,7 +63,8 @@ async def list_providers(runtime: Runtime, district: District, _: CaughtUp) -> l
 
 
 @router.post("/schemes", status_code=201)
-def register_scheme(body: NewScheme, store: Store, runtime: Runtime, context: Context) -> SchemeWritten:
+def register_scheme(body: NewScheme, store: Store, runtime: Runtime, context: Context,
+                    _: Administering) -> SchemeWritten:
     """Register a scheme of a provider (SchemeRegistered)."""
     written = handlers.register_scheme(store, context, handlers.RegisterScheme(**dict(body)))
     return SchemeWritten(scheme_id=written.id, position=runtime.saved(written.position))
@@ -58,15 +72,17 @@ def register_scheme(body: NewScheme, store: Store, runtime: Runtime, context: Co
 
 @router.post("/schemes/{scheme_id}/capacity")
 def change_capacity(scheme_id: UUID, body: CapacityChange, store: Store, runtime: Runtime,
-                    context: Context) -> Changed:
-    """Change a scheme's capacity from a day on (SchemeCapacityChanged); never below the units let."""
+                    context: Context, caller: SchemeKeeper) -> Changed:
+    """Change a scheme's capacity from a day on (SchemeCapacityChanged); never below the units let. A provider
+    changes their own schemes' only."""
+    scheme_within_reach(store, caller, scheme_id)
     written = handlers.change_capacity(store, context, handlers.ChangeCapacity(scheme_id=scheme_id, **dict(body)))
     return Changed(id=written.id, position=runtime.saved(written.position))
 
 
 @router.get("/schemes")
 async def list_schemes(
-    runtime: Runtime, district: District, _: CaughtUp,
+    runtime: Runtime, district: District, _: CaughtUp, caller: AnyRole,
     pathway_stage: PathwayStage | None = None, support_level: Level | None = None,
     provision_type: ProvisionType | None = None,
 ) -> list[dict]:
@@ -78,13 +94,13 @@ async def list_schemes(
 
 
 @router.get("/schemes/{scheme_id}")
-def get_scheme(scheme_id: UUID, store: Store, today: Today) -> SchemeView:
+def get_scheme(scheme_id: UUID, store: Store, today: Today, caller: AnyRole) -> SchemeView:
     """A scheme and its units tonight."""
     return views.scheme_view(store.get_scheme(scheme_id), today)
 
 
 @router.get("/schemes/{scheme_id}/occupancy")
-def get_occupancy(scheme_id: UUID, store: Store, nights: NightRange) -> OccupancyView:
+def get_occupancy(scheme_id: UUID, store: Store, nights: NightRange, caller: AnyRole) -> OccupancyView:
     """Capacity, units let and voids for each night of a range (at most 366 nights)."""
     occupancy = store.get_scheme(scheme_id).occupancy(nights.first, nights.last)
     return views.occupancy_view(scheme_id, nights.first, nights.last, occupancy)
@@ -92,7 +108,7 @@ def get_occupancy(scheme_id: UUID, store: Store, nights: NightRange) -> Occupanc
 
 @router.get("/vacancies")
 async def get_vacancies(
-    runtime: Runtime, today: Today, district: District, _: CaughtUp,
+    runtime: Runtime, today: Today, district: District, _: CaughtUp, caller: AnyRole,
     pathway_stage: PathwayStage | None = None, support_level: Level | None = None,
     provision_type: ProvisionType | None = None,
 ) -> Vacancies:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, HTTPException
 
+from services.referral.api.deps import RefusedMessagesReader
 from services.referral.district_inbox.records import InboxRecords
 from shared.contracts.vocabulary import DISTRICTS
 from shared.web import Runtime
@@ -12,11 +13,13 @@ router = APIRouter(tags=["district integration"])
 
 
 @router.get("/districts/{district}/rejected-messages")
-def rejected_messages(district: str, runtime: Runtime, unresolved: bool = True) -> list[dict]:
+def rejected_messages(district: str, runtime: Runtime, caller: RefusedMessagesReader,
+                      unresolved: bool = True) -> list[dict]:
     """The district's refused messages with every reason, oldest first; `unresolved=false` adds those a
     corrected resend has since resolved. Message bodies are never shown (they may hold personal data)."""
     if district not in DISTRICTS:
         raise HTTPException(422, [{"loc": ["path", "district"], "msg": "unknown district",
                                    "type": "UnknownDistrict"}])
+    caller.confine_to(district)
     records = InboxRecords(runtime.store.vault.datastore, runtime.schema)
     return records.rejected_messages(district, unresolved_only=unresolved)

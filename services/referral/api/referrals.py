@@ -7,7 +7,7 @@ from uuid import UUID
 from fastapi import APIRouter
 from pydantic import BaseModel, Field
 
-from services.referral.api.deps import ReferralsStore
+from services.referral.api.deps import CaseWorker, ReferralsStore, people_in_sight
 from services.referral.handlers import MakeReferral, handle
 from shared.contracts.inbound import ReferralFacts
 from shared.web import Context, Runtime
@@ -32,9 +32,14 @@ class Referred(BaseModel):
 
 
 @router.post("/referrals", status_code=201)
-def make_referral(referral: Referral, referrals: ReferralsStore, runtime: Runtime, context: Context) -> Referred:
-    """Make a referral: opens a case and records ReferralMade."""
-    saved = handle(referrals, MakeReferral(**dict(referral)), context)
+def make_referral(referral: Referral, referrals: ReferralsStore, runtime: Runtime, context: Context,
+                  caller: CaseWorker) -> Referred:
+    """Make a referral: opens a case and records ReferralMade. A district officer refers in their own district
+    only, and is never linked to nor shown a young person known only in another district (such a match is
+    flagged for children's services to decide)."""
+    caller.confine_to(referral.district)
+    saved = handle(referrals, MakeReferral(**dict(referral), seen_from_district=caller.district), context)
     case = saved.case
     return Referred(case_id=case.id, person_ref=case.person_ref, person_linked=case.person_ref != case.own_person_ref,
-                    possible_matches=sorted(case.possible_matches, key=str), position=runtime.saved(saved.position))
+                    possible_matches=sorted(people_in_sight(referrals, caller, case.possible_matches), key=str),
+                    position=runtime.saved(saved.position))

@@ -226,7 +226,7 @@ class DistrictInbox:
             if prior.case_id is not None:  # the same district reference again: applied once
                 return self._accepted(district, kind, message, prior.case_id, self.referrals.position(),
                                       duplicate=True)
-            command = MakeReferral(district=district, **facts)
+            command = MakeReferral(district=district, seen_from_district=district, **facts)
             writes = [self.records.opening(district, message.district_ref, command.case_id),
                       *self.records.accepting(district, kind, message, command.case_id)]
         else:
