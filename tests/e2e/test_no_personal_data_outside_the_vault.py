@@ -180,7 +180,8 @@ async def test_no_personal_data_is_kept_in_clear_anywhere_once_the_people_are_er
         answers += [placement.get(path).text for path in (
             "/cases-awaiting-placement", f"/young-people/{made['person_ref']}/placement",
             f"/young-people/{nats_person}/placement")]
-        listed = referral.get(f"/districts/{DISTRICT}/rejected-messages", params={"unresolved": "false"})
+        listed = referral.get(f"/districts/{DISTRICT}/rejected-messages", params={"unresolved": "false"},
+                              headers=auth_headers(system, "district_officer", district=DISTRICT))
         answers.append(listed.text)
     assert rejection["rejection_id"] in listed.text  # the refusal is listed, without what it held
     await ingest_stream_emptied(system)

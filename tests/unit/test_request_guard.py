@@ -22,6 +22,7 @@ from shared.settings import Settings
 
 from .builders import a_referral_body
 from .placement_builders import Catalogue, in_memory_placements
+from .tokens import bearer, trusting_test_tokens
 
 LIMIT = 1000
 NOT_FINITE = {"NaN": float("nan"), "Infinity": float("inf"), "-Infinity": float("-inf")}
@@ -210,9 +211,9 @@ BAD_VALUES = NOT_FINITE | {"lone surrogate": "\ud800"}
 
 @pytest.fixture
 def referral_app(referrals_store) -> TestClient:
-    app = build_referral(Settings(environment="test", max_request_bytes=64 * 1024))
+    app = trusting_test_tokens(build_referral(Settings(environment="test", max_request_bytes=64 * 1024)))
     app.state.runtime.store = referrals_store
-    return TestClient(app, raise_server_exceptions=False)
+    return TestClient(app, raise_server_exceptions=False, headers=bearer("admin"))
 
 
 @pytest.fixture
@@ -222,9 +223,9 @@ def placement_store():
 
 @pytest.fixture
 def placement_app(placement_store) -> TestClient:
-    app = build_placement(Settings(environment="test"))
+    app = trusting_test_tokens(build_placement(Settings(environment="test")))
     app.state.runtime.store = placement_store
-    return TestClient(app, raise_server_exceptions=False)
+    return TestClient(app, raise_server_exceptions=False, headers=bearer("admin"))
 
 
 @pytest.mark.parametrize("value", BAD_VALUES)
