@@ -183,6 +183,10 @@ class System:
                 self.nats.reload()
         return credentials.with_servers([self.nats_url])
 
+    def admin_credentials(self) -> Credentials:
+        """The embedded server's administrator (for tests and tools on this machine), with its address."""
+        return admin_credentials(self.settings.data_dir).with_servers([self.nats_url])
+
     def start_services(self) -> None:
         env = self.service_env()
         for name in self.service_names:
