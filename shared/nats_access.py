@@ -92,6 +92,7 @@ def service_permissions(service: str) -> Permissions:
         publish += [f"{PREFIX}.accepted.>", f"{PREFIX}.rejected.>",
                     f"$JS.API.STREAM.INFO.{INGEST_STREAM}", f"$JS.API.STREAM.MSG.GET.{INGEST_STREAM}",
                     f"$JS.API.STREAM.MSG.DELETE.{INGEST_STREAM}",
+                    *(f"$JS.API.STREAM.INFO.{stream}" for stream in ANSWER_STREAMS.values()),
                     *_consumer_api(INGEST_STREAM, consumer, create=[
                         f"$JS.API.CONSUMER.DURABLE.CREATE.{INGEST_STREAM}.{consumer}",
                         f"$JS.API.CONSUMER.CREATE.{INGEST_STREAM}.{consumer}.{PREFIX}.ingest.>"])]
