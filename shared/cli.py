@@ -206,27 +206,34 @@ def district_credentials(
     from pathlib import Path
 
     from shared.contracts.vocabulary import UnknownDistrict
-    from shared.devservers import RunFolder
-    from shared.devservers.nats_users import issue_district_credentials
-    from shared.devservers.system import embedded_nats
 
     settings = load_settings()
     try:
-        credentials = issue_district_credentials(settings.data_dir, name)
+        credentials = issued_to(settings, name)
     except UnknownDistrict as error:
         err.print(f"casetrack: {error}")
         raise typer.Exit(2) from None
-    nats = embedded_nats(settings)
-    running = RunFolder(settings.data_dir / "run").left_over(nats.name, nats.is_ours)
-    nats.write_config()
-    if running is not None:
-        nats.reload(running)
-    credentials = credentials.with_servers([settings.nats_url or nats.url])
     if file:
         descriptor = os.open(Path(file), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(descriptor, "wb") as written:
             written.write(credentials.as_json())
     console.print_json(credentials.as_json().decode())
+
+
+def issued_to(settings: Settings, district: str):
+    """Issue a district's credentials for the embedded nats-server and, if it is running, have it reload its
+    configuration so the district can connect at once; the credentials, with the server's address."""
+    from shared.devservers import RunFolder
+    from shared.devservers.nats_users import issue_district_credentials
+    from shared.devservers.system import embedded_nats
+
+    credentials = issue_district_credentials(settings.data_dir, district)
+    nats = embedded_nats(settings)
+    running = RunFolder(settings.data_dir / "run").left_over(nats.name, nats.is_ours)
+    nats.write_config()
+    if running is not None:
+        nats.reload(running)
+    return credentials.with_servers([settings.nats_url or nats.url])
 
 
 @app.command(help="Make a CA and the NATS servers' certificate (nats-1..3, localhost) in FOLDER, for "
@@ -381,7 +388,7 @@ def chaos(
     from dataclasses import asdict
     from pathlib import Path
 
-    from shared.chaos import Chaos, RunningSystem, soak_summary
+    from shared.chaos import SENDING_DISTRICTS, Chaos, RunningSystem, soak_summary
     from shared.chaos import soak as run_soak
 
     settings = load_settings()
@@ -393,6 +400,8 @@ def chaos(
     except FileNotFoundError:
         err.print(f"casetrack: no running system found in {settings.data_dir} (start one with casetrack up)")
         raise typer.Exit(2) from None
+    for district in SENDING_DISTRICTS:  # the workload's district systems connect as themselves
+        issued_to(settings, district)
     rate = rate or (200.0 if soak else 20.0)
     run = Chaos(running, settings.url_of("referral"), settings.url_of("placement"), scale=scale, rate=rate,
                 say=lambda line: console.print(line, highlight=False))

@@ -205,8 +205,19 @@ class NatsServer:
         """Write the configuration again and have the running server (this one's, or `process`) reload it."""
         self.write_config()
         pid = process.pid if process is not None else self.process.pid if self.process is not None else None
-        if pid is not None:
-            os.kill(pid, signal.SIGHUP)  # nats-server reloads its configuration on SIGHUP
+        if pid is None:
+            return
+        reloads = self._reloads()
+        os.kill(pid, signal.SIGHUP)  # nats-server reloads its configuration on SIGHUP, and logs it
+        deadline = time.monotonic() + 10
+        while self._reloads() == reloads and time.monotonic() < deadline:
+            time.sleep(0.02)  # polling its log until the reload is done (then a new user can connect)
+
+    def _reloads(self) -> int:
+        try:
+            return self.log.read_text(errors="replace").count("Reloaded server configuration")
+        except FileNotFoundError:
+            return 0
 
     def stop(self) -> None:
         stop_process(self.process)
