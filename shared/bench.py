@@ -146,6 +146,7 @@ class Bench:
             settings = Settings(data_dir=self.folder / "system", base_port=base, nats_url=self.nats.url,
                                 database_url=self.postgres.url, environment="test", console_traces=False)
             self._system = System(settings, services=["referral"])
+            self._system.create_streams()  # the administrator's work (the bench's own server is an open one)
             self._system.start_services()
         return self._system.services["referral"].url
 
