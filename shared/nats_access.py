@@ -6,7 +6,8 @@ The same permission sets configure the embedded nats-server (`casetrack up`) and
 - a district publishes only on its own ingest subjects (`casetrack.ingest.<district>.>`) and reads only its own
   answers (`casetrack.accepted.<district>`, `casetrack.rejected.<district>`), by core subscription or through a
   JetStream consumer named after it whose filter is its own answer subject (the filtered create API subject
-  makes the server check that filter);
+  makes the server check that filter); it may also follow the events recorded for it
+  (`casetrack.<service>.<district>.>`, core subscriptions);
 - a service publishes only its own events (`casetrack.<service>.>`) and heartbeat (`casetrack.heads.<service>`),
   the referral service also the districts' answers; it reads other services' streams through consumers of its
   own and never creates, changes or deletes a stream;
@@ -36,8 +37,9 @@ ADMIN = "admin"
 INGEST_STREAM = "CASETRACK_INGEST"
 ANSWER_STREAMS = {"accepted": "CASETRACK_ACCEPTED", "rejected": "CASETRACK_REJECTED"}
 DISTRICT_INBOX_CONSUMER = "referral-district-inbox"
-BCRYPT_COST = 11
-"""nats-server checks the hash at each connection: about 0.1 s at this cost."""
+BCRYPT_COST = 8
+"""Low on purpose: every password is 32 random bytes (no guessing to slow down), and nats-server checks the hash
+at each connection and casetrack up hashes them all at each start."""
 
 STREAM_MANAGEMENT = ["$JS.API.STREAM.CREATE.>", "$JS.API.STREAM.UPDATE.>", "$JS.API.STREAM.DELETE.>",
                      "$JS.API.STREAM.PURGE.>", "$JS.API.STREAM.RESTORE.>", "$JS.API.STREAM.SNAPSHOT.>"]
@@ -107,7 +109,8 @@ def district_permissions(district: str) -> Permissions:
         publish += _consumer_api(stream, district, create=[f"$JS.API.CONSUMER.CREATE.{stream}.{district}.{subject}"])
     return Permissions(publish=publish,
                        subscribe=[f"{inbox_prefix(district_user(district))}.>", accepted_subject(district),
-                                  rejected_subject(district)],
+                                  rejected_subject(district),
+                                  *(f"{PREFIX}.{service}.{district}.>" for service in SERVICES)],
                        publish_deny=STREAM_MANAGEMENT)
 
 
