@@ -36,7 +36,7 @@ import nats
 import psutil
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
-from shared.nats_access import Credentials, district_user
+from shared.nats_access import ADMIN, Credentials, district_user, kept_credentials_of
 from shared.subjects import POSITION_HEADER, ingest_subject, stream_name
 
 NIL_CASE = "00000000-0000-0000-0000-000000000000"
@@ -622,15 +622,11 @@ class RunningSystem:
         return json.loads((self.data_dir / "run" / "processes.json").read_text())
 
     def admin_credentials(self) -> Credentials:
-        from shared.devservers.nats_users import admin_credentials
-
-        return admin_credentials(self.data_dir).with_servers([self.nats_url])
+        return kept_credentials_of(self.data_dir, ADMIN).with_servers([self.nats_url])
 
     def district_credentials(self, district: str) -> Credentials:
         """A district's credentials, issued already (`casetrack chaos` issues them, and reloads NATS, first)."""
-        from shared.devservers.nats_users import kept_credentials
-
-        return kept_credentials(self.data_dir, district_user(district)).with_servers([self.nats_url])
+        return kept_credentials_of(self.data_dir, district_user(district)).with_servers([self.nats_url])
 
     def pid(self, name: str) -> int:
         return int(self.processes()[name]["pid"])

@@ -164,6 +164,16 @@ def connect_options(settings: Settings) -> dict[str, Any]:
     return options
 
 
+def credentials_file_name(user: str) -> str:
+    """The name of `user`'s credentials file, under `<data_dir>/secrets` (casetrack up) or a deployment's folder."""
+    return f"nats-{user}.json"
+
+
+def kept_credentials_of(data_dir: Path, user: str) -> Credentials:
+    """The credentials `casetrack up` keeps for `user` (made at its first start, or when a district is issued)."""
+    return Credentials.read(data_dir / "secrets" / credentials_file_name(user))
+
+
 def permissions_of(user: str) -> Permissions:
     if user == ADMIN:
         return admin_permissions()

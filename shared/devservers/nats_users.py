@@ -12,13 +12,20 @@ from pathlib import Path
 
 from shared.contracts.vocabulary import known_district
 from shared.devservers.secrets import kept_secret, secrets_folder
-from shared.nats_access import ADMIN, Credentials, authorization_config, district_user, service_user
+from shared.nats_access import (
+    ADMIN,
+    Credentials,
+    authorization_config,
+    credentials_file_name,
+    district_user,
+    service_user,
+)
 from shared.settings import SERVICES
 
 
 def credentials_file(data_dir: Path, user: str) -> Path:
     """The file of `user`'s credentials, made with a new random password the first time."""
-    return kept_secret(data_dir, f"nats-{user}.json",
+    return kept_secret(data_dir, credentials_file_name(user),
                        lambda: Credentials(user, random_secrets.token_urlsafe(32)).as_json())
 
 
