@@ -144,7 +144,7 @@ class System:
         if not self.settings.nats_url:
             self.nats = embedded_nats(self.settings)
             self._start(self.nats)
-            self.create_streams()
+        self.create_streams()
         if not self.settings.database_url:
             self.postgres = Postgres(data / "pg", self.settings.postgres_port, self.settings.host)
             self._start(self.postgres)
