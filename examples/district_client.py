@@ -1,7 +1,8 @@
 """A district housing system talking to casetrack over NATS, with plain nats-py (no casetrack code).
 
     pip install nats-py
-    python examples/district_client.py --nats nats://127.0.0.1:4222 --district preston
+    casetrack credentials district preston --file preston.json    (casetrack's operator issues these)
+    python examples/district_client.py --credentials preston.json
 
 It sends a referral with two mistakes, reads casetrack's rejection and its reasons, resends it
 corrected, sends the same message again (applied once), then an assessment on the same case.
@@ -14,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import ssl
 import sys
 import uuid
 from datetime import UTC, date, datetime, timedelta
@@ -22,8 +24,14 @@ import nats
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 
-async def main(server: str, district: str) -> int:
-    nc = await nats.connect(server)
+async def main(credentials: dict, server: str | None) -> int:
+    """`credentials`: the district's NATS user, password and servers (and `ca_file` for TLS), as issued."""
+    district = credentials["user"].removeprefix("district-")
+    tls = ssl.create_default_context(cafile=credentials["ca_file"]) if credentials.get("ca_file") else None
+    nc = await nats.connect(servers=[server] if server else credentials["servers"], user=credentials["user"],
+                            password=credentials["password"], tls=tls,
+                            # replies (acks, pulled answers) come to an inbox only this district may read
+                            inbox_prefix=f"_INBOX_{credentials['user']}")
     js = nc.jetstream()
     answers = Answers(js, district)
     await answers.open()
@@ -65,7 +73,9 @@ async def main(server: str, district: str) -> int:
 
 class Answers:
     """casetrack's answers to this district, from durable pull consumers (configured as
-    docs/district-integration.md says) so none is missed: a restarted client carries on where it stopped."""
+    docs/district-integration.md says) so none is missed: a restarted client carries on where it stopped.
+    NATS lets a district have one consumer on each answer stream, named after the district and filtered on
+    its own answer subject."""
 
     def __init__(self, js, district: str):
         self.js = js
@@ -75,7 +85,7 @@ class Answers:
     async def open(self) -> None:
         for answer, stream in (("accepted", "CASETRACK_ACCEPTED"), ("rejected", "CASETRACK_REJECTED")):
             consumer = await self.js.pull_subscribe(
-                f"casetrack.{answer}.{self.district}", durable=f"{self.district}-{answer}-example", stream=stream,
+                f"casetrack.{answer}.{self.district}", durable=self.district, stream=stream,
                 config=ConsumerConfig(ack_policy=AckPolicy.EXPLICIT, ack_wait=30, max_deliver=-1,
                                       deliver_policy=DeliverPolicy.ALL))
             self.consumers.append((answer, consumer))
@@ -101,7 +111,8 @@ class Answers:
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--nats", default="nats://127.0.0.1:4222")
-    parser.add_argument("--district", default="preston")
+    parser.add_argument("--credentials", required=True, help="the district's credentials file (JSON)")
+    parser.add_argument("--nats", default=None, help="a NATS server, instead of those the file names")
     arguments = parser.parse_args()
-    sys.exit(asyncio.run(main(arguments.nats, arguments.district)))
+    with open(arguments.credentials) as file:
+        sys.exit(asyncio.run(main(json.load(file), arguments.nats)))

@@ -148,6 +148,7 @@ class Bench:
                                 database_url=self.postgres.url, environment="test", console_traces=False,
                                 write_rate_per_minute=10**9, write_burst=10**9)  # measured, not limited
             self._system = System(settings, services=["referral"])
+            self._system.create_streams()  # the administrator's work (the bench's own server is an open one)
             self._system.start_services()
         return self._system.services["referral"].url
 

@@ -38,6 +38,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from shared.auth import embedded_signing_key, mint_token
 from shared.idempotency import sent_key
+from shared.nats_access import ADMIN, Credentials, district_user, kept_credentials_of
 from shared.subjects import POSITION_HEADER, ingest_subject, stream_name
 
 NIL_CASE = "00000000-0000-0000-0000-000000000000"
@@ -115,10 +116,13 @@ class Workload:
 
     def __init__(self, referral_url: str, placement_url: str, nats_url: str, ledger: Ledger, rate: float = 20.0,
                  http_writers: int = 4, districts: tuple[str, ...] = ("preston", "dover"),
-                 give_up_seconds: float = 300.0, signing_key: bytes | None = None):
+                 give_up_seconds: float = 300.0, signing_key: bytes | None = None,
+                 credentials: Callable[[str], Credentials] | None = None):
+        """`credentials(district)`: each district system connects as its own NATS user (None: an open server)."""
         self.referral_url = referral_url
         self.signing_key = signing_key
         """The embedded default's token signing key: each HTTP writer is an administrator of its own subject."""
+        self.credentials = credentials
         self.placement_url = placement_url
         self._scheme: tuple[str, int] | None = None
         """The emergency scheme placements go to, and how many were placed in it (a new one before it is full)."""
@@ -134,15 +138,18 @@ class Workload:
         self._started = 0.0
         self._answers: dict[str, tuple[str, dict]] = {}
         self._answered: dict[str, asyncio.Event] = {}
-        self._nc: nats.NATS | None = None
+        self._nc: dict[str, nats.NATS] = {}
 
     async def start(self) -> None:
         self._started = time.monotonic()
-        self._nc = await nats.connect(self.nats_url, max_reconnect_attempts=-1, reconnect_time_wait=0.2,
-                                      name="casetrack-chaos-districts", error_cb=_expected, disconnected_cb=_expected)
-        for answer in ("accepted", "rejected"):  # every district's answers: a burst may come from any district
-            await self._nc.subscribe(f"casetrack.{answer}.*", cb=self._answer_arrived(answer))
-        await self._nc.flush()
+        for district in dict.fromkeys((*self.districts, *SENDING_DISTRICTS)):  # a burst may come from any of them
+            options = self.credentials(district).connect_options() if self.credentials else {"servers": [self.nats_url]}
+            nc = self._nc[district] = await nats.connect(
+                max_reconnect_attempts=-1, reconnect_time_wait=0.2, name=f"casetrack-chaos-{district}",
+                error_cb=_expected, disconnected_cb=_expected, **options)
+            for answer in ("accepted", "rejected"):
+                await nc.subscribe(f"casetrack.{answer}.{district}", cb=self._answer_arrived(answer))
+            await nc.flush()
         self._tasks = [asyncio.create_task(self._http_writer(n), name=f"chaos-http-{n}")
                        for n in range(self.http_writers)]
         self._tasks += [asyncio.create_task(self._district(district), name=f"chaos-district-{district}")
@@ -152,8 +159,8 @@ class Workload:
         """Stop taking new work; what is in flight is retried to its answer (or given up)."""
         self._stopping.set()
         await asyncio.gather(*self._tasks)
-        if self._nc:
-            await self._nc.close()
+        for nc in self._nc.values():
+            await nc.close()
 
     async def __aenter__(self) -> Workload:
         await self.start()
@@ -306,7 +313,7 @@ class Workload:
         data = message if isinstance(message, bytes) else json.dumps(message).encode()
         answered = self._answered.setdefault(message_id, asyncio.Event()) if message_id else asyncio.Event()
         deadline = time.monotonic() + self.give_up_seconds
-        js = self._nc.jetstream()
+        js = self._nc[district].jetstream()
         while time.monotonic() < deadline:
             try:
                 await js.publish(ingest_subject(district, kind), data, timeout=2.0)
@@ -328,12 +335,25 @@ class Workload:
 
 # ---------------------------------------------------------------------------------------------------- the faults
 
+NatsTarget = str | dict[str, Any]
+"""A NATS server's address, or nats.connect's options (servers and credentials)."""
+
+SENDING_DISTRICTS = ("preston", "dover", "wyre")
+"""The districts whose systems the workload plays (`casetrack chaos` issues their credentials first)."""
+
+
+def connect_to(target: NatsTarget, **options: Any) -> Awaitable[nats.NATS]:
+    return nats.connect(**({"servers": [target]} if isinstance(target, str) else target), **options)
+
+
 class Processes(Protocol):
     """What injecting faults needs of a running system (shared.devservers.System has it)."""
 
     nats_url: str
     database_url: str
 
+    def admin_credentials(self) -> Credentials: ...
+    def district_credentials(self, district: str) -> Credentials: ...
     def kill(self, name: str) -> None: ...
     def freeze(self, name: str) -> None: ...
     def thaw(self, name: str) -> None: ...
@@ -352,10 +372,10 @@ class Poison:
     """Message id of each poison district message."""
 
 
-async def publish_poison_event(nats_url: str, service: str = "referral", district: str = "preston") -> str:
+async def publish_poison_event(nats_url: NatsTarget, service: str = "referral", district: str = "preston") -> str:
     """A message on a service's stream that no reader can apply (its body is not an event of the contract)."""
     poison_id = str(uuid.uuid4())
-    nc = await nats.connect(nats_url)
+    nc = await connect_to(nats_url)
     try:
         await nc.jetstream().publish(
             f"casetrack.{service}.{district}.ReferralMade",
@@ -404,9 +424,9 @@ async def store_events(conn: asyncpg.Connection, service: str) -> list[dict]:
     return [{"position": row["notification_id"], **json.loads(bytes(row["state"]))} for row in rows]
 
 
-async def stream_ids(nats_url: str, service: str) -> tuple[list[str], int]:
+async def stream_ids(nats_url: NatsTarget, service: str) -> tuple[list[str], int]:
     """Every message id on a service's stream (duplicates kept), and the stream's last sequence."""
-    nc = await nats.connect(nats_url)
+    nc = await connect_to(nats_url)
     try:
         js = nc.jetstream()
         info = await js.stream_info(stream_name(service))
@@ -427,7 +447,7 @@ async def stream_ids(nats_url: str, service: str) -> tuple[list[str], int]:
         await nc.close()
 
 
-async def wait_until_quiet(database_url: str, nats_url: str, timeout: float = 180.0) -> dict[str, Any]:
+async def wait_until_quiet(database_url: str, nats_url: NatsTarget, timeout: float = 180.0) -> dict[str, Any]:
     """Wait until every relay has published its store, every projection has applied every source to its end,
     and the district inbox holds nothing unanswered; returns what was last seen (for a timeout's message)."""
     deadline = time.monotonic() + timeout
@@ -444,11 +464,11 @@ async def wait_until_quiet(database_url: str, nats_url: str, timeout: float = 18
         await asyncio.sleep(0.25)  # polling positions recorded by the services
 
 
-async def _behind(database_url: str, nats_url: str) -> dict[str, Any]:
+async def _behind(database_url: str, nats_url: NatsTarget) -> dict[str, Any]:
     behind: dict[str, Any] = {}
     heads: dict[str, int] = {}
     conn = await asyncpg.connect(database_url, timeout=2)
-    nc = await nats.connect(nats_url, connect_timeout=2, max_reconnect_attempts=0)
+    nc = await connect_to(nats_url, connect_timeout=2, max_reconnect_attempts=0)
     try:
         js = nc.jetstream()
         stream_last: dict[str, int] = {}
@@ -478,7 +498,7 @@ async def _behind(database_url: str, nats_url: str) -> dict[str, Any]:
     return behind
 
 
-async def verify(database_url: str, nats_url: str, ledger: Ledger, poison: Poison | None = None,
+async def verify(database_url: str, nats_url: NatsTarget, ledger: Ledger, poison: Poison | None = None,
                  quiet_timeout: float = 180.0) -> Verdict:
     """Once quiet: every answered write is in its store, on its stream and in every view exactly once; nothing
     refused is anywhere; no idempotency key or district message made two cases; poison is in the dead letters
@@ -609,6 +629,13 @@ class RunningSystem:
     def processes(self) -> dict[str, dict]:
         return json.loads((self.data_dir / "run" / "processes.json").read_text())
 
+    def admin_credentials(self) -> Credentials:
+        return kept_credentials_of(self.data_dir, ADMIN).with_servers([self.nats_url])
+
+    def district_credentials(self, district: str) -> Credentials:
+        """A district's credentials, issued already (`casetrack chaos` issues them, and reloads NATS, first)."""
+        return kept_credentials_of(self.data_dir, district_user(district)).with_servers([self.nats_url])
+
     def pid(self, name: str) -> int:
         return int(self.processes()[name]["pid"])
 
@@ -670,7 +697,13 @@ class Chaos:
     def workload(self, rate: float | None = None, http_writers: int = 4) -> Workload:
         data_dir = getattr(self.system, "data_dir", None) or self.system.settings.data_dir
         return Workload(self.referral_url, self.placement_url, self.system.nats_url, self.ledger, rate or self.rate,
-                        http_writers, signing_key=embedded_signing_key(data_dir))
+                        http_writers, signing_key=embedded_signing_key(data_dir),
+                        credentials=self.system.district_credentials)
+
+    @property
+    def admin_nats(self) -> dict[str, Any]:
+        """nats.connect's options as the administrator: reading every stream, publishing the poison event."""
+        return self.system.admin_credentials().connect_options()
 
     async def take_stock(self) -> None:
         """Note what the stores hold before the clients start (a running system's own data)."""
@@ -694,7 +727,7 @@ class Chaos:
             await load.until(self.ledger.writes + int(20 * self.scale))
             detail = await fault(load)
             await load.until(self.ledger.writes + int(20 * self.scale), timeout=180)
-        verdict = await verify(self.system.database_url, self.system.nats_url, self.ledger, self.poison)
+        verdict = await verify(self.system.database_url, self.admin_nats, self.ledger, self.poison)
         self.say(f"{fault.__name__}: {detail} -> {'all well' if not verdict.problems else verdict.problems}")
         return detail, verdict
 
@@ -749,7 +782,7 @@ class Chaos:
 
     async def poison_pills(self, load: Workload) -> dict:
         """A poison event on the referral stream and a poison district message, amid the steady writes."""
-        self.poison.events.append(await publish_poison_event(self.system.nats_url))
+        self.poison.events.append(await publish_poison_event(self.admin_nats))
         message_id = f"POISON-{uuid.uuid4().hex[:10]}"
         answer = await load.send_until_answered("preston", "referral", a_poison_message(message_id))
         self.poison.messages.append(message_id)
@@ -801,7 +834,7 @@ async def soak(chaos: Chaos, minutes: float, rate: float, pids: Callable[[], dic
         while time.monotonic() < end:
             await asyncio.sleep(every_seconds)  # the sampling interval
             try:
-                behind = await _behind(chaos.system.database_url, chaos.system.nats_url)
+                behind = await _behind(chaos.system.database_url, chaos.admin_nats)
                 events = await events_stored(chaos.system.database_url)
             except Exception as error:  # noqa: BLE001 - a sample says what it could not see
                 behind, events = {"unreachable": type(error).__name__}, samples[-1].events if samples else 0

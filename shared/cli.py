@@ -31,6 +31,8 @@ Settings (environment variables):
                            journeys (default 8100)\n
   CASETRACK_NATS_URL       use these NATS servers (comma-separated) instead of starting nats-server\n
   CASETRACK_NATS_PORT      port of the embedded nats-server (default 4222)\n
+  CASETRACK_NATS_CREDENTIALS  a JSON file with this process's NATS user and password (casetrack up sets it)\n
+  CASETRACK_NATS_CA_FILE   connect to NATS over TLS, trusting this CA\n
   CASETRACK_DATABASE_URL   use this PostgreSQL instead of starting the embedded one\n
   CASETRACK_POSTGRES_PORT  port of the embedded PostgreSQL (default 5433)\n
   CASETRACK_STREAM_REPLICAS  JetStream replicas per stream (default 1; 3 in docker-compose)\n
@@ -169,6 +171,108 @@ def _stopped_late(limit_seconds: float) -> None:
 
 def _stopped_cleanly(*_: object) -> None:
     raise SystemExit(0)
+
+
+@app.command(help="Create the JetStream streams, or bring them up to date, as the NATS administrator (casetrack up "
+                  "does it itself; a deployment runs this once NATS is up, with CASETRACK_NATS_CREDENTIALS naming "
+                  "the administrator's credentials).\n" + SETTINGS_HELP)
+def streams() -> None:
+    import asyncio
+
+    from shared.nats_access import connect_options
+    from shared.streams import create_streams
+
+    settings = load_settings()
+    options = connect_options(settings)
+    servers = settings.nats_servers if settings.nats_url else [f"nats://{settings.host}:{settings.nats_port}"]
+    if not settings.nats_url and not settings.nats_credentials:
+        from shared.devservers.nats_users import admin_credentials
+
+        options = admin_credentials(settings.data_dir).connect_options()
+    try:
+        asyncio.run(create_streams(servers, settings.stream_replicas, **options))
+    except Exception as error:  # noqa: BLE001 - one line for the operator
+        err.print(f"[red]casetrack: could not create the streams on {', '.join(servers)}: "
+                  f"{type(error).__name__} {error}[/red]")
+        raise typer.Exit(1) from None
+    console.print("the streams exist", highlight=False)
+
+
+credentials_app = typer.Typer(help="Issue NATS credentials.", no_args_is_help=True)
+app.add_typer(credentials_app, name="credentials")
+
+
+@credentials_app.command("district", help="Issue a district's NATS credentials for the embedded server of "
+                                          "casetrack up (the same ones again once issued), print them as JSON and "
+                                          "let a running server know them at once.")
+def district_credentials(
+    name: Annotated[str, typer.Argument(help="the district, e.g. preston")],
+    file: Annotated[str | None, typer.Option(help="also write them to this file (owner-only)")] = None,
+) -> None:
+    import os
+    from pathlib import Path
+
+    from shared.contracts.vocabulary import UnknownDistrict
+
+    settings = load_settings()
+    try:
+        credentials = issued_to(settings, name)
+    except UnknownDistrict as error:
+        err.print(f"casetrack: {error}")
+        raise typer.Exit(2) from None
+    if file:
+        descriptor = os.open(Path(file), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "wb") as written:
+            written.write(credentials.as_json())
+    console.print_json(credentials.as_json().decode())
+
+
+def issued_to(settings: Settings, district: str):
+    """Issue a district's credentials for the embedded nats-server and, if it is running, have it reload its
+    configuration so the district can connect at once; the credentials, with the server's address."""
+    from shared.devservers import RunFolder
+    from shared.devservers.nats_users import issue_district_credentials
+    from shared.devservers.system import embedded_nats
+
+    credentials = issue_district_credentials(settings.data_dir, district)
+    nats = embedded_nats(settings)
+    running = RunFolder(settings.data_dir / "run").left_over(nats.name, nats.is_ours)
+    nats.write_config()
+    if running is not None:
+        nats.reload(running)
+    return credentials.with_servers([settings.nats_url or nats.url])
+
+
+@app.command(help="Make a CA and the NATS servers' certificate (nats-1..3, localhost) in FOLDER, for "
+                  "docker-compose.yml (kept if already there).")
+def certificates(folder: Annotated[str, typer.Argument(help="e.g. deploy/secrets")]) -> None:
+    from pathlib import Path
+
+    from shared.deploy_secrets import make_certificates
+
+    for path in make_certificates(Path(folder)):
+        console.print(f"wrote {path}", highlight=False)
+
+
+@app.command("nats-users", help="Make the NATS users of a deployment in FOLDER: each one's credentials "
+                                "(nats-<user>.json, kept once made) and nats-users.conf for the servers.")
+def nats_users(
+    folder: Annotated[str, typer.Argument(help="e.g. deploy/secrets")],
+    district: Annotated[list[str] | None, typer.Option(help="a district to issue credentials to (repeatable)")]
+    = None,
+) -> None:
+    from pathlib import Path
+
+    from shared.contracts.vocabulary import UnknownDistrict
+    from shared.deploy_secrets import make_nats_users
+
+    try:
+        written = make_nats_users(Path(folder), district or [])
+    except UnknownDistrict as error:
+        err.print(f"casetrack: {error}")
+        raise typer.Exit(2) from None
+    for path in written:
+        console.print(f"wrote {path}", highlight=False)
 
 
 @app.command(help="Write the event JSON Schemas and the AsyncAPI document under docs/.")
@@ -332,7 +436,7 @@ def chaos(
     from dataclasses import asdict
     from pathlib import Path
 
-    from shared.chaos import Chaos, RunningSystem, soak_summary
+    from shared.chaos import SENDING_DISTRICTS, Chaos, RunningSystem, soak_summary
     from shared.chaos import soak as run_soak
     from shared.devservers import Postgres
 
@@ -345,6 +449,8 @@ def chaos(
     except FileNotFoundError:
         err.print(f"casetrack: no running system found in {settings.data_dir} (start one with casetrack up)")
         raise typer.Exit(2) from None
+    for district in SENDING_DISTRICTS:  # the workload's district systems connect as themselves
+        issued_to(settings, district)
     rate = rate or (200.0 if soak else 20.0)
     run = Chaos(running, settings.url_of("referral"), settings.url_of("placement"), scale=scale, rate=rate,
                 say=lambda line: console.print(line, highlight=False))

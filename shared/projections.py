@@ -39,7 +39,7 @@ from opentelemetry import trace
 from shared.contracts import Event, parse_event
 from shared.logs import Trouble
 from shared.streams import next_messages
-from shared.subjects import POSITION_HEADER, PREFIX, stream_name
+from shared.subjects import POSITION_HEADER, PREFIX, stream_name, subject_of
 from shared.telemetry import context_from, trace_headers
 
 log = logging.getLogger(__name__)
@@ -144,6 +144,10 @@ class EventSource(Protocol):
     def source_position(self, message: Message) -> int:
         """The message's position in the recording store; ValueError if it cannot be told."""
 
+    def disowned(self, message: Message, event: Event) -> str | None:
+        """Why the event is not the source service's own as its subject says, if it is not (then it is
+        dead-lettered): nothing a peer sent is trusted beyond its permission."""
+
     async def head(self) -> int:
         """The sequence of the latest event in the source."""
 
@@ -185,6 +189,9 @@ class StoreSource:
 
     def source_position(self, message: Message) -> int:
         return message.sequence
+
+    def disowned(self, message: Message, event: Event) -> str | None:
+        return None  # the service's own store
 
     async def head(self) -> int:
         return await asyncio.to_thread(self.store.position)
@@ -238,6 +245,15 @@ class StreamSource:
         if position < 1:
             raise ValueError(f"{position} is not a position")
         return position
+
+    def disowned(self, message: Message, event: Event) -> str | None:
+        if event.service != self.service:
+            return f"a {event.service} event ({event.event_type}) on the {self.service} stream"
+        expected = subject_of(self.service, event.district, event.event_type)
+        if message.subject != expected:
+            return (f"published on {message.subject}, but the event is a {event.event_type} of district "
+                    f"{event.district} (its subject is {expected})")
+        return None
 
     async def head(self) -> int:
         return (await self.js.stream_info(self.stream)).state.last_seq
@@ -429,6 +445,8 @@ class ProjectionRunner:
             event = parse_event(message.body)
         except Exception as error:  # noqa: BLE001 - whatever a peer sent, it must not stop the others
             return Item(message, source_position, reason=f"unreadable event: {_one_line(error)}")
+        if disowned := self.source.disowned(message, event):
+            return Item(message, source_position, reason=disowned)
         return Item(message, source_position,
                     Recorded(event, self.source.stream, message.sequence, source_position))
 

@@ -30,6 +30,7 @@ from shared.auth import PUBLIC, Role, requires, show_roles_in_openapi, verified_
 from shared.database import ReadPool, read_pool, reconnect_every_second
 from shared.errors import map_domain_errors
 from shared.eventstore import ServiceApplication, postgres_env
+from shared.nats_access import ANSWER_STREAMS, INGEST_STREAM, connect_options
 from shared.outbox import OutboxRelay
 from shared.projections import (
     EventSource,
@@ -42,7 +43,8 @@ from shared.projections import (
     rebuild,
 )
 from shared.settings import Settings
-from shared.streams import ensure_streams
+from shared.streams import wait_for_streams
+from shared.subjects import stream_name
 from shared.telemetry import observe_vitals
 from shared.vitals import Probe, Vitals
 
@@ -99,9 +101,9 @@ class ServiceRuntime:
         await asyncio.to_thread(create_schema, settings.database_url, self.schema, settings.database_timeout_seconds)
         self.pool = await read_pool(settings.database_url, settings.database_timeout_seconds)
         self.nats = await nats.connect(servers=settings.nats_servers, name=f"casetrack-{self.name}",
-                                       max_reconnect_attempts=-1)
+                                       max_reconnect_attempts=-1, **connect_options(settings))
         self.js = self.nats.jetstream()
-        await ensure_streams(self.js, settings.stream_replicas)
+        await wait_for_streams(self.js, self.streams_needed(), log.warning)
         async with self.pool.acquire() as conn:
             for projection in self.projections:
                 await prepare_projection(conn, self.schema, projection)
@@ -186,6 +188,14 @@ class ServiceRuntime:
         log.info("%s stopping: relay %s at position %s", self.name,
                  "published everything" if published else "left the rest for the next start", self.relay.position,
                  extra={"published_position": self.relay.position})
+
+    def streams_needed(self) -> list[str]:
+        """The streams this service publishes to or reads (only the NATS administrator creates them)."""
+        names = {stream_name(self.name)} | {stream_name(service) for projection in self.projections
+                                            for service in projection.follows}
+        if self.name == "referral":
+            names |= {INGEST_STREAM, *ANSWER_STREAMS.values()}
+        return sorted(names)
 
     def source_of(self, service: str, reader: str) -> EventSource:
         """Where `reader` reads `service`'s events: this service's own store, or the other service's stream."""

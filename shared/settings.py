@@ -46,6 +46,11 @@ class Settings(BaseSettings):
     nats_url: str | None = None
     """NATS servers to use (comma-separated); unset = start the embedded nats-server."""
     nats_port: int = 4222
+    nats_credentials: Path | None = None
+    """A JSON file with this process's NATS user and password (`casetrack up` makes one per service under
+    <data_dir>/secrets; `casetrack nats-users` for a deployment); unset = connect without credentials."""
+    nats_ca_file: Path | None = None
+    """The CA certificate that signed the NATS servers' certificates: set = connect over TLS, verifying them."""
     database_url: str | None = None
     """PostgreSQL to use; unset = start the embedded PostgreSQL from the pgserver wheel."""
     postgres_port: int = 5433

@@ -3,8 +3,10 @@
 Streams keep every event (no age limit); the event stores in PostgreSQL stay the system of record.
 """
 
+import asyncio
 from typing import Any
 
+import nats
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, RetentionPolicy, StorageType, StreamConfig
@@ -42,7 +44,8 @@ def stream_configs(replicas: int) -> list[StreamConfig]:
 
 
 async def ensure_streams(js: JetStreamContext, replicas: int) -> None:
-    """Create each stream, or bring an existing one up to date with its configuration."""
+    """Create each stream, or bring an existing one up to date with its configuration (the administrator's
+    work: `casetrack up` does it once NATS is up, `casetrack streams` in a deployment; services may not)."""
     for config in stream_configs(replicas):
         try:
             await js.stream_info(config.name)
@@ -50,6 +53,38 @@ async def ensure_streams(js: JetStreamContext, replicas: int) -> None:
             await js.add_stream(config)
         else:
             await js.update_stream(config)
+
+
+async def create_streams(servers: list[str], replicas: int, **connect: Any) -> None:
+    """Connect (as the administrator: `connect` holds nats.connect's credentials) and ensure every stream."""
+    nc = await nats.connect(servers=servers, name="casetrack-streams", connect_timeout=5, **connect)
+    try:
+        await ensure_streams(nc.jetstream(), replicas)
+    finally:
+        await nc.drain()
+
+
+STREAMS_WAIT_SECONDS = 1.0
+
+
+async def wait_for_streams(js: JetStreamContext, names: list[str], say: Any = None) -> None:
+    """Return once every stream named exists; meanwhile `say` (a logger's method) is told, once, which are
+    missing and who creates them."""
+    told = False
+    while True:
+        missing = []
+        for name in names:
+            try:
+                await js.stream_info(name)
+            except NotFoundError:
+                missing.append(name)
+        if not missing:
+            return
+        if say is not None and not told:
+            say("waiting for the JetStream streams %s to exist (casetrack up creates them; in a deployment, "
+                "`casetrack streams` as the NATS administrator)", ", ".join(missing))
+            told = True
+        await asyncio.sleep(STREAMS_WAIT_SECONDS)  # polling: the administrator creates them when it does
 
 
 PENDING_NOW_SECONDS = 0.01

@@ -154,6 +154,9 @@ class NatsServer:
     port: int
     host: str = "127.0.0.1"
     process: subprocess.Popen | None = None
+    authorization: Callable[[], str] | None = None
+    """The configuration's `authorization` block, made again at each start and reload; None = an open server
+    (some integration tests: `casetrack up` always passes one)."""
     name: ClassVar[str] = "nats"
     kind: ClassVar[str] = "engine"
     program: ClassVar[str] = "nats-server"
@@ -182,19 +185,44 @@ class NatsServer:
         """Start it; a nats-server killed with -9 leaves nothing behind that stops this (JetStream keeps no lock
         file in its store), so there is nothing to clean first."""
         ensure_port_free(self.host, self.port, "nats-server")
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        config = self.config
-        config.write_text(
-            f'listen: "{self.host}:{self.port}"\n'
-            f'server_name: "casetrack-embedded"\n'
-            "jetstream {\n"
-            f'  store_dir: "{self.data_dir / "jetstream"}"\n'
-            "  sync_interval: always\n"
-            "}\n"
-        )
+        config = self.write_config()
         self.process = launch([nats_server_binary(), "-c", str(config), "-l", str(self.log)],
                               self.data_dir / "nats-server.out")
         wait_until(lambda: accepts_connections(self.host, self.port), self.process, "nats-server", self.log)
+
+    def write_config(self) -> Path:
+        """Write the configuration (owner-only: it holds the users' password hashes)."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        text = (f'listen: "{self.host}:{self.port}"\n'
+                f'server_name: "casetrack-embedded"\n'
+                "jetstream {\n"
+                f'  store_dir: "{self.data_dir / "jetstream"}"\n'
+                "  sync_interval: always\n"
+                "}\n")
+        if self.authorization is not None:
+            text += self.authorization()
+        descriptor = os.open(self.config, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(text)
+        return self.config
+
+    def reload(self, process: psutil.Process | None = None) -> None:
+        """Write the configuration again and have the running server (this one's, or `process`) reload it."""
+        self.write_config()
+        pid = process.pid if process is not None else self.process.pid if self.process is not None else None
+        if pid is None:
+            return
+        reloads = self._reloads()
+        os.kill(pid, signal.SIGHUP)  # nats-server reloads its configuration on SIGHUP, and logs it
+        deadline = time.monotonic() + 10
+        while self._reloads() == reloads and time.monotonic() < deadline:
+            time.sleep(0.02)  # polling its log until the reload is done (then a new user can connect)
+
+    def _reloads(self) -> int:
+        try:
+            return self.log.read_text(errors="replace").count("Reloaded server configuration")
+        except FileNotFoundError:
+            return 0
 
     def stop(self) -> None:
         stop_process(self.process)

@@ -3,16 +3,17 @@ as its own process, supervised by `casetrack up` and started the same way by the
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import httpx
 import psutil
@@ -29,10 +30,18 @@ from shared.devservers.engines import (
     stop_process,
     wait_until,
 )
+from shared.devservers.nats_users import (
+    admin_credentials,
+    credentials_file,
+    embedded_authorization,
+    issue_district_credentials,
+)
 from shared.devservers.runfolder import Owned, RunFolder
 from shared.devservers.secrets import kept_secret, secrets_folder, without_password
 from shared.devservers.supervisor import Journal, Restart, Supervisor, how_it_ended
+from shared.nats_access import Credentials, service_user
 from shared.settings import SECRETS, SERVICES, Settings
+from shared.streams import create_streams
 
 DRAIN_SECONDS = 12.0
 """How long a service is given to finish its requests and messages after SIGTERM, before SIGKILL."""
@@ -141,8 +150,9 @@ class System:
     def start_engines(self) -> None:
         data = self.settings.data_dir
         if not self.settings.nats_url:
-            self.nats = NatsServer(data / "nats", self.settings.nats_port, self.settings.host)
+            self.nats = embedded_nats(self.settings)
             self._start(self.nats)
+        self.create_streams()
         if not self.settings.database_url:
             self.postgres = Postgres(data / "pg", self.settings.postgres_port, self.settings.host)
             self._start(self.postgres)
@@ -215,10 +225,35 @@ class System:
         public.write_bytes(public_key_of(signing.read_bytes()))
         return env | {"CASETRACK_TOKEN_PUBLIC_KEY_FILE": str(public)}
 
+    def create_streams(self) -> None:
+        """Create the streams (or bring them up to date), as the NATS administrator of the embedded server, or
+        without credentials on a server the settings name (an open one: a deployment runs `casetrack streams`)."""
+        options = admin_credentials(self.settings.data_dir).connect_options() if self.nats is not None else {}
+        apart(create_streams([self.nats_url], self.settings.stream_replicas, **options))
+
+    def nats_env(self, service: str) -> dict[str, str]:
+        """The service's own NATS credentials (embedded server only)."""
+        if self.nats is None:
+            return {}
+        return {"CASETRACK_NATS_CREDENTIALS": str(credentials_file(self.settings.data_dir, service_user(service)))}
+
+    def district_credentials(self, district: str) -> Credentials:
+        """Issue a district's credentials (UnknownDistrict if casetrack does not serve it) and let the running
+        embedded server know them at once; with this system's NATS address. (`casetrack credentials district`.)"""
+        credentials = issue_district_credentials(self.settings.data_dir, district)
+        if self.nats is not None:
+            with self.supervisor.lock:
+                self.nats.reload()
+        return credentials.with_servers([self.nats_url])
+
+    def admin_credentials(self) -> Credentials:
+        """The embedded server's administrator (for tests and tools on this machine), with its address."""
+        return admin_credentials(self.settings.data_dir).with_servers([self.nats_url])
+
     def start_services(self) -> None:
         env = self.service_env()
         for name in self.service_names:
-            service = ServiceProcess(name, self.settings.port_of(name), env,
+            service = ServiceProcess(name, self.settings.port_of(name), env | self.nats_env(name),
                                      self.settings.data_dir / "logs" / f"{name}.log")
             self.services[name] = service
             self._start(service)
@@ -254,7 +289,7 @@ class System:
         Only a live process that is still that program is touched (a recorded pid may since be someone else's)."""
         data = self.settings.data_dir
         env = {"CASETRACK_SERVICE_HOST": self.settings.host, "CASETRACK_DATA_DIR": str(data)}
-        nats = NatsServer(data / "nats", self.settings.nats_port, self.settings.host)
+        nats = embedded_nats(self.settings)
         postgres = Postgres(data / "pg", self.settings.postgres_port, self.settings.host)
         services = [ServiceProcess(name, 0, env, data / "logs" / f"{name}.log")
                     for name in self.run_folder.recorded() if name not in (nats.name, postgres.name)]
@@ -386,6 +421,19 @@ class System:
             healthy = list(asking.map(ServiceProcess.healthy, services))
         return [f"{service.name}'s /health is not 200" for service, ok in zip(services, healthy, strict=True)
                 if not ok]
+
+
+def embedded_nats(settings: Settings) -> NatsServer:
+    """The embedded nats-server of these settings, always with its users and their permissions."""
+    return NatsServer(settings.data_dir / "nats", settings.nats_port, settings.host,
+                      authorization=lambda: embedded_authorization(settings.data_dir))
+
+
+def apart(work: Coroutine[Any, Any, None]) -> None:
+    """Run a coroutine to its end from synchronous code, on an event loop of its own (in a thread, so that a
+    caller already running a loop is not disturbed)."""
+    with ThreadPoolExecutor(max_workers=1) as thread:
+        thread.submit(asyncio.run, work).result()
 
 
 def stop_left_over(processes: list[psutil.Process], sig: int, timeout: float = DRAIN_SECONDS) -> None:

@@ -35,7 +35,7 @@ SERVICE_HOST_PORTS = {
 }
 NATS_NODES = ("nats-1", "nats-2", "nats-3")
 NATS_CONFIG_IN_CONTAINER = "/etc/nats/nats-server.conf"
-EXPECTED_CONTAINERS = {*SERVICE_HOST_PORTS, *NATS_NODES, "postgres", "otel-collector"}
+EXPECTED_CONTAINERS = {*SERVICE_HOST_PORTS, *NATS_NODES, "postgres", "otel-collector", "streams"}
 
 DOCKER_COMPOSE_MISSING = (
     "docker-compose is not installed, so the compose file cannot be checked. "
@@ -362,8 +362,65 @@ def test_each_nats_config_names_its_node_and_routes_to_the_other_two(node):
     assert _routes(node) == others
 
 
+@pytest.fixture(scope="module")
+def nats_config_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The node configs beside a secrets folder made as deploy/README.md says (certificates, users)."""
+    from shared.deploy_secrets import make_certificates, make_nats_users
+
+    folder = tmp_path_factory.mktemp("nats")
+    for node in NATS_NODES:
+        shutil.copy(NATS_CONFIG_DIR / f"{node}.conf", folder / f"{node}.conf")
+    make_certificates(folder / "secrets")
+    make_nats_users(folder / "secrets", ["preston"])
+    return folder
+
+
 @pytest.mark.parametrize("node", NATS_NODES)
-def test_each_nats_config_is_accepted_by_nats_server(node):
+def test_each_nats_config_serves_clients_and_routes_over_tls_only(node):
+    config = _nats_config(node)
+    client_tls = _block(_top_level_blocks(config), "tls")
+    route_tls = _block(_block(config, "cluster"), "tls")
+
+    for tls in (client_tls, route_tls):
+        assert _setting(tls, "cert_file") == "secrets/nats-server.pem"
+        assert _setting(tls, "key_file") == "secrets/nats-server-key.pem"
+        assert _setting(tls, "ca_file") == "secrets/ca.pem"
+    assert _setting(route_tls, "verify") == "true"
+
+
+@pytest.mark.parametrize("node", NATS_NODES)
+def test_each_nats_config_takes_its_users_and_permissions_from_the_generated_authorization(node,
+                                                                                            nats_config_folder):
+    assert re.search(r'^include "secrets/nats-users.conf"$', _nats_config(node), re.MULTILINE)
+    users = (nats_config_folder / "secrets" / "nats-users.conf").read_text()
+    assert users.startswith("authorization ")
+    for user in ("admin", *SERVICE_HOST_PORTS, "district-preston"):
+        assert f'"user": "{user}"' in users
+    assert '"password": "$2b$' in users and "permissions" in users
+
+
+def test_every_service_connects_as_its_own_nats_user_over_tls_once_the_streams_exist():
+    containers = _containers()
+
+    for name in SERVICE_HOST_PORTS:
+        environment = containers[name]["environment"]
+        assert environment["CASETRACK_NATS_CREDENTIALS"] == f"/run/casetrack/nats-{name}.json", name
+        assert environment["CASETRACK_NATS_CA_FILE"] == "/run/casetrack/ca.pem", name
+        assert containers[name]["depends_on"]["streams"]["condition"] == "service_completed_successfully", name
+    assert containers["streams"]["command"] == ["streams"]
+    assert containers["streams"]["environment"]["CASETRACK_NATS_CREDENTIALS"] == "/run/casetrack/nats-admin.json"
+
+
+def _top_level_blocks(text: str) -> str:
+    """The config without its cluster and jetstream blocks (so `tls` finds the client one)."""
+    for name in ("cluster", "jetstream"):
+        body = _block(text, name)
+        text = text.replace(body, "")
+    return text
+
+
+@pytest.mark.parametrize("node", NATS_NODES)
+def test_each_nats_config_is_accepted_by_nats_server(node, nats_config_folder):
     binary = _nats_server_binary()
     if binary is None:
         pytest.fail(
@@ -372,7 +429,8 @@ def test_each_nats_config_is_accepted_by_nats_server(node):
             pytrace=False,
         )
     result = subprocess.run(
-        [binary, "-t", "-c", str(NATS_CONFIG_DIR / f"{node}.conf")],
+        [binary, "-t", "-c", str(nats_config_folder / f"{node}.conf")],
+        cwd=nats_config_folder,  # as the container's working directory, /etc/nats
         capture_output=True,
         text=True,
         timeout=30,

@@ -46,6 +46,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
                         database_url=postgres.url, environment="test")
     system = System(settings, services=["referral", "placement", "journeys"])
     try:
+        system.create_streams()  # as `casetrack up` does (the services only wait for them)
         system.start_services()
         yield Stack(postgres, nats_server, system)
     finally:

@@ -56,7 +56,8 @@ class Running:
 
 
 @pytest.fixture
-async def follower(nats_server, postgres, schema) -> AsyncIterator[Running]:
+async def follower(nats_server, nats_client, postgres, schema) -> AsyncIterator[Running]:
+    """(`nats_client` makes the streams, as the administrator does: the service only waits for them.)"""
     settings = Settings(nats_url=nats_server.url, database_url=postgres.url, environment="test",
                         vitals_interval_seconds=0.2, silent_source_seconds=SILENT_AFTER, ready_max_lag=READY_MAX_LAG,
                         ready_growing_samples=GROWING)

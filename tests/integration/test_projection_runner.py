@@ -318,3 +318,23 @@ async def test_a_rebuild_whose_first_step_fails_says_so_and_can_be_asked_again(p
     await rebuild(CountedReferrals(), {"referral": StreamSource(js, "referral", "rebuild", fetch_timeout=0.2)},
                   pool, schema, again)
     assert again.state == "done"
+
+
+async def test_an_event_whose_subject_is_not_its_own_is_dead_lettered_and_the_rest_applied(pool, schema, nats_client):
+    """Nothing a peer sent is trusted beyond its permission: an event on preston's subject naming another district
+    (what a peer allowed to publish on preston's subjects could send) is not applied."""
+    js = nats_client.jetstream()
+    before = await publish(js, [a_referral()])
+    await publish_raw(js, a_referral(district="wyre").model_dump_json().encode(), position="2",
+                      subject="casetrack.referral.preston.ReferralMade")
+    after = await publish(js, [a_referral()], first_position=3)
+    runner = await a_runner(pool, schema, js)
+
+    async with running(runner):
+        assert await runner.wait_for(3, timeout=10)
+
+    assert await counted(pool, schema) == before + after
+    [letter] = await dead_letters(pool, schema)
+    assert letter["sequence"] == 2
+    assert letter["reason"] == ("published on casetrack.referral.preston.ReferralMade, but the event is a ReferralMade "
+                                "of district wyre (its subject is casetrack.referral.wyre.ReferralMade)")

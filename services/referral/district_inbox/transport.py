@@ -10,7 +10,8 @@ in the vault), then acked. That answering runs while the next batch is applied; 
 order they were applied. While a batch waits, its messages are kept in progress, so JetStream never offers
 them to anyone else.
 A crash at any point leaves the unacked messages to be offered again: the inbox recognises what it
-already applied, and the answers' `Nats-Msg-Id` lets JetStream drop a repeat.
+already applied, and the answers' `Nats-Msg-Id` (keyed with a service secret, so no district can forge one
+ahead of it) lets JetStream drop a repeat.
 
 When the service stops, the inbox takes no new batch, and answers, erases and acks what it applied before it
 returns (the service bounds how long that may take). Its backlog (messages waiting or in hand) and the age of
@@ -21,7 +22,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hashlib
+import hmac
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -32,15 +36,16 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from nats.js.errors import NotFoundError
 
 from services.referral.district_inbox.inbox import Answer, Arrival, DistrictInbox
+from shared import nats_access
 from shared.logs import Trouble
 from shared.streams import next_messages
 from shared.subjects import PREFIX
 
 log = logging.getLogger(__name__)
 
-INGEST_STREAM = "CASETRACK_INGEST"
+INGEST_STREAM = nats_access.INGEST_STREAM
 INGEST_SUBJECTS = f"{PREFIX}.ingest.>"
-DURABLE = "referral-district-inbox"
+DURABLE = nats_access.DISTRICT_INBOX_CONSUMER
 ACK_WAIT_SECONDS = 60
 LONGEST_PAUSE_SECONDS = 5.0
 STOP_CHECK_SECONDS = 1.0
@@ -51,10 +56,13 @@ class InboxTransport:
     """Feeds the inbox from JetStream in batches and answers each district."""
 
     def __init__(self, inbox: DistrictInbox, js: JetStreamContext, on_saved: Callable[[], object] = lambda: None,
-                 batch_size: int = 256, longest_pause_seconds: float = LONGEST_PAUSE_SECONDS):
+                 batch_size: int = 256, longest_pause_seconds: float = LONGEST_PAUSE_SECONDS,
+                 answer_key: bytes | None = None):
         """`on_saved` is called on the event loop after each batch (the runtime nudges its relay); a batch
-        that must wait tries again after a pause that doubles up to `longest_pause_seconds`."""
+        that must wait tries again after a pause that doubles up to `longest_pause_seconds`. `answer_key` keys
+        the answers' message ids (a random one if not given: repeats after a restart are then not dropped)."""
         self.inbox = inbox
+        self.answer_key = answer_key or secrets.token_bytes(32)
         self.longest_pause = longest_pause_seconds
         self.js = js
         self.on_saved = on_saved
@@ -160,7 +168,7 @@ class InboxTransport:
         # One answer per ingest message: a repeat's answer is dropped by JetStream's duplicate window.
         await asyncio.gather(*(
             self.js.publish(answer.subject, answer.body.model_dump_json().encode(),
-                            headers={"Nats-Msg-Id": f"answer-to-ingest-{sequence}"})
+                            headers={"Nats-Msg-Id": answer_message_id(self.answer_key, sequence)})
             for sequence, answer in answers.items()))
 
     async def _erase(self, sequences: list[int]) -> None:
@@ -176,6 +184,17 @@ class InboxTransport:
             await asyncio.sleep(ACK_WAIT_SECONDS / 3)
             with contextlib.suppress(Exception):  # NATS away: the next beat tries again
                 await asyncio.gather(*(m.in_progress() for m in messages))
+
+
+def answer_message_id(key: bytes, sequence: int) -> str:
+    """The `Nats-Msg-Id` of the answer to the ingest message at `sequence`: keyed, so that nobody can publish a
+    message ahead of it with the same id (JetStream would then drop the real answer as a duplicate)."""
+    return "answer-" + hmac.new(key, f"answer-to-ingest-{sequence}".encode(), hashlib.sha256).hexdigest()[:40]
+
+
+def answer_key_from(secret: str) -> bytes:
+    """The answers' message-id key, derived from a service secret (the vault key) for this use alone."""
+    return hmac.new(secret.encode(), b"casetrack district answer message ids", hashlib.sha256).digest()
 
 
 async def _until_done(what: str, step: Callable[[], Awaitable[object]]) -> None:
@@ -198,7 +217,8 @@ async def open_district_inbox(runtime, js: JetStreamContext) -> None:
 
     inbox = DistrictInbox(runtime.store, runtime.schema)
     await asyncio.to_thread(inbox.prepare)
-    transport = InboxTransport(inbox, js, on_saved=lambda: runtime.saved(0))
+    transport = InboxTransport(inbox, js, on_saved=lambda: runtime.saved(0),
+                               answer_key=answer_key_from(runtime.settings.vault_key.get_secret_value()))
     await transport.prepare()
     running = runtime.in_background(transport.run(), "district-inbox")
 
