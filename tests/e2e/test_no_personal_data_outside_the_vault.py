@@ -51,8 +51,9 @@ def _post_referral(system: System, body: dict) -> dict:
 
 async def _publish_district_message(system: System, kind: str, body: dict) -> tuple[str, dict]:
     """Publish a district message on casetrack.ingest.<district>.<kind> and wait for its answer ("accepted" or
-    "rejected", and the answer's body). (When NATS credentials land, the district's go here.)"""
-    nc = await nats.connect(system.nats_url)
+    "rejected", and the answer's body). Connected as the district's own NATS user."""
+    credentials = await asyncio.to_thread(system.district_credentials, DISTRICT)
+    nc = await nats.connect(**credentials.connect_options())
     try:
         answered: asyncio.Future = asyncio.get_running_loop().create_future()
         for answer in ("accepted", "rejected"):
@@ -90,8 +91,8 @@ def database_dump(system: System) -> str:
 
 
 async def stream_messages(system: System) -> list[str]:
-    """Every message of every JetStream stream: subject, headers and body."""
-    nc = await nats.connect(system.nats_url)
+    """Every message of every JetStream stream: subject, headers and body (read as the NATS administrator)."""
+    nc = await nats.connect(**system.admin_credentials().connect_options())
     try:
         js, seen = nc.jetstream(), []
         for stream in await js.streams_info():
@@ -111,7 +112,7 @@ async def stream_messages(system: System) -> list[str]:
 
 async def ingest_stream_emptied(system: System, seconds: float = 15) -> None:
     """The inbox erases each message from CASETRACK_INGEST once it has answered it: wait until it has."""
-    nc = await nats.connect(system.nats_url)
+    nc = await nats.connect(**system.admin_credentials().connect_options())
     try:
         js, deadline = nc.jetstream(), time.monotonic() + seconds
         while (await js.stream_info("CASETRACK_INGEST")).state.messages and time.monotonic() < deadline:
