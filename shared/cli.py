@@ -254,6 +254,17 @@ def certificates(folder: Annotated[str, typer.Argument(help="e.g. deploy/secrets
         console.print(f"wrote {path}", highlight=False)
 
 
+@app.command(help="Make a deployment's service keys in FOLDER (vault, placement id and idempotency keys, a token "
+                  "signing key pair), kept once made, owner-only. docker-compose.yml gives each service its own.")
+def keys(folder: Annotated[str, typer.Argument(help="e.g. deploy/secrets")]) -> None:
+    from pathlib import Path
+
+    from shared.deploy_secrets import make_service_keys
+
+    for path in make_service_keys(Path(folder)):
+        console.print(f"wrote {path}", highlight=False)
+
+
 @app.command("nats-users", help="Make the NATS users of a deployment in FOLDER: each one's credentials "
                                 "(nats-<user>.json, kept once made) and nats-users.conf for the servers.")
 def nats_users(

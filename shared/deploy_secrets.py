@@ -2,6 +2,9 @@
 
 - `casetrack certificates FOLDER`: a CA (`ca.pem`, `ca-key.pem`) and the servers' certificate (`nats-server.pem`,
   `nats-server-key.pem`, for nats-1..3 and localhost, for clients and routes alike);
+- `casetrack keys FOLDER`: the services' keys (`vault-key`, `placement-id-key`, `idempotency-key`) and, for a
+  deployment without an OpenID Connect issuer, a token signing key pair (`token-signing-key.pem`, kept off the
+  services; `token-public-key.pem`, which they verify with);
 - `casetrack nats-users FOLDER`: each user's credentials (`nats-<user>.json`: the administrator, every service,
   and the districts named) and `nats-users.conf`, the servers' `authorization` block with their bcrypt hashes.
 
@@ -91,3 +94,20 @@ def make_nats_users(folder: Path, districts: list[str]) -> list[Path]:
     _write(folder / "nats-users.conf", authorization_config(kept).encode())
     (folder / "nats-users.conf").chmod(0o644)  # hashes only: the NATS containers read it
     return [folder / f"nats-{c.user}.json" for c in kept] + [folder / "nats-users.conf"]
+
+
+SERVICE_KEYS = ("vault-key", "placement-id-key", "idempotency-key")
+
+
+def make_service_keys(folder: Path) -> list[Path]:
+    """The services' secrets (kept if already there) and a token signing key pair; the files written."""
+    from shared.auth import PUBLIC_KEY_FILE, SIGNING_KEY_FILE, make_signing_key, public_key_of
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name in SERVICE_KEYS:
+        if not (folder / name).exists():
+            _write(folder / name, random_secrets.token_urlsafe(36).encode())
+    if not (folder / SIGNING_KEY_FILE).exists():
+        _write(folder / SIGNING_KEY_FILE, make_signing_key())
+    _write(folder / PUBLIC_KEY_FILE, public_key_of((folder / SIGNING_KEY_FILE).read_bytes()))
+    return [folder / name for name in (*SERVICE_KEYS, SIGNING_KEY_FILE, PUBLIC_KEY_FILE)]

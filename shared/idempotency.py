@@ -286,7 +286,7 @@ def kept_by(runtime: Any) -> Callable[[], KeyBook | None]:
         nonlocal book
         store = runtime.store
         if book is None and runtime.pool is not None and store is not None and store.keeps_idempotency_keys:
-            secret = hmac.new(runtime.settings.vault_secret.encode(), b"idempotency fingerprints",
+            secret = hmac.new(runtime.settings.idempotency_secret.encode(), b"idempotency fingerprints",
                               hashlib.sha256).digest()
             book = PostgresKeyBook(runtime.pool, runtime.schema, runtime.name, store.recorder.events_table_name,
                                    runtime.settings.idempotency_key_retention_days, secret)

@@ -17,10 +17,18 @@ SERVICES: dict[str, int] = {
 
 PLACEHOLDER_SECRETS = ("change-me", "changeme", "casetrack-dev")
 
-SECRETS = ("vault_key", "placement_id_key")
+SECRETS = ("vault_key", "placement_id_key", "idempotency_key")
 """The secrets a service may need, each given as CASETRACK_<NAME>_FILE (preferred) or CASETRACK_<NAME>."""
-TEST_SECRETS = {"vault_key": "casetrack-dev-vault-key", "placement_id_key": "casetrack-dev-placement-id-key"}
+SECRETS_OF = {"referral": ("vault_key", "idempotency_key"), "placement": ("placement_id_key", "idempotency_key")}
+"""The secrets each service is given (any other: the idempotency key only): the vault key reaches referral alone."""
+TEST_SECRETS = {"vault_key": "casetrack-dev-vault-key", "placement_id_key": "casetrack-dev-placement-id-key",
+                "idempotency_key": "casetrack-dev-idempotency-key"}
 """The placeholders used when nothing is given, in `environment=test` only (anywhere else they are refused)."""
+
+
+def secrets_of(service: str) -> tuple[str, ...]:
+    """The secrets `service` needs (and is given by `casetrack up`)."""
+    return SECRETS_OF.get(service, ("idempotency_key",))
 
 
 class SecretMissing(ValueError):
@@ -103,11 +111,16 @@ class Settings(BaseSettings):
     says so)."""
     vault_key: SecretStr | None = None
     """The referral service's person vault secret: wraps each young person's data key and keys the
-    match hashes (and the idempotency fingerprints of every service). Losing it makes every vaulted detail
-    unreadable. Prefer `vault_key_file`; `casetrack up` makes one on first start."""
+    match hashes and the district answers' message ids. Losing it makes every vaulted detail unreadable. Prefer
+    `vault_key_file`; `casetrack up` makes one on first start and gives it to the referral service alone."""
     vault_key_file: Path | None = None
-    """A file holding the vault key (read at start; `casetrack up` gives each service
+    """A file holding the vault key (read at start; `casetrack up` gives the referral service
     `<data_dir>/secrets/vault-key`, owner-only): the key itself stays out of the environment."""
+    idempotency_key: SecretStr | None = None
+    """Every service's secret keying the fingerprints of the writes it keeps by Idempotency-Key (so a kept
+    fingerprint says nothing about the body it was made from). Prefer `idempotency_key_file`."""
+    idempotency_key_file: Path | None = None
+    """A file holding the idempotency key (`casetrack up` gives `<data_dir>/secrets/idempotency-key`)."""
     placement_id_key: SecretStr | None = None
     """The placement service's secret for deriving placement ids from a young person's person_ref, so that
     nobody without it can recognise a person's placements. Prefer `placement_id_key_file`."""
@@ -163,7 +176,7 @@ class Settings(BaseSettings):
                 )
             for name in SECRETS:
                 secret = getattr(self, name)
-                if secret is None or len(secret.get_secret_value()) < 32:
+                if secret is not None and len(secret.get_secret_value()) < 32:  # one missing: require_secrets_of
                     raise ValueError(f"CASETRACK_{name.upper()} (or _FILE) must be a real secret of at least 32 "
                                      "characters in production")
             if not self.token_public_key_file and not self.token_jwks_url:
@@ -179,12 +192,14 @@ class Settings(BaseSettings):
     def placement_id_secret(self) -> str:
         return self._secret("placement_id_key")
 
+    @property
+    def idempotency_secret(self) -> str:
+        return self._secret("idempotency_key")
+
     def require_secrets_of(self, service: str) -> None:
-        """SecretMissing (one line) unless every secret `service` needs is given: the vault key for all (each
-        keys its idempotency fingerprints with it), the placement id key for placement."""
-        self._secret("vault_key")
-        if service == "placement":
-            self._secret("placement_id_key")
+        """SecretMissing (one line) unless every secret `service` needs is given (`SECRETS_OF`)."""
+        for name in secrets_of(service):
+            self._secret(name)
 
     def _secret(self, name: str) -> str:
         secret = getattr(self, name)

@@ -40,7 +40,7 @@ from shared.devservers.runfolder import Owned, RunFolder
 from shared.devservers.secrets import kept_secret, secrets_folder, without_password
 from shared.devservers.supervisor import Journal, Restart, Supervisor, how_it_ended
 from shared.nats_access import Credentials, service_user
-from shared.settings import SECRETS, SERVICES, Settings
+from shared.settings import SECRETS, SERVICES, Settings, secrets_of
 from shared.streams import create_streams
 
 DRAIN_SECONDS = 12.0
@@ -164,7 +164,6 @@ class System:
             "CASETRACK_SERVICE_HOST": self.settings.host,
             "CASETRACK_ENVIRONMENT": self.settings.environment,
             "CASETRACK_DATA_DIR": str(self.settings.data_dir),
-            **self.secret_env(),
             "CASETRACK_CONSOLE_TRACES": str(self.settings.console_traces).lower(),
             "CASETRACK_LOG_DIR": str(self.settings.data_dir / "logs"),
             "CASETRACK_WRITE_RATE_PER_MINUTE": str(self.settings.write_rate_per_minute),
@@ -172,10 +171,11 @@ class System:
             **self.token_env(),
         }
 
-    def secret_env(self) -> dict[str, str]:
-        """How each service finds the vault and placement id keys: the file settings name, or the key they give,
-        or else the file made on first start under `<data_dir>/secrets/` (owner-only, apart from the database).
-        The keys themselves are never put in a service's environment unless settings gave them that way."""
+    def secret_env(self, service: str | None = None) -> dict[str, str]:
+        """How `service` (or, with none named, every service) finds the keys it needs (`secrets_of`): the file
+        settings name, or the key they give, or else the file made on first start under `<data_dir>/secrets/`
+        (owner-only, apart from the database). The keys themselves are never put in a service's environment
+        unless settings gave them that way; the vault key reaches the referral service alone."""
         if self._secret_env is None:
             self._secret_env = {}
             for name in SECRETS:
@@ -190,7 +190,11 @@ class System:
                 else:
                     file = kept_secret(self.settings.data_dir, name.replace("_", "-"))
                     self._secret_env[f"{variable}_FILE"] = str(file)
-        return self._secret_env
+        if service is None:
+            return self._secret_env
+        needed = {f"CASETRACK_{name.upper()}" for name in secrets_of(service)}
+        return {variable: value for variable, value in self._secret_env.items()
+                if variable.removesuffix("_FILE") in needed}
 
     def _sealed_with_the_placeholder(self) -> bool:
         """Whether the embedded database was made before `casetrack up` made vault keys, so its vault (if it holds
@@ -253,7 +257,8 @@ class System:
     def start_services(self) -> None:
         env = self.service_env()
         for name in self.service_names:
-            service = ServiceProcess(name, self.settings.port_of(name), env | self.nats_env(name),
+            service = ServiceProcess(name, self.settings.port_of(name),
+                                     env | self.secret_env(name) | self.nats_env(name),
                                      self.settings.data_dir / "logs" / f"{name}.log")
             self.services[name] = service
             self._start(service)

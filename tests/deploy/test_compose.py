@@ -411,6 +411,29 @@ def test_every_service_connects_as_its_own_nats_user_over_tls_once_the_streams_e
     assert containers["streams"]["environment"]["CASETRACK_NATS_CREDENTIALS"] == "/run/casetrack/nats-admin.json"
 
 
+def test_each_service_is_told_only_of_the_keys_it_needs_and_verifies_tokens():
+    containers = _containers()
+
+    for name in SERVICE_HOST_PORTS:
+        environment = containers[name]["environment"]
+        keys = {variable for variable in environment if variable.endswith("_KEY_FILE")}
+        needed = {"referral": {"CASETRACK_VAULT_KEY_FILE"}, "placement": {"CASETRACK_PLACEMENT_ID_KEY_FILE"}}
+        assert keys == {"CASETRACK_IDEMPOTENCY_KEY_FILE", "CASETRACK_TOKEN_PUBLIC_KEY_FILE",
+                        *needed.get(name, set())}, name
+        assert not any(variable.endswith("_KEY") for variable in environment), name  # no key in the environment
+        assert environment["CASETRACK_TOKEN_PUBLIC_KEY_FILE"].startswith("/run/casetrack/"), name
+
+
+def test_casetrack_keys_makes_every_key_the_compose_file_names(tmp_path):
+    from shared.deploy_secrets import make_service_keys
+
+    made = {path.name for path in make_service_keys(tmp_path)}
+    named = {value.removeprefix("/run/casetrack/") for container in _containers().values()
+             for variable, value in (container.get("environment") or {}).items() if variable.endswith("_KEY_FILE")}
+    assert named <= made
+    assert all(path.stat().st_mode & 0o077 == 0 for path in tmp_path.iterdir() if path.name != "token-public-key.pem")
+
+
 def _top_level_blocks(text: str) -> str:
     """The config without its cluster and jetstream blocks (so `tls` finds the client one)."""
     for name in ("cluster", "jetstream"):
@@ -461,8 +484,8 @@ def test_the_dockerfile_installs_the_package_as_a_non_root_casetrack_entrypoint(
     ]
     users = [line.split(None, 1)[1] for line in instructions if line.upper().startswith("USER ")]
 
-    assert instructions[0] == "FROM python:3.11-slim"
-    assert any("pip install --no-cache-dir ." in line for line in instructions)
+    assert instructions[0] == "FROM python:3.11.7-slim"  # exact: the release constraints.txt was made with
+    assert any("pip install --no-cache-dir -c constraints.txt ." in line for line in instructions)
     assert users and users[-1] not in ("root", "0"), "the image must not run as root"
     assert 'ENTRYPOINT ["casetrack"]' in instructions
 

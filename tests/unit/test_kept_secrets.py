@@ -14,7 +14,8 @@ def test_the_keys_are_made_once_kept_owner_only_and_given_as_files(tmp_path):
     env = System(Settings(data_dir=tmp_path)).secret_env()
     again = System(Settings(data_dir=tmp_path)).secret_env()
 
-    assert set(env) == {"CASETRACK_VAULT_KEY_FILE", "CASETRACK_PLACEMENT_ID_KEY_FILE"} and env == again
+    assert set(env) == {"CASETRACK_VAULT_KEY_FILE", "CASETRACK_PLACEMENT_ID_KEY_FILE",
+                        "CASETRACK_IDEMPOTENCY_KEY_FILE"} and env == again
     for file in env.values():
         kept = tmp_path / "secrets" / file.rsplit("/", 1)[-1]
         assert kept.stat().st_mode & 0o077 == 0 and len(kept.read_text()) >= 32
@@ -28,7 +29,18 @@ def test_keys_given_in_settings_are_passed_on_as_given(tmp_path):
                         environment="test")
 
     assert System(settings).secret_env() == {"CASETRACK_VAULT_KEY_FILE": str(tmp_path / "elsewhere"),
-                                             "CASETRACK_PLACEMENT_ID_KEY": "p" * 40}
+                                             "CASETRACK_PLACEMENT_ID_KEY": "p" * 40,
+                                             "CASETRACK_IDEMPOTENCY_KEY_FILE": str(tmp_path / "secrets" /
+                                                                                   "idempotency-key")}
+
+
+def test_the_vault_key_reaches_the_referral_service_alone(tmp_path):
+    system = System(Settings(data_dir=tmp_path))
+
+    assert set(system.secret_env("referral")) == {"CASETRACK_VAULT_KEY_FILE", "CASETRACK_IDEMPOTENCY_KEY_FILE"}
+    assert set(system.secret_env("placement")) == {"CASETRACK_PLACEMENT_ID_KEY_FILE",
+                                                   "CASETRACK_IDEMPOTENCY_KEY_FILE"}
+    assert set(system.secret_env("journeys")) == {"CASETRACK_IDEMPOTENCY_KEY_FILE"}
 
 
 def test_a_data_folder_made_before_kept_keys_is_refused_outside_tests_and_keeps_the_placeholder_in_tests(tmp_path):

@@ -59,12 +59,16 @@ def test_production_without_a_token_verification_key_is_refused(monkeypatch):
         Settings()
 
 
-def test_production_with_the_development_vault_key_is_refused(monkeypatch):
+def test_in_production_the_referral_service_without_a_vault_key_is_refused_and_journeys_never_needs_one(monkeypatch):
     monkeypatch.setenv("CASETRACK_ENVIRONMENT", "production")
     monkeypatch.setenv("CASETRACK_DATABASE_URL", "postgresql://casetrack:Xq7-long-random@db.internal:5432/casetrack")
+    monkeypatch.setenv("CASETRACK_TOKEN_JWKS_URL", "https://login.example.org/.well-known/jwks.json")
+    monkeypatch.setenv("CASETRACK_IDEMPOTENCY_KEY", "i" * 40)
+    settings = Settings()
 
-    with pytest.raises(ValueError, match="CASETRACK_VAULT_KEY"):
-        Settings()
+    with pytest.raises(SecretMissing, match="CASETRACK_VAULT_KEY"):
+        settings.require_secrets_of("referral")
+    settings.require_secrets_of("journeys")
 
 
 def test_a_taken_port_fails_with_a_one_line_message():

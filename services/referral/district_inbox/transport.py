@@ -218,7 +218,7 @@ async def open_district_inbox(runtime, js: JetStreamContext) -> None:
     inbox = DistrictInbox(runtime.store, runtime.schema)
     await asyncio.to_thread(inbox.prepare)
     transport = InboxTransport(inbox, js, on_saved=lambda: runtime.saved(0),
-                               answer_key=answer_key_from(runtime.settings.vault_key.get_secret_value()))
+                               answer_key=answer_key_from(runtime.settings.vault_secret))
     await transport.prepare()
     running = runtime.in_background(transport.run(), "district-inbox")
 
