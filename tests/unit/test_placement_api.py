@@ -309,6 +309,25 @@ def test_a_planned_overlap_on_a_move_is_explicit_and_holds_both_units_until_it_e
     assert client.get(f"/placements/{placement_id}").json()["scheme_id"] == str(to)
 
 
+def test_a_provider_moves_young_people_between_its_own_schemes_only(client, store, catalogue):
+    ours, also_ours = catalogue.scheme(), catalogue.scheme()
+    other_provider, _ = store.register_provider(catalogue.context, name="Another Trust", district="preston",
+                                                occurred_at=days_ago(500))
+    theirs = Catalogue(store, provider_id=other_provider.id).scheme()
+    placement_id = started(client, catalogue.case().case_id, ours, days=20)
+    as_provider = bearer("provider", subject="foyer-staff-1", provider=str(catalogue.provider()))
+    before = store.position()
+
+    def move(to: UUID):
+        return client.post(f"/placements/{placement_id}/moves", headers=as_provider, json={
+            "occurred_at": days_ago(2).isoformat(), "to_scheme_id": str(to), "direction": "lateral", "planned": True})
+
+    refused = move(theirs)
+    assert refused.status_code == 403 and store.position() == before
+    assert client.get(f"/placements/{placement_id}").json()["scheme_id"] == str(ours)
+    assert move(also_ours).status_code == 200
+
+
 def test_a_move_into_a_full_scheme_is_a_conflict_and_stores_nothing(client, store, catalogue):
     leaving, full = catalogue.scheme(), catalogue.scheme(capacity_units=1)
     placement_id = started(client, catalogue.case().case_id, leaving, days=20)

@@ -62,8 +62,11 @@ def start_placement(body: NewPlacement, store: Store, runtime: Runtime, context:
 @router.post("/placements/{placement_id}/moves")
 def move_placement(placement_id: UUID, body: Move, store: Store, runtime: Runtime, context: Context,
                    caller: PlacementWriter) -> Changed:
-    """Move the young person to another scheme (PlacementMoved; UnitAllocated and UnitReleased)."""
+    """Move the young person to another scheme (PlacementMoved; UnitAllocated and UnitReleased). A provider
+    moves young people between their own schemes only: a move to another provider's scheme is arranged by the
+    district or children's services."""
     placement_within_reach(store, caller, placement_id)
+    scheme_within_reach(store, caller, body.to_scheme_id)
     written = handlers.move_placement(store, context, handlers.MovePlacement(placement_id=placement_id, **dict(body)))
     return Changed(id=written.id, position=runtime.saved(written.position))
 
