@@ -227,6 +227,7 @@ class System:
         signing = kept_secret(settings.data_dir, SIGNING_KEY_FILE, make_signing_key)
         public = secrets_folder(settings.data_dir) / PUBLIC_KEY_FILE  # always the signing key's own
         public.write_bytes(public_key_of(signing.read_bytes()))
+        public.chmod(0o600)  # not secret, but the folder holds nothing anyone else may read
         return env | {"CASETRACK_TOKEN_PUBLIC_KEY_FILE": str(public)}
 
     def create_streams(self) -> None:

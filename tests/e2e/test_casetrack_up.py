@@ -129,7 +129,9 @@ def test_casetrack_up_runs_everything_prints_urls_and_an_example_then_stops_on_s
     assert left_alive(running) == []
     # The keys casetrack up made on first start are kept, owner-only, and PostgreSQL's password is never shown.
     secrets = tmp_path / "secrets"
-    assert sorted(f.name for f in secrets.iterdir()) == ["placement-id-key", "postgres-password", "vault-key"]
+    assert {f.name for f in secrets.iterdir()} == {
+        "vault-key", "placement-id-key", "idempotency-key", "postgres-password", "token-signing-key.pem",
+        "token-public-key.pem", "nats-admin.json", *(f"nats-{service}.json" for service in SERVICES)}
     assert all(f.stat().st_mode & 0o077 == 0 for f in [secrets, *secrets.iterdir()])
     password = (secrets / "postgres-password").read_text().strip()
     journal = (tmp_path / "logs" / "casetrack-up.log").read_text()
