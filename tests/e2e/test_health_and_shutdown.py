@@ -57,8 +57,10 @@ async def everything_on(js, stream: str) -> list:
 async def test_sigterm_during_steady_writes_exits_0_within_10_s_with_every_write_published_and_every_applied_district_message_answered(  # noqa: E501
         stack: System):
     referral = stack.services["referral"]
-    nc = await nats.connect(stack.nats_url)
+    nc = await nats.connect(**stack.admin_credentials().connect_options())  # reads every stream
     js = nc.jetstream()
+    wyre = await nats.connect(**(await asyncio.to_thread(stack.district_credentials, "wyre")).connect_options())
+    wyre_js = wyre.jetstream()  # the district system publishes as its own NATS user
     run = uuid.uuid4().hex[:6]
     written: list[dict] = []
     sent = 0
@@ -78,7 +80,7 @@ async def test_sigterm_during_steady_writes_exits_0_within_10_s_with_every_write
         nonlocal sent
         while not stopping.is_set():
             sent += 1
-            await js.publish(ingest_subject("wyre", "referral"), a_district_referral(f"SD{run}-{sent}"))
+            await wyre_js.publish(ingest_subject("wyre", "referral"), a_district_referral(f"SD{run}-{sent}"))
             await asyncio.sleep(0.01)  # pacing the district's load (about 100 messages/s)
 
     async with httpx.AsyncClient(base_url=referral.url, timeout=30, headers=auth_headers(stack)) as http:
@@ -110,6 +112,7 @@ async def test_sigterm_during_steady_writes_exits_0_within_10_s_with_every_write
     assert applied, "no district message was applied before the stop"
     assert applied - answered == set(), f"{len(applied - answered)} applied district messages were never answered"
     await nc.drain()
+    await wyre.drain()
     referral.start()
     referral.wait_until_healthy()
 
