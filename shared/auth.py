@@ -285,9 +285,10 @@ def verified_subject(app: Any, headers: Iterable[tuple[bytes, bytes]]) -> str | 
         return None
 
 
-def requires(*roles: Role) -> Any:
+def requires(*roles: Role, limited: bool = False) -> Any:
     """The `Annotated` type of a route parameter that admits only these roles (403 for the others) and
-    limits writes per subject (429). The route gets the verified `Principal`."""
+    limits writes per subject (429), and reads too when `limited` (personal data: nobody harvests the vault).
+    The route gets the verified `Principal`."""
     allowed = frozenset(roles)
     names = ", ".join(sorted(allowed))
 
@@ -295,7 +296,7 @@ def requires(*roles: Role) -> Any:
         if principal.role not in allowed:
             raise forbidden(f"the role {principal.role} may not {request.method} {request.url.path}; allowed: "
                             f"{names}")
-        if request.method in WRITE_METHODS:
+        if limited or request.method in WRITE_METHODS:
             limiter_of(request.app).admit(principal.subject)
         return principal
 

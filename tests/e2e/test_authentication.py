@@ -192,3 +192,16 @@ def test_writes_beyond_the_rate_are_a_429_with_retry_after(system: System):
     assert limited.status_code == 429, [a.status_code for a in answers[-3:]]
     assert int(limited.headers["Retry-After"]) >= 1 and refusal(limited) == "rate_limited"
     assert other.status_code == 422  # another subject's writes are not held back
+
+
+def test_reading_personal_data_is_rate_limited_like_a_write(system: System):
+    subject = f"harvester-{uuid.uuid4().hex[:6]}"
+    with as_(system, "referral", "childrens_services", subject=subject) as harvester:
+        answers = []
+        while len(answers) < 2 * system.settings.write_burst + 100:
+            answers.append(harvester.get(f"/people/{uuid.uuid4()}/personal-data"))  # unknown people, yet each counts
+            if answers[-1].status_code == 429:
+                break
+
+    assert answers[-1].status_code == 429, [a.status_code for a in answers[-3:]]
+    assert refusal(answers[-1]) == "rate_limited"

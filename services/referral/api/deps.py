@@ -27,7 +27,8 @@ PanelMember = requires(Role.panel_member, Role.admin)
 CaseReader = requires(Role.district_officer, Role.childrens_services, Role.panel_member,
                       Role.data_protection_officer, Role.admin)
 """Reads a case's state (no personal data)."""
-PersonalDataReader = requires(Role.district_officer, Role.childrens_services, Role.data_protection_officer)
+PersonalDataReader = requires(Role.district_officer, Role.childrens_services, Role.data_protection_officer,
+                              limited=True)
 """Reads a young person's personal details (a district officer: someone with a case in their district)."""
 DataProtectionOfficer = requires(Role.data_protection_officer)
 """Erases a young person's personal data."""
