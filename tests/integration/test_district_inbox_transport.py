@@ -122,3 +122,17 @@ async def _erased(nats_client) -> bool:
         while (await nats_client.jetstream().stream_info("CASETRACK_INGEST")).state.messages:
             await asyncio.sleep(0.01)
     return True
+
+
+async def test_erasing_a_message_already_erased_or_never_stored_is_done_not_retried_for_ever(
+        running_inbox, nats_client):
+    """A crash between erasing a message and acking it offers the message again; erasing it again must count as
+    done (JetStream answers "sequence not found", or after its own restart "no message found", not NotFound)."""
+    preston = await District(nats_client, "preston").open()
+    await preston.publish("referral", a_referral("PR-ERASED"))
+    await preston.answered(1)
+    assert await _erased(nats_client)
+    last = (await nats_client.jetstream().stream_info("CASETRACK_INGEST")).state.last_seq
+
+    await asyncio.wait_for(running_inbox._erase([last, last + 1_000]), timeout=5)
+

@@ -33,7 +33,7 @@ from typing import Any
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
-from nats.js.errors import NotFoundError
+from nats.js.errors import APIError, NotFoundError
 
 from services.referral.district_inbox.inbox import Answer, Arrival, DistrictInbox
 from shared import nats_access
@@ -173,8 +173,11 @@ class InboxTransport:
 
     async def _erase(self, sequences: list[int]) -> None:
         async def erase(sequence: int) -> None:
-            with contextlib.suppress(NotFoundError):  # erased before a crash
+            try:
                 await self.js.delete_msg(INGEST_STREAM, sequence)
+            except APIError as error:
+                if not _already_gone(error):
+                    raise
 
         await asyncio.gather(*(erase(sequence) for sequence in sequences))
 
@@ -184,6 +187,17 @@ class InboxTransport:
             await asyncio.sleep(ACK_WAIT_SECONDS / 3)
             with contextlib.suppress(Exception):  # NATS away: the next beat tries again
                 await asyncio.gather(*(m.in_progress() for m in messages))
+
+
+NO_SUCH_MESSAGE = {10043, 10057}
+"""JetStream's error codes for a sequence it does not hold: "sequence not found", and "no message found" or
+"stream store EOF" (after its own restart, or past the stream's end)."""
+
+
+def _already_gone(error: APIError) -> bool:
+    """Whether erasing failed because the message is not there: erased before a crash (the inbox then offered
+    it again) is erased all the same."""
+    return isinstance(error, NotFoundError) or error.err_code in NO_SUCH_MESSAGE
 
 
 def answer_message_id(key: bytes, sequence: int) -> str:
@@ -205,7 +219,8 @@ async def _until_done(what: str, step: Callable[[], Awaitable[object]]) -> None:
             await step()
             return
         except Exception as error:  # noqa: BLE001 - retried: the batch stays unacked meanwhile
-            log.warning("district inbox could not %s: %s; trying again", what, type(error).__name__)
+            log.warning("district inbox could not %s: %s %s; trying again", what, type(error).__name__,
+                        getattr(error, "err_code", "") or "")
             await asyncio.sleep(pause)
             pause = min(pause * 2, LONGEST_PAUSE_SECONDS)
 
