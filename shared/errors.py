@@ -141,5 +141,6 @@ def map_domain_errors(app: Any) -> None:
     for kind in (OperationalError, InterfaceError, psycopg.OperationalError, psycopg.InterfaceError,
                  asyncpg.exceptions.PostgresConnectionError, asyncpg.exceptions.OperatorInterventionError,
                  asyncpg.exceptions.InsufficientResourcesError, asyncpg.exceptions.LockNotAvailableError,
+                 asyncpg.exceptions.InternalClientError,  # asyncpg's state broken by a connection lost mid-query
                  OSError):  # OSError: a refused connection, a timeout (TimeoutError is one)
         app.add_exception_handler(kind, unavailable)

@@ -245,7 +245,8 @@ class PostgresKeyBook:
         try:
             async with self.pool.acquire(timeout=STORE_WAIT_SECONDS) as conn:
                 yield conn
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError) as error:  # TimeoutError is an OSError
+        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError,  # TimeoutError is an OSError
+                asyncpg.exceptions.InternalClientError) as error:  # a connection lost mid-protocol (server killed)
             raise StoreUnavailable() from error
 
     async def find(self, key: str) -> KeptKey | None:

@@ -361,3 +361,34 @@ def test_a_fingerprint_is_keyed_so_a_guessed_request_cannot_be_matched_without_t
 @pytest.mark.parametrize("subject", ["worker-1", "a:b c", ""])
 def test_a_kept_key_gives_back_the_key_its_client_sent(subject):
     assert sent_key(scoped_key(subject, "k:1")) == "k:1"
+
+
+class PoolLosingItsServer:
+    """An asyncpg pool whose connection breaks under it: PostgreSQL killed while the answer is being kept."""
+
+    def acquire(self, timeout: float | None = None):
+        import contextlib
+
+        import asyncpg
+
+        @contextlib.asynccontextmanager
+        async def connection():
+            yield self
+            raise asyncpg.exceptions.InternalClientError("the connection was lost while being released")
+
+        return connection()
+
+    async def execute(self, *args, **kwargs) -> str:
+        return "UPDATE 1"
+
+
+async def test_a_database_lost_while_keeping_an_answer_is_unavailable_never_a_server_error():
+    from shared.errors import StoreUnavailable
+    from shared.idempotency import Claim, PostgresKeyBook
+
+    keys = PostgresKeyBook(PoolLosingItsServer(), "referral", "referral", "stored_events", 7, b"secret")
+    claim = Claim("a-key", b"fingerprint", sent="a-key")
+    claim.saved = True
+
+    with pytest.raises(StoreUnavailable):  # the middleware then still sends the saved write's answer
+        await keys.keep_answer(claim, 201, "application/json", b"{}")
