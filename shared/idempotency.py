@@ -41,6 +41,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from shared.errors import StoreUnavailable
+from shared.request_guard import replaying
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -467,20 +468,6 @@ async def read_body(receive: Receive) -> bytes | None:
         chunks.append(message.get("body", b""))
         if not message.get("more_body", False):
             return b"".join(chunks)
-
-
-def replaying(body: bytes, receive: Receive) -> Receive:
-    """A receive that gives the route the body already read, then whatever the client sends next."""
-    sent = False
-
-    async def receive_again() -> Message:
-        nonlocal sent
-        if sent:
-            return await receive()
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
-
-    return receive_again
 
 
 def install_idempotency(app: FastAPI, keys: Callable[[], KeyBook | None],
