@@ -18,8 +18,9 @@ EVENT_TYPES: dict[str, type[Event]] = {
 """Each contract module lists its event types in EVENTS; a new module is added here."""
 
 Upcaster = Callable[[dict[str, Any]], dict[str, Any]]
-UPCASTERS: dict[tuple[str, int], Upcaster] = {}
-"""(event_type, schema_version) -> function that lifts a payload to schema_version + 1."""
+UPCASTERS: dict[tuple[str, int], Upcaster] = {**referral.UPCASTERS, **getattr(placement, "UPCASTERS", {})}
+"""(event_type, schema_version) -> function that lifts a payload to schema_version + 1; each contract module
+keeps its own in UPCASTERS."""
 
 
 class UnknownEventType(ValueError):

@@ -17,6 +17,11 @@ class ProvisionType(StrEnum):
     nightstop = "nightstop"
     teenage_parent_service = "teenage_parent_service"
     visiting_floating_support = "visiting_floating_support"
+    """Stored events only (schema 1): upcast to visiting_support. Not accepted in new requests."""
+    visiting_support = "visiting_support"
+    """Accommodation-based visiting support (Lancashire's): support visits to the young person's unit."""
+    floating_support = "floating_support"
+    """Support attached to the person, not a building [004]: a floating support episode, never a placement."""
     private_rented_with_support = "private_rented_with_support"
     social_tenancy = "social_tenancy"
     bed_and_breakfast = "bed_and_breakfast"
@@ -34,6 +39,35 @@ class PathwayStage(StrEnum):
     progression = "progression"
     specialist = "specialist"
     move_on = "move_on"
+
+
+class PlacementRoute(StrEnum):
+    """Who made a placement [000 slides 35, 43]; whether a route needs a prior panel decision is a district's
+    own dated rule (see shared/districts.py), not code."""
+
+    panel = "panel"
+    placement_team = "placement_team"
+    pathway_plan = "pathway_plan"
+    """A care leaver's planned move under their pathway plan."""
+    emergency = "emergency"
+    """Between panels, reported to the next panel."""
+    children_services = "children_services"
+    """Fostering, supported lodgings and other arrangements made by children's services."""
+
+
+class MoveReason(StrEnum):
+    """Why an unplanned move happened."""
+
+    needs_increased = "needs_increased"
+    needs_decreased = "needs_decreased"
+    risk_to_self = "risk_to_self"
+    risk_to_others = "risk_to_others"
+    safeguarding = "safeguarding"
+    conflict_with_residents = "conflict_with_residents"
+    notice_given_by_provider = "notice_given_by_provider"
+    young_person_asked = "young_person_asked"
+    scheme_closed = "scheme_closed"
+    other = "other"
 
 
 class MoveDirection(StrEnum):
@@ -67,7 +101,13 @@ class Destination(StrEnum):
     sleeping_rough = "sleeping_rough"
     abandoned = "abandoned"
     died = "died"
+    remained_in_own_home = "remained_in_own_home"
+    """Floating support ended and the young person stayed in their own home."""
+    other = "other"
+    not_known = "not_known"
+    """Where they went is not known: counted as a data-quality measure, never hidden in `other`."""
     other_or_not_known = "other_or_not_known"
+    """Stored events only (schema 1): upcast to not_known. Not accepted in new requests."""
 
     @property
     def can_be_planned(self) -> bool:

@@ -12,6 +12,7 @@ from shared.contracts.vocabulary import (
     Cohort,
     Flag,
     Gateway,
+    LegalStatus,
     Level,
     LinkBasis,
     MatchedDetail,
@@ -19,6 +20,7 @@ from shared.contracts.vocabulary import (
     PanelDecision,
     PresentingReason,
     PriorityBand,
+    StatusChangeReason,
     SupportNeed,
 )
 
@@ -31,8 +33,10 @@ class ReferralMade(ReferralEvent):
     """A young person was referred through a gateway: their case starts here."""
 
     event_type: Literal["ReferralMade"] = "ReferralMade"
+    schema_version: int = 2
     gateway: Gateway
     cohort: Cohort
+    legal_status: LegalStatus = Field(description="The young person's legal status on the day of the referral")
     age_at_event: int = Field(ge=16, le=25)
     flags: list[Flag] = Field(default_factory=list)
     presenting_reason: PresentingReason
@@ -91,9 +95,34 @@ class CaseReopened(ReferralEvent):
     """The same young person was referred again: the journey continues on the same case."""
 
     event_type: Literal["CaseReopened"] = "CaseReopened"
+    schema_version: int = 2
     presenting_reason: PresentingReason
     cohort: Cohort
+    legal_status: LegalStatus = Field(description="The young person's legal status on the day of the re-referral")
     age_at_event: int = Field(ge=16, le=25)
+
+
+class LegalStatusChanged(ReferralEvent):
+    """The young person's legal status (and with it, perhaps, their cohort) changed from `occurred_at` on:
+    accommodated under section 20 after a Southwark assessment, became eligible, left care, or a correction."""
+
+    event_type: Literal["LegalStatusChanged"] = "LegalStatusChanged"
+    legal_status: LegalStatus
+    previous_legal_status: LegalStatus
+    cohort: Cohort = Field(description="The cohort from this day on")
+    reason: StatusChangeReason
+    age_at_event: int = Field(ge=16, le=25)
+
+
+class AgeReached(ReferralEvent):
+    """The young person reached an age that changes what counts (18: no longer a child; a relevant child
+    becomes former relevant). Dated at the start of the birthday; the age is derived from the vault's date of
+    birth and published as a fact, never the date of birth itself."""
+
+    event_type: Literal["AgeReached"] = "AgeReached"
+    age: int = Field(ge=16, le=26)
+    legal_status: LegalStatus = Field(description="The legal status from the birthday on")
+    cohort: Cohort = Field(description="The cohort from the birthday on")
 
 
 class PersonLinked(ReferralEvent):
@@ -146,4 +175,26 @@ EVENTS: list[type[Event]] = [
     PossibleMatchFlagged,
     PossibleMatchDismissed,
     PersonalDataErased,
+    LegalStatusChanged,
+    AgeReached,
 ]
+
+STATUS_ASSUMED_FOR_COHORT: dict[str, str] = {
+    "homeless_16_17": LegalStatus.not_looked_after.value,
+    "looked_after_16_17": LegalStatus.looked_after_section_20.value,
+    "care_leaver": LegalStatus.former_relevant.value,
+    "young_person_at_risk": LegalStatus.not_looked_after.value,
+}
+"""Schema 1 referrals named only a cohort (care leavers were 18+ then): the legal status each implies."""
+
+
+def with_legal_status_of_cohort(payload: dict) -> dict:
+    """ReferralMade and CaseReopened schema 1 -> 2: the legal status the cohort implied."""
+    return {**payload, "schema_version": 2, "legal_status": STATUS_ASSUMED_FOR_COHORT[payload["cohort"]]}
+
+
+UPCASTERS = {
+    ("ReferralMade", 1): with_legal_status_of_cohort,
+    ("CaseReopened", 1): with_legal_status_of_cohort,
+}
+"""(event_type, schema_version) -> the function lifting a stored payload one version (see shared.contracts)."""

@@ -45,16 +45,132 @@ class Gateway(StrEnum):
 
 
 class Cohort(StrEnum):
-    """Who the young person is to the system; always consistent with their age at the event."""
+    """Who the young person is to the system on a day; always consistent with their age and legal status that
+    day (a cohort changes over time: see LegalStatusChanged and AgeReached)."""
 
     homeless_16_17 = "homeless_16_17"
     looked_after_16_17 = "looked_after_16_17"
     care_leaver = "care_leaver"
+    """Eligible and relevant children aged 16/17, former relevant young people 18-25 [000 slide 22]."""
     young_person_at_risk = "young_person_at_risk"
+    """16-25 with support needs and no care history (Kent's young people at risk and teenage parents)."""
 
     @property
     def ages(self) -> range:
-        return range(16, 18) if self in (Cohort.homeless_16_17, Cohort.looked_after_16_17) else range(18, 26)
+        return range(16, 18) if self in (Cohort.homeless_16_17, Cohort.looked_after_16_17) else range(16, 26)
+
+
+class LegalStatus(StrEnum):
+    """The young person's legal status on a day (Children Act 1989, Children (Leaving Care) Act 2000):
+    a dated fact that changes over time, never fixed at referral."""
+
+    not_looked_after = "not_looked_after"
+    """Not in care and never looked after long enough to be a care leaver (e.g. a homeless 16/17 year old
+    before or without a section 20 assessment, or a young person at risk)."""
+    child_in_need = "child_in_need"
+    """Helped under section 17 (e.g. emergency accommodation for a 16/17 year old who is not looked after)."""
+    looked_after_section_20 = "looked_after_section_20"
+    """Accommodated under section 20 (e.g. after a Southwark assessment)."""
+    looked_after_care_order = "looked_after_care_order"
+    """Looked after under a care order (section 31)."""
+    eligible = "eligible"
+    """A looked-after 16/17 year old who has been looked after for 13 weeks since the age of 14."""
+    relevant = "relevant"
+    """A 16/17 year old who was eligible and has left care."""
+    former_relevant = "former_relevant"
+    """18 or over, and was eligible or relevant: a care leaver until 21 (25 with a personal adviser)."""
+    qualifying = "qualifying"
+    """18 or over, looked after at 16 or later but not eligible."""
+
+    @property
+    def ages(self) -> range:
+        if self in (LegalStatus.former_relevant, LegalStatus.qualifying):
+            return range(18, 26)
+        if self in (LegalStatus.not_looked_after,):
+            return range(16, 26)
+        return range(16, 18)
+
+    @property
+    def cohorts(self) -> tuple[Cohort, ...]:
+        """The cohorts a young person with this status can be in."""
+        return {
+            LegalStatus.not_looked_after: (Cohort.homeless_16_17, Cohort.young_person_at_risk),
+            LegalStatus.child_in_need: (Cohort.homeless_16_17, Cohort.young_person_at_risk),
+            LegalStatus.looked_after_section_20: (Cohort.looked_after_16_17,),
+            LegalStatus.looked_after_care_order: (Cohort.looked_after_16_17,),
+            LegalStatus.eligible: (Cohort.care_leaver, Cohort.looked_after_16_17),
+            LegalStatus.relevant: (Cohort.care_leaver,),
+            LegalStatus.former_relevant: (Cohort.care_leaver,),
+            LegalStatus.qualifying: (Cohort.care_leaver,),
+        }[self]
+
+    @property
+    def looked_after(self) -> bool:
+        return self in (LegalStatus.looked_after_section_20, LegalStatus.looked_after_care_order, LegalStatus.eligible)
+
+    @property
+    def care_leaving(self) -> bool:
+        return self in (LegalStatus.eligible, LegalStatus.relevant, LegalStatus.former_relevant,
+                        LegalStatus.qualifying)
+
+
+class StatusChangeReason(StrEnum):
+    """Why a young person's legal status changed."""
+
+    southwark_assessment = "southwark_assessment"
+    """Assessed as a child in need under the Southwark judgment and accommodated under section 20."""
+    accommodated_section_20 = "accommodated_section_20"
+    care_order_made = "care_order_made"
+    became_eligible = "became_eligible"
+    """13 weeks looked after since 14, and now 16 or 17."""
+    left_care = "left_care"
+    turned_18 = "turned_18"
+    returned_home = "returned_home"
+    corrected = "corrected"
+    """The status recorded before was wrong: this one replaces it from the day given."""
+
+
+class SafeguardingFlag(StrEnum):
+    """Restricted safeguarding facts: kept in the referral service only, shown elsewhere as "restricted",
+    never in analyst outputs."""
+
+    exploitation = "exploitation"
+    missing_episodes = "missing_episodes"
+    marac = "marac"
+    mappa = "mappa"
+    risk_to_others = "risk_to_others"
+
+
+class Duty(StrEnum):
+    """The homelessness duties of the Housing Act 1996 as amended by the Homelessness Reduction Act 2017."""
+
+    prevention = "prevention"
+    """s195: homelessness threatened within 56 days; may continue past 56 days."""
+    relief = "relief"
+    """s189B: homeless; ends after 56 days, when a main duty decision is due."""
+    main = "main"
+    """s193: the main housing duty."""
+
+
+class DutyEndReason(StrEnum):
+    """Why a homelessness duty ended (s195(8), s189B(7), s193)."""
+
+    accommodation_secured = "accommodation_secured"
+    """Suitable accommodation available for at least 6 months."""
+    became_homeless = "became_homeless"
+    """Prevention ended: the relief duty follows."""
+    relief_period_ended = "relief_period_ended"
+    """56 days of relief passed: a main duty decision is due."""
+    main_duty_accepted = "main_duty_accepted"
+    main_duty_not_owed = "main_duty_not_owed"
+    refused_suitable_offer = "refused_suitable_offer"
+    intentionally_homeless = "intentionally_homeless"
+    no_longer_eligible = "no_longer_eligible"
+    lost_contact = "lost_contact"
+    withdrew_application = "withdrew_application"
+    refused_to_cooperate = "refused_to_cooperate"
+    accommodated_by_childrens_services = "accommodated_by_childrens_services"
+    other = "other"
 
 
 class Flag(StrEnum):

@@ -12,7 +12,7 @@ import asyncpg
 import nats
 
 from shared.contracts.referral import ReferralMade
-from shared.contracts.vocabulary import Cohort, Gateway, PresentingReason
+from shared.contracts.vocabulary import Cohort, Gateway, LegalStatus, PresentingReason
 from shared.projections import EventCannotBeApplied, Projection, Recorded, event_types
 from shared.subjects import POSITION_HEADER
 
@@ -22,6 +22,7 @@ def a_referral(district: str = "preston") -> ReferralMade:
     return ReferralMade(aggregate_id=case_id, aggregate_version=1, case_id=case_id, person_ref=uuid4(),
                         district=district, occurred_at=datetime(2026, 11, 20, 10, tzinfo=UTC),
                         gateway=Gateway.hub, cohort=Cohort.care_leaver, age_at_event=19,
+                        legal_status=LegalStatus.former_relevant,
                         presenting_reason=PresentingReason.leaving_care)
 
 

@@ -11,7 +11,7 @@ from services.referral.domain import Case
 from services.referral.vault import YoungPerson
 from shared.contracts import EventContext
 from shared.contracts.referral import ReferralMade
-from shared.contracts.vocabulary import Cohort, Flag, Gateway, PresentingReason
+from shared.contracts.vocabulary import Cohort, Flag, Gateway, LegalStatus, PresentingReason
 from shared.eventstore import postgres_env
 
 REFERRAL_DAY = date(2024, 3, 15)
@@ -110,6 +110,7 @@ def a_referral_made(**overrides: Any) -> ReferralMade:
     fields: dict[str, Any] = an_envelope() | {
         "gateway": Gateway.hub,
         "cohort": Cohort.care_leaver,
+        "legal_status": LegalStatus.former_relevant,
         "age_at_event": 20,
         "presenting_reason": PresentingReason.other,
     }

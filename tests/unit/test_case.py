@@ -18,13 +18,13 @@ AGES_EACH_COHORT_IS_FOR = [
     (Cohort.homeless_16_17, 16),
     (Cohort.looked_after_16_17, 17),
     (Cohort.care_leaver, 18),
+    (Cohort.care_leaver, 16),  # eligible and relevant children are care leavers at 16/17 [000 slide 22]
     (Cohort.young_person_at_risk, 25),
+    (Cohort.young_person_at_risk, 16),  # Kent's young people at risk include 16/17s
 ]
 WRONG_SIDE_OF_EIGHTEEN = [
     (Cohort.homeless_16_17, 18),
     (Cohort.looked_after_16_17, 18),
-    (Cohort.care_leaver, 17),
-    (Cohort.young_person_at_risk, 17),
 ]
 
 

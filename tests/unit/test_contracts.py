@@ -59,9 +59,9 @@ def test_version_1_json_is_upcast_by_its_registered_upcaster(monkeypatch):
 
 
 def test_a_schema_version_newer_than_this_casetrack_reads_is_refused():
-    newer = json.loads(a_referral_made().model_dump_json()) | {"schema_version": 2}
+    newer = json.loads(a_referral_made().model_dump_json()) | {"schema_version": 3}
 
-    with pytest.raises(UnknownEventType, match="schema version 2"):
+    with pytest.raises(UnknownEventType, match="schema version 3"):
         parse_event(newer)
 
 

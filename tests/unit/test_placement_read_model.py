@@ -39,6 +39,7 @@ from shared.contracts.vocabulary import (
     ClosureReason,
     Cohort,
     Gateway,
+    LegalStatus,
     Level,
     LinkBasis,
     PanelDecision,
@@ -104,6 +105,7 @@ class ACase:
 
     def referred(self, days: int = 200) -> Event:
         return self._event(ReferralMade, days_ago(days), gateway=Gateway.hub, cohort=Cohort.care_leaver,
+                           legal_status=LegalStatus.former_relevant,
                            age_at_event=19, presenting_reason=PresentingReason.leaving_care)
 
     def assessed(self, days: int) -> Event:
@@ -118,7 +120,7 @@ class ACase:
 
     def reopened(self, days: int) -> Event:
         return self._event(CaseReopened, days_ago(days), presenting_reason=PresentingReason.other,
-                           cohort=Cohort.care_leaver, age_at_event=19)
+                           cohort=Cohort.care_leaver, legal_status=LegalStatus.former_relevant, age_at_event=19)
 
     def allocated(self, days: int) -> list[Event]:
         return [self.referred(), self.assessed(days + 1), self.decided(days)]

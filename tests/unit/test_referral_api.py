@@ -91,7 +91,7 @@ def test_an_unknown_district_is_refused_naming_the_district(client, store):
 @pytest.mark.parametrize(("body", "refusal"), [
     (a_referral_body(date_of_birth=born(15).isoformat(), cohort="homeless_16_17"), "YoungPersonOutsideAgeRange"),
     (a_referral_body(date_of_birth=born(26).isoformat()), "YoungPersonOutsideAgeRange"),
-    (a_referral_body(date_of_birth=born(17).isoformat(), cohort="care_leaver"), "CohortDoesNotMatchAge"),
+    (a_referral_body(date_of_birth=born(18).isoformat(), cohort="homeless_16_17"), "CohortDoesNotMatchAge"),
     (a_referral_body(date_of_birth=days_after(REFERRAL_DAY, 1).isoformat()), "DateOfBirthInTheFuture"),
     (a_referral_body(occurred_at=(datetime.now(UTC) + timedelta(days=1)).isoformat()), "EventDatedInTheFuture"),
 ], ids=["15 years old", "26 years old", "cohort not matching age", "born after referral", "dated in the future"])

@@ -94,6 +94,6 @@ def test_getting_a_case_that_was_never_opened_raises_case_not_found(store):
 
 def test_a_refused_referral_stores_nothing(store):
     with pytest.raises(CohortDoesNotMatchAge):
-        store.make_referral(a_context(), **a_referral_request(date_of_birth=born(17), cohort=Cohort.care_leaver))
+        store.make_referral(a_context(), **a_referral_request(date_of_birth=born(18), cohort=Cohort.homeless_16_17))
 
     assert store.position() == 0

@@ -9,6 +9,7 @@ from uuid import UUID, uuid4
 from shared.aggregate import Aggregate
 from shared.contracts import Event
 from shared.contracts.referral import (
+    STATUS_ASSUMED_FOR_COHORT,
     AssessmentCompleted,
     CaseClosed,
     CaseReopened,
@@ -28,6 +29,7 @@ from shared.contracts.vocabulary import (
     Cohort,
     Flag,
     Gateway,
+    LegalStatus,
     Level,
     LinkBasis,
     MatchedDetail,
@@ -85,6 +87,7 @@ class Case(Aggregate):
         occurred_at: datetime,
         now: datetime,
         case_id: UUID | None = None,
+        legal_status: LegalStatus | None = None,
     ) -> Case:
         try:
             known_district(district)
@@ -104,6 +107,7 @@ class Case(Aggregate):
             occurred_at=occurred_at,
             gateway=gateway,
             cohort=cohort,
+            legal_status=legal_status or STATUS_ASSUMED_FOR_COHORT[cohort],
             age_at_event=age,
             flags=sorted(set(flags)),
             presenting_reason=presenting_reason,
@@ -167,7 +171,7 @@ class Case(Aggregate):
         age = age_at(date_of_birth, occurred_at)
         check_cohort(cohort, age)
         self._record_fact(CaseReopened, occurred_at, presenting_reason=presenting_reason, cohort=cohort,
-                          age_at_event=age)
+                          legal_status=STATUS_ASSUMED_FOR_COHORT[cohort], age_at_event=age)
 
     # -- who the young person is ----------------------------------------------------------------
 
