@@ -40,16 +40,29 @@ Settings (environment variables):
   CASETRACK_LOG_DIR        write each service's JSON log to LOG_DIR/<service>.log, rotated at 10 MB, 5 kept
                            (default: JSON lines on stderr)\n
   CASETRACK_MAX_DELIVER    deliveries of a message before a consumer dead-letters it (default 5)\n
+  CASETRACK_DISTRICT_REGISTER_FILE  the district register (TOML) in force (default: the shipped one; see
+                           `casetrack districts`)\n
   CASETRACK_ENVIRONMENT    development, test or production (production refuses placeholder secrets)
 """
 
 
 def load_settings() -> Settings:
+    """The settings, with the district register they name put in force; one line and exit 2 if either is bad."""
+    from rich.markup import escape
+
+    from shared.districts import DistrictRegisterInvalid, load_district_register
+
     try:
-        return Settings()
+        settings = Settings()
     except ValidationError as error:
         err.print(f"[red]casetrack: bad settings:[/red] {error.errors()[0]['msg']}")
         raise typer.Exit(2) from None
+    try:
+        load_district_register(settings)
+    except DistrictRegisterInvalid as error:
+        err.print(f"[red]casetrack: bad district register:[/red] {escape(str(error))}", highlight=False)
+        raise typer.Exit(2) from None
+    return settings
 
 
 @app.command(help="Start NATS, PostgreSQL and every service, restart whatever dies or freezes; stop them all "
@@ -277,6 +290,7 @@ def nats_users(
     from shared.contracts.vocabulary import UnknownDistrict
     from shared.deploy_secrets import make_nats_users
 
+    load_settings()  # the district register in force names the districts
     try:
         written = make_nats_users(Path(folder), district or [])
     except UnknownDistrict as error:
@@ -284,6 +298,54 @@ def nats_users(
         raise typer.Exit(2) from None
     for path in written:
         console.print(f"wrote {path}", highlight=False)
+
+
+@app.command(help="Show the district register in force (CASETRACK_DISTRICT_REGISTER_FILE, or the shipped one): each "
+                  "district's code (its NATS subject token), name, council, commissioning areas, the days it is in "
+                  "force, its successors and its local rules. An administrator changes the register by editing the "
+                  "file and restarting casetrack.")
+def districts(
+    on: Annotated[str | None, typer.Option(help="a day (YYYY-MM-DD): only the districts in force that day, with "
+                                                "their rules that day (default: every district ever, rules today)")]
+    = None,
+    as_json: Annotated[bool, typer.Option("--json", help="print JSON instead of a table")] = False,
+) -> None:
+    import json
+    from datetime import UTC, date, datetime
+
+    from shared.districts import district_register
+
+    load_settings()
+    try:
+        day = date.fromisoformat(on) if on else datetime.now(UTC).date()
+    except ValueError:
+        err.print(f"casetrack: --on takes a day as YYYY-MM-DD, not {on!r}")
+        raise typer.Exit(2) from None
+    register = district_register()
+    shown = register.on(day) if on else [register.districts[code] for code in sorted(register.districts)]
+    rows = []
+    for district in shown:
+        council = register.counties[district.county].name if district.county else "unitary"
+        rows.append({
+            "code": district.code, "name": district.name, "council": council,
+            "areas": [register.areas[area] for area in district.areas],
+            "from": district.in_force_from.isoformat(),
+            "until": district.in_force_until.isoformat() if district.in_force_until else None,
+            "successors": list(district.successors), "change": district.change,
+            "routes_needing_panel": sorted(register.rules(district.code, day).routes_needing_panel),
+        })
+    if as_json:
+        print(json.dumps({"register": str(register.source), "day": day.isoformat(), "districts": rows}, indent=2))
+        return
+    table = Table(title=f"casetrack districts {'in force on ' + day.isoformat() if on else '(every code ever)'}",
+                  caption=f"{register.source}; routes needing a panel on {day.isoformat()}")
+    for column in ("code", "name", "council", "areas", "from", "until", "successors", "routes needing a panel"):
+        table.add_column(column)
+    for row in rows:
+        successors = ", ".join(row["successors"]) + (f" ({row['change']})" if row["change"] else "")
+        table.add_row(row["code"], row["name"], row["council"], ", ".join(row["areas"]), row["from"],
+                      row["until"] or "", successors.strip(), ", ".join(row["routes_needing_panel"]))
+    console.print(table)
 
 
 @app.command(help="Write the event JSON Schemas and the AsyncAPI document under docs/.")

@@ -136,6 +136,10 @@ class Settings(BaseSettings):
     """The `iss` every token must carry (the embedded default's tokens say `casetrack`)."""
     token_audience: str = "casetrack"
     """The `aud` every token must carry."""
+    district_register_file: Path | None = None
+    """The district register in force (TOML: districts, their councils, areas, history and dated local rules);
+    unset = the shipped `shared/data/district_register.toml`. Read at each process's start: an administrator changes
+    the file and restarts casetrack (a file that cannot be used stops the start with one line saying why)."""
     write_rate_per_minute: int = Field(600, ge=1)
     """Writes a token's subject may make a minute, on average, in each service process (then 429)."""
     write_burst: int = Field(120, ge=1)
@@ -145,6 +149,11 @@ class Settings(BaseSettings):
     @classmethod
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
+
+    @field_validator("district_register_file")
+    @classmethod
+    def _absolute_file(cls, value: Path | None) -> Path | None:
+        return value.expanduser().resolve() if value is not None else None
 
     @model_validator(mode="after")
     def _secrets_given(self) -> "Settings":

@@ -18,7 +18,7 @@ from pydantic.json_schema import models_json_schema
 
 from shared.contracts import EVENT_TYPES
 from shared.contracts.inbound import MESSAGE_KINDS, MessageAccepted, MessageRejected
-from shared.contracts.vocabulary import DISTRICTS
+from shared.districts import shipped_district_register
 from shared.streams import DUPLICATE_WINDOW_SECONDS
 from shared.subjects import POSITION_HEADER, accepted_subject, ingest_subject, rejected_subject
 
@@ -202,8 +202,11 @@ def asyncapi_document() -> dict[str, Any]:
         "components": {
             "schemas": definitions["$defs"],
             "messages": messages,
-            "parameters": {"district": {"description": "The district housing authority's code",
-                                        "enum": sorted(DISTRICTS), "examples": [EXAMPLE_DISTRICT]}},
+            "parameters": {"district": {
+                "description": "The district housing authority's code: every code the shipped district register has "
+                               "ever had (a new referral names one in force on its day); a deployment's register "
+                               "may add others",
+                "enum": sorted(shipped_district_register().districts), "examples": [EXAMPLE_DISTRICT]}},
         },
     }
 
@@ -220,8 +223,25 @@ def guide_sections() -> dict[str, str]:
 
 
 def _districts_table() -> str:
-    rows = "\n".join(f"| `{code}` | {name} |" for code, name in sorted(DISTRICTS.items()))
-    return f"| code | district |\n|---|---|\n{rows}"
+    """The shipped district register (a deployment's own: `casetrack districts`), every code it has ever had."""
+    register = shipped_district_register()
+
+    def row(code: str) -> str:
+        district = register.districts[code]
+        council = register.counties[district.county].name if district.county else "unitary"
+        areas = ", ".join(register.areas[area] for area in district.areas)
+        until = district.in_force_until.isoformat() if district.in_force_until else ""
+        after = ", ".join(f"`{s}`" for s in district.successors) + (f" ({district.change})" if district.change else "")
+        return (f"| `{code}` | {district.name} | {council} | {areas} | {district.in_force_from.isoformat()} | {until} "
+                f"| {after.strip()} |")
+
+    rows = "\n".join(row(code) for code in sorted(register.districts))
+    return ("A message or event names a district by its code. A new referral must name a district in force on its "
+            "day (otherwise `DistrictNotInForce`, naming the district in force then); a code that has ended stays "
+            "valid for what was recorded under it. This is the register casetrack ships; a deployment may use its "
+            "own (`casetrack districts` prints the one in force).\n\n"
+            "| code | district | council | commissioning areas | from | until | successors |\n"
+            f"|---|---|---|---|---|---|---|\n{rows}")
 
 
 def _examples() -> str:

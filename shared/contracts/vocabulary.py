@@ -1,33 +1,58 @@
 """The closed vocabularies events use (see ../shared/DOMAIN.md): districts, gateways, cohorts, flags."""
 
+from collections.abc import Iterator, Mapping
+from datetime import date
 from enum import StrEnum
 
-DISTRICTS: dict[str, str] = {
-    # Lancashire's 12 district housing authorities
-    "burnley": "Burnley", "chorley": "Chorley", "fylde": "Fylde", "hyndburn": "Hyndburn",
-    "lancaster": "Lancaster", "pendle": "Pendle", "preston": "Preston", "ribble-valley": "Ribble Valley",
-    "rossendale": "Rossendale", "south-ribble": "South Ribble", "west-lancashire": "West Lancashire",
-    "wyre": "Wyre",
-    # Kent's 12 (East and West Kent)
-    "ashford": "Ashford", "canterbury": "Canterbury", "dartford": "Dartford", "dover": "Dover",
-    "folkestone-hythe": "Folkestone and Hythe", "gravesham": "Gravesham", "maidstone": "Maidstone",
-    "sevenoaks": "Sevenoaks", "swale": "Swale", "thanet": "Thanet", "tonbridge-malling": "Tonbridge and Malling",
-    "tunbridge-wells": "Tunbridge Wells",
-    # Somerset's 5
-    "mendip": "Mendip", "sedgemoor": "Sedgemoor", "south-somerset": "South Somerset",
-    "taunton-deane": "Taunton Deane", "west-somerset": "West Somerset",
-}
-"""District codes (the token used in NATS subjects) and their names."""
+
+class _RegisteredDistricts(Mapping[str, str]):
+    """Every district code the register in force has ever had (retired ones included), and its name: a view of
+    `shared.districts.district_register()`, which is data (a TOML file), not code."""
+
+    def _names(self) -> dict[str, str]:
+        from shared.districts import district_register
+
+        return district_register().names()
+
+    def __getitem__(self, code: str) -> str:
+        return self._names()[code]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names())
+
+    def __len__(self) -> int:
+        return len(self._names())
+
+    def __contains__(self, code: object) -> bool:
+        return code in self._names()
+
+
+DISTRICTS: Mapping[str, str] = _RegisteredDistricts()
+"""District codes (the token used in NATS subjects) and their names: every code the district register has ever had,
+so that events recorded under a retired code stay valid."""
 
 
 class UnknownDistrict(ValueError):
     """The district code is not one of casetrack's district housing authorities."""
 
 
+class DistrictNotInForce(ValueError):
+    """The district is known, but not in force on the day: a new fact names the district in force then."""
+
+
 def known_district(code: str) -> str:
-    if code not in DISTRICTS:
-        raise UnknownDistrict(f"unknown district; known districts: {', '.join(sorted(DISTRICTS))}")
-    return code
+    """`code` if the district register has ever had it (a retired code included); UnknownDistrict if not."""
+    from shared.districts import district_register
+
+    return district_register().known(code)
+
+
+def district_in_force(code: str, on: date) -> str:
+    """`code` if it is a district in force on `on` (what a new fact must name); UnknownDistrict if the register
+    never had it, DistrictNotInForce naming its successor if it had ended (or not begun)."""
+    from shared.districts import district_register
+
+    return district_register().in_force(code, on).code
 
 
 class Gateway(StrEnum):

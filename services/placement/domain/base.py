@@ -8,10 +8,11 @@ from typing import ClassVar, Self
 
 from shared.aggregate import Aggregate
 from shared.contracts import Event
+from shared.contracts.vocabulary import DistrictNotInForce as NotInForce
 from shared.contracts.vocabulary import UnknownDistrict as NotADistrict
-from shared.contracts.vocabulary import known_district
+from shared.contracts.vocabulary import district_in_force, known_district
 
-from .errors import EventDatedInTheFuture, UnknownDistrict
+from .errors import DistrictNotInForce, EventDatedInTheFuture, UnknownDistrict
 
 
 def night_of(moment: datetime) -> date:
@@ -24,11 +25,14 @@ def check_dated(occurred_at: datetime, now: datetime) -> None:
         raise EventDatedInTheFuture(f"{occurred_at.isoformat()} is after now")
 
 
-def check_district(code: str) -> str:
+def check_district(code: str, occurred_at: datetime | None = None) -> str:
+    """`code` if the register knows it and, given the moment of a new fact, it is in force that night."""
     try:
-        return known_district(code)
+        return known_district(code) if occurred_at is None else district_in_force(code, night_of(occurred_at))
     except NotADistrict as error:
         raise UnknownDistrict(str(error), field="district") from None
+    except NotInForce as error:
+        raise DistrictNotInForce(str(error), field="district") from None
 
 
 class KindOfAggregate(Aggregate):

@@ -29,3 +29,7 @@ class EventDatedInTheFuture(PlacementRefused):
 
 class UnknownDistrict(PlacementRefused):
     """The district code is not one of casetrack's district housing authorities."""
+
+
+class DistrictNotInForce(PlacementRefused):
+    """The district had ended (or not yet begun) on the day: register with the district in force then."""

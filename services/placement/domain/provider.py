@@ -23,7 +23,7 @@ class Provider(KindOfAggregate):
 
     @classmethod
     def register(cls, *, name: str, district: str, occurred_at: datetime, now: datetime) -> Provider:
-        check_district(district)
+        check_district(district, occurred_at)
         check_dated(occurred_at, now)
         provider = cls(uuid4())
         provider.record(ProviderRegistered, district=district, occurred_at=occurred_at, provider_id=provider.id,

@@ -107,7 +107,7 @@ class Scheme(KindOfAggregate):
                  pathway_stage: PathwayStage, support_level: Level, support_hours_per_week: float,
                  capacity_units: int, opened_on: date, max_stay_days: int | None, target_stay_days: int | None,
                  occurred_at: datetime, now: datetime) -> Scheme:
-        check_district(district)
+        check_district(district, occurred_at)
         check_dated(occurred_at, now)
         if pathway_stage is PathwayStage.assessment:
             max_stay_days = max_stay_days or EMERGENCY_MAX_STAY_DAYS

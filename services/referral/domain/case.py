@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from functools import singledispatchmethod
 from uuid import UUID, uuid4
 
@@ -38,8 +38,9 @@ from shared.contracts.vocabulary import (
     PresentingReason,
     PriorityBand,
     SupportNeed,
-    known_district,
+    district_in_force,
 )
+from shared.contracts.vocabulary import DistrictNotInForce as NotInForce
 from shared.contracts.vocabulary import UnknownDistrict as NotADistrict
 from shared.errors import Conflict, Refused
 
@@ -90,9 +91,11 @@ class Case(Aggregate):
         legal_status: LegalStatus | None = None,
     ) -> Case:
         try:
-            known_district(district)
+            district_in_force(district, occurred_at.astimezone(UTC).date())
         except NotADistrict as error:
             raise UnknownDistrict(str(error), field="district") from None
+        except NotInForce as error:
+            raise DistrictNotInForce(str(error), field="district") from None
         cohort = Cohort(cohort)
         if occurred_at > now:
             raise EventDatedInTheFuture(f"the referral is dated {occurred_at.isoformat()}, after now")
@@ -304,6 +307,10 @@ class ReferralRefused(Refused):
 
 class UnknownDistrict(ReferralRefused, NotADistrict):
     """The district code is not one of casetrack's district housing authorities."""
+
+
+class DistrictNotInForce(ReferralRefused, NotInForce):
+    """The district had ended (or not yet begun) on the referral's day: refer to the district in force then."""
 
 
 class YoungPersonOutsideAgeRange(ReferralRefused):
