@@ -278,14 +278,14 @@ def test_vacancies_now_by_district_stage_and_support_level(referral, placement):
 
 
 def test_an_emergency_placement_made_between_panels_is_reported_on_the_next_panel_agenda(referral, placement):
-    worker, team = CaseWorker(referral), PlacementTeam(placement, "mendip")
-    crash_pad = team.scheme("Mendip Nightstop", "nightstop", "assessment", "high")
-    case = worker.refer("mendip", days_ago(20))
+    worker, team = CaseWorker(referral), PlacementTeam(placement, "somerset")
+    crash_pad = team.scheme("Somerset Nightstop", "nightstop", "assessment", "high")
+    case = worker.refer("somerset", days_ago(20))
     emergency = team.start(case["case_id"], crash_pad, days_ago(19), after=worker.position)
 
-    before = referral.get("/panel-agenda", params={"district": "mendip", "after": team.position}).json()
+    before = referral.get("/panel-agenda", params={"district": "somerset", "after": team.position}).json()
     worker.allocate(case["case_id"], days_ago(5))
-    after = referral.get("/panel-agenda", params={"district": "mendip", "after": worker.position}).json()
+    after = referral.get("/panel-agenda", params={"district": "somerset", "after": worker.position}).json()
 
     [reported] = before["emergency_placements_to_report"]
     assert (reported["case_id"], reported["placement_id"]) == (case["case_id"], emergency["placement_id"])

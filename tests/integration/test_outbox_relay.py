@@ -12,11 +12,11 @@ from pathlib import Path
 import pytest
 
 from shared.contracts import EventContext
-from shared.contracts.vocabulary import DISTRICTS
+from shared.districts import district_register
 from shared.outbox import OutboxRelay
 from shared.subjects import POSITION_HEADER
 from tests.integration.builders import make_referral, referrals_store
-from tests.unit.builders import a_case
+from tests.unit.builders import REFERRAL_DAY, a_case
 
 
 async def stream_messages(js, stream: str = "CASETRACK_REFERRAL") -> list:
@@ -108,7 +108,8 @@ def record_backlog(store, events: int) -> int:
     """Record `events` referrals, a thousand a transaction; returns the last position."""
     position = 0
     for first in range(0, events, 1_000):
-        cases = [a_case(district=list(DISTRICTS)[n % len(DISTRICTS)]) for n in range(first, min(first + 1_000, events))]
+        districts = [district.code for district in district_register().on(REFERRAL_DAY)]
+        cases = [a_case(district=districts[n % len(districts)]) for n in range(first, min(first + 1_000, events))]
         position = store.record(EventContext(actor="test"), *cases)
     return position
 
