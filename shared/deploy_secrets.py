@@ -6,7 +6,8 @@
   deployment without an OpenID Connect issuer, a token signing key pair (`token-signing-key.pem`, kept off the
   services; `token-public-key.pem`, which they verify with);
 - `casetrack nats-users FOLDER`: each user's credentials (`nats-<user>.json`: the administrator, every service,
-  and the districts named) and `nats-users.conf`, the servers' `authorization` block with their bcrypt hashes.
+  and the districts named, any code of the district register in force: `CASETRACK_DISTRICT_REGISTER_FILE`) and
+  `nats-users.conf`, the servers' `authorization` block with their bcrypt hashes.
 
 Files are kept once made (owner-only), so running either again adds what is missing and changes nothing else.
 """

@@ -38,8 +38,9 @@ def admin_credentials(data_dir: Path) -> Credentials:
 
 
 def issue_district_credentials(data_dir: Path, district: str) -> Credentials:
-    """A district's credentials (the same ones again once issued); UnknownDistrict for a district casetrack does
-    not serve. The running server learns of new ones when its configuration is written again and reloaded."""
+    """A district's credentials (the same ones again once issued); UnknownDistrict for a code the district register
+    in force (`shared.districts`: a file, so a district added to it gets credentials without a code change) has never
+    had. The running server learns of new ones when its configuration is written again and reloaded."""
     return kept_credentials(data_dir, district_user(known_district(district)))
 
 
