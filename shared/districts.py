@@ -317,17 +317,13 @@ _in_force: DistrictRegister | None = None
 def district_register() -> DistrictRegister:
     """The register in force in this process: the one `load_district_register` loaded at start (the shipped
     default if none was)."""
-    global _in_force
-    if _in_force is None:
-        _in_force = DistrictRegister.read(DEFAULT_REGISTER)
-    return _in_force
+    return _in_force or shipped_district_register()
 
 
 def use_district_register(register: DistrictRegister) -> DistrictRegister:
     """Make `register` the one in force in this process (what every check of a district reads); the previous one."""
     global _in_force
-    previous = district_register()
-    _in_force = register
+    previous, _in_force = district_register(), register
     return previous
 
 
