@@ -9,22 +9,23 @@ class _RegisteredDistricts(Mapping[str, str]):
     """Every district code the register in force has ever had (retired ones included), and its name: a view of
     `shared.districts.district_register()`, which is data (a TOML file), not code."""
 
-    def _names(self) -> dict[str, str]:
+    @staticmethod
+    def _districts() -> dict:
         from shared.districts import district_register
 
-        return district_register().names()
+        return district_register().districts
 
     def __getitem__(self, code: str) -> str:
-        return self._names()[code]
+        return self._districts()[code].name
 
     def __iter__(self) -> Iterator[str]:
-        return iter(self._names())
+        return iter(self._districts())
 
     def __len__(self) -> int:
-        return len(self._names())
+        return len(self._districts())
 
     def __contains__(self, code: object) -> bool:
-        return code in self._names()
+        return code in self._districts()
 
 
 DISTRICTS: Mapping[str, str] = _RegisteredDistricts()
