@@ -310,3 +310,19 @@ def test_a_case_whose_history_holds_a_version_1_eligibility_decision_replays():
     assert replayed.eligible is False
     with pytest.raises(IneligibleCaseOwedNoDuty):
         replayed.start_duty(duty=Duty.prevention, occurred_at=days(3), now=NOW)
+
+
+def test_how_early_a_follow_up_may_come_is_the_services_setting():
+    from types import SimpleNamespace
+
+    from services.referral.bootstrap import build
+    from services.referral.domain import FOLLOW_UP_EARLY_BY
+    from services.referral.handlers import follow_up_early_by
+    from shared.settings import Settings
+
+    app = build(Settings(environment="test", return_home_follow_up_early_days=5))
+
+    assert app.state.runtime.store_env["RETURN_HOME_FOLLOW_UP_EARLY_DAYS"] == "5"
+    assert follow_up_early_by(SimpleNamespace(env={"RETURN_HOME_FOLLOW_UP_EARLY_DAYS": "5"})) == timedelta(days=5)
+    assert follow_up_early_by(SimpleNamespace(env={})) == FOLLOW_UP_EARLY_BY == timedelta(
+        days=Settings(environment="test").return_home_follow_up_early_days)

@@ -14,6 +14,7 @@ from uuid import UUID
 import asyncpg
 from pydantic import AwareDatetime, BaseModel, Field
 
+from services.referral.domain import PREVENTION_REVIEW_AFTER, RELIEF_PERIOD
 from shared.contracts.referral import (
     AssessmentCompleted,
     CaseClosed,
@@ -30,9 +31,9 @@ from shared.projections import Projection, Recorded, event_types
 
 SCHEMA = "referral"
 
-RELIEF_DAYS = 56
+RELIEF_DAYS = RELIEF_PERIOD.days
 """s189B: the relief duty ends after 56 days; a main duty decision is due on day 56 and overdue after it."""
-PREVENTION_REVIEW_DAYS = 56
+PREVENTION_REVIEW_DAYS = PREVENTION_REVIEW_AFTER.days
 """s195: the prevention duty may continue past 56 days: from day 56 it is shown for review, never overdue."""
 
 
