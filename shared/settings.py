@@ -103,6 +103,9 @@ class Settings(BaseSettings):
     refused_message_retention_days: int = 30
     """How long the referral service keeps the sealed copy of a district message it refused and that no
     corrected resend has resolved; then the copy is destroyed (the reasons stay)."""
+    return_home_follow_up_early_days: int = Field(14, ge=0, le=60)
+    """How many days before its 3 or 6 months are up a return home after mediation may be followed up (the
+    referral service refuses an earlier follow-up as FollowUpNotYetDue)."""
     idempotency_key_retention_days: int = 7
     """How long a service keeps the Idempotency-Key of a write, and its answer: a retry with the key within this
     time gets the first answer; after it, the key is forgotten and the same key makes a new write."""

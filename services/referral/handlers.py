@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID, uuid4
 
@@ -19,6 +19,7 @@ from eventsourcing.persistence import IntegrityError
 from pydantic import BaseModel, Field
 
 from services.referral.domain import (
+    FOLLOW_UP_EARLY_BY,
     Case,
     CaseAlreadyLinked,
     PersonalDataErased,
@@ -34,12 +35,15 @@ from shared.contracts.inbound import (
     AssessmentFacts,
     ClosureFacts,
     Dated,
+    DutyEndFacts,
+    DutyStartFacts,
     EligibilityFacts,
     MediationOutcomeFacts,
     MediationStartFacts,
     PanelDecisionFacts,
     ReferralFacts,
     ReopeningFacts,
+    ReturnHomeFollowUpFacts,
 )
 from shared.contracts.vocabulary import LinkBasis
 from shared.errors import Conflict
@@ -79,6 +83,18 @@ class AttemptMediation(CaseCommand, MediationStartFacts):
 
 class ConcludeMediation(CaseCommand, MediationOutcomeFacts):
     """Record how the mediation attempt ended."""
+
+
+class StartDuty(CaseCommand, DutyStartFacts):
+    """Record that a homelessness duty is owed from a day."""
+
+
+class EndDuty(CaseCommand, DutyEndFacts):
+    """Record that the running homelessness duty ended, and why."""
+
+
+class FollowUpReturnHome(CaseCommand, ReturnHomeFollowUpFacts):
+    """Record whether a return home after mediation lasted (3 or 6 months on)."""
 
 
 class CompleteAssessment(CaseCommand, AssessmentFacts):
@@ -237,6 +253,30 @@ decide_at_panel = handles(DecideAtPanel)(_case_change(
         occurred_at=c.occurred_at, now=now)))
 close_case = handles(CloseCase)(_case_change(
     lambda case, c, now: case.close(reason=c.reason, occurred_at=c.occurred_at, now=now)))
+
+# -- homelessness duties and mediation follow-up
+start_duty = handles(StartDuty)(_case_change(
+    lambda case, c, now: case.start_duty(duty=c.duty, occurred_at=c.occurred_at, now=now)))
+end_duty = handles(EndDuty)(_case_change(
+    lambda case, c, now: case.end_duty(duty=c.duty, reason=c.reason, occurred_at=c.occurred_at, now=now)))
+
+
+@handles(FollowUpReturnHome)
+def follow_up_return_home(referrals: Referrals, command: FollowUpReturnHome, context: EventContext,
+                          also_write: Sequence[SqlWrite] = ()) -> Change:
+    """Whether a return home lasted; a closed case takes it too. How early it may come is the service's setting."""
+    case = referrals.get_case(command.case_id)
+    case.follow_up_return_home(attempt=command.attempt, months_after=command.months_after,
+                               still_at_home=command.still_at_home, occurred_at=command.occurred_at, now=utc_now(),
+                               early_by=follow_up_early_by(referrals))
+    return Change.of(context, case, also_write=also_write)
+
+
+def follow_up_early_by(referrals: Referrals) -> timedelta:
+    """How early a return home may be followed up: `RETURN_HOME_FOLLOW_UP_EARLY_DAYS` in the store's settings
+    (CASETRACK_RETURN_HOME_FOLLOW_UP_EARLY_DAYS), else FOLLOW_UP_EARLY_BY."""
+    days = getattr(referrals, "env", {}).get("RETURN_HOME_FOLLOW_UP_EARLY_DAYS")
+    return timedelta(days=int(days)) if days not in (None, "") else FOLLOW_UP_EARLY_BY
 
 
 @handles(ReopenCase)

@@ -8,6 +8,7 @@ unique within the district: a repeat of either is applied once. casetrack answer
 
 from __future__ import annotations
 
+from typing import Literal
 from uuid import UUID
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
@@ -16,6 +17,8 @@ from shared.contracts.envelope import Day, Moment
 from shared.contracts.vocabulary import (
     ClosureReason,
     Cohort,
+    Duty,
+    DutyEndReason,
     Flag,
     Gateway,
     Level,
@@ -116,6 +119,30 @@ class ReopeningFacts(Dated):
         default=None, description="Only if the details changed or were erased; otherwise the vault's are used")
 
 
+# -- homelessness duties and mediation follow-up ------------------------------------------------------------
+
+
+class DutyStartFacts(Dated):
+    """A homelessness duty is owed from `occurred_at`: prevention (s195), relief (s189B) or main (s193)."""
+
+    duty: Duty
+
+
+class DutyEndFacts(Dated):
+    """The duty running on the case ended, and why."""
+
+    duty: Duty
+    reason: DutyEndReason
+
+
+class ReturnHomeFollowUpFacts(Dated):
+    """3 or 6 months after a mediation attempt ended with a return home: is the young person still at home?"""
+
+    attempt: int = Field(ge=1, le=1000, description="The mediation attempt that ended with the return home")
+    months_after: Literal[3, 6]
+    still_at_home: bool
+
+
 class DistrictMessage(BaseModel):
     """What every district message carries besides its facts."""
 
@@ -159,6 +186,18 @@ class ReReferral(DistrictMessage, ReopeningFacts):
     """The same young person referred again on a closed case (kind `reopening`)."""
 
 
+class DutyStartReported(DistrictMessage, DutyStartFacts):
+    """A homelessness duty started (kind `duty-start`)."""
+
+
+class DutyEndReported(DistrictMessage, DutyEndFacts):
+    """The running homelessness duty ended (kind `duty-end`)."""
+
+
+class ReturnHomeFollowUpReported(DistrictMessage, ReturnHomeFollowUpFacts):
+    """A return home after mediation was followed up at 3 or 6 months (kind `return-home-follow-up`)."""
+
+
 MESSAGE_KINDS: dict[str, type[DistrictMessage]] = {
     "referral": ReferralReceived,
     "eligibility": EligibilityDecision,
@@ -168,6 +207,10 @@ MESSAGE_KINDS: dict[str, type[DistrictMessage]] = {
     "panel-decision": PanelDecided,
     "closure": CaseClosure,
     "reopening": ReReferral,
+    # homelessness duties and mediation follow-up
+    "duty-start": DutyStartReported,
+    "duty-end": DutyEndReported,
+    "return-home-follow-up": ReturnHomeFollowUpReported,
 }
 """Subject kind -> the message model a district publishes on `casetrack.ingest.<district>.<kind>`."""
 

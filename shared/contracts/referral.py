@@ -10,6 +10,8 @@ from shared.contracts.envelope import Event
 from shared.contracts.vocabulary import (
     ClosureReason,
     Cohort,
+    Duty,
+    DutyEndReason,
     Flag,
     Gateway,
     LegalStatus,
@@ -43,11 +45,12 @@ class ReferralMade(ReferralEvent):
 
 
 class EligibilityDecided(ReferralEvent):
-    """The housing authority decided whether the young person is eligible; if so the 56-day prevention duty runs."""
+    """The housing authority decided whether the young person is eligible for homelessness assistance. Which
+    duty is owed, and from when, is recorded by DutyStarted (schema 1 carried a derived prevention due date)."""
 
     event_type: Literal["EligibilityDecided"] = "EligibilityDecided"
+    schema_version: int = 2
     eligible: bool
-    prevention_duty_due_on: date | None = None
 
 
 class MediationAttempted(ReferralEvent):
@@ -63,6 +66,31 @@ class MediationConcluded(ReferralEvent):
     event_type: Literal["MediationConcluded"] = "MediationConcluded"
     attempt: int = Field(ge=1)
     outcome: MediationOutcome
+
+
+class DutyStarted(ReferralEvent):
+    """A homelessness duty began to be owed from `occurred_at`: prevention (s195), relief (s189B) or main (s193)."""
+
+    event_type: Literal["DutyStarted"] = "DutyStarted"
+    duty: Duty
+
+
+class DutyEnded(ReferralEvent):
+    """A homelessness duty running on the case ended, with the reason it ended."""
+
+    event_type: Literal["DutyEnded"] = "DutyEnded"
+    duty: Duty
+    reason: DutyEndReason
+
+
+class ReturnHomeFollowedUp(ReferralEvent):
+    """A young person who returned home after a mediation attempt was followed up 3 or 6 months later: were they
+    still at home?"""
+
+    event_type: Literal["ReturnHomeFollowedUp"] = "ReturnHomeFollowedUp"
+    attempt: int = Field(ge=1, description="The mediation attempt that ended with the return home")
+    months_after: Literal[3, 6]
+    still_at_home: bool
 
 
 class AssessmentCompleted(ReferralEvent):
@@ -166,6 +194,9 @@ EVENTS: list[type[Event]] = [
     EligibilityDecided,
     MediationAttempted,
     MediationConcluded,
+    DutyStarted,
+    DutyEnded,
+    ReturnHomeFollowedUp,
     AssessmentCompleted,
     PanelDecisionMade,
     CaseClosed,
@@ -193,8 +224,15 @@ def with_legal_status_of_cohort(payload: dict) -> dict:
     return {**payload, "schema_version": 2, "legal_status": STATUS_ASSUMED_FOR_COHORT[payload["cohort"]]}
 
 
+def without_prevention_due_date(payload: dict) -> dict:
+    """EligibilityDecided schema 1 -> 2: drop `prevention_duty_due_on`, a date schema 1 derived (decision + 56
+    days) that the law does not give: the prevention duty may run past 56 days; duties are DutyStarted/DutyEnded."""
+    return {**{k: v for k, v in payload.items() if k != "prevention_duty_due_on"}, "schema_version": 2}
+
+
 UPCASTERS = {
     ("ReferralMade", 1): with_legal_status_of_cohort,
     ("CaseReopened", 1): with_legal_status_of_cohort,
+    ("EligibilityDecided", 1): without_prevention_due_date,
 }
 """(event_type, schema_version) -> the function lifting a stored payload one version (see shared.contracts)."""

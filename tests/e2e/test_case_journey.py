@@ -33,7 +33,8 @@ def test_each_referral_stage_of_a_case_is_in_its_journey_in_order(referral, jour
     assert [s["event_type"] for s in journey["steps"]] == [
         "ReferralMade", "EligibilityDecided", "MediationAttempted", "MediationConcluded", "AssessmentCompleted",
         "PanelDecisionMade", "CaseClosed", "CaseReopened"]
-    assert journey["steps"][1]["facts"]["prevention_duty_due_on"] == "2026-04-28"
+    assert journey["steps"][1]["facts"]["eligible"] is True
+    assert "prevention_duty_due_on" not in journey["steps"][1]["facts"]  # EligibilityDecided v2 derives no date
 
 
 def test_a_change_to_a_case_that_does_not_exist_is_a_404_and_a_bad_body_a_422(referral):

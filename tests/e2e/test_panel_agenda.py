@@ -1,4 +1,4 @@
-"""The panel agenda and the prevention clock, read from the running referral service after HTTP writes."""
+"""The panel agenda, read from the running referral service after HTTP writes (duties: test_duties_clock.py)."""
 
 from __future__ import annotations
 
@@ -85,40 +85,13 @@ def test_the_panel_agenda_lists_assessed_cases_awaiting_a_decision_by_band_then_
     assert elsewhere in [c["case_id"] for c in everywhere["cases"]]
 
 
-def test_the_prevention_clock_lists_open_duties_past_or_near_their_due_date_most_urgent_first(referral):
-    worker = CaseWorker(referral)
-    overdue, near, not_yet, closed, ineligible = (worker.refer("hyndburn", days_ago(70)) for _ in range(5))
-    worker.decide_eligibility(overdue, days_ago(60))
-    worker.decide_eligibility(near, days_ago(50))
-    worker.decide_eligibility(not_yet, days_ago(10))
-    worker.decide_eligibility(closed, days_ago(60))
-    worker.close(closed, days_ago(1))
-    worker.decide_eligibility(ineligible, days_ago(60), eligible=False)
-
-    response = referral.get("/prevention-clock", params={"district": "hyndburn", "after": worker.position})
-
-    assert response.status_code == 200, response.text
-    clock = response.json()
-    as_of = date.fromisoformat(clock["as_of"])
-    assert clock["within_days"] == 14
-    assert [c["case_id"] for c in clock["cases"]] == [overdue, near]
-    for entry, decided in zip(clock["cases"], (days_ago(60), days_ago(50)), strict=True):
-        due = decided.date() + timedelta(days=56)
-        assert entry["prevention_duty_due_on"] == due.isoformat()
-        assert entry["days_left"] == (due - as_of).days
-        assert entry["overdue"] is (due < as_of)
-    assert clock["cases"][0]["overdue"] is True and clock["cases"][1]["overdue"] is False
-    further = referral.get("/prevention-clock", params={"district": "hyndburn", "within_days": 56,
-                                                        "after": worker.position}).json()
-    assert [c["case_id"] for c in further["cases"]] == [overdue, near, not_yet]
-
-
-def test_the_caseload_reads_refuse_an_unknown_district_a_bad_range_and_a_position_not_followed(referral):
+def test_the_caseload_reads_refuse_an_unknown_district_a_duty_not_known_and_a_position_not_followed(referral):
     unknown = referral.get("/panel-agenda", params={"district": "atlantis"})
-    too_far = referral.get("/prevention-clock", params={"within_days": 57})
-    not_followed = referral.get("/prevention-clock", params={"after": "journeys:1"})
+    no_such_duty = referral.get("/duties-clock", params={"duty": "s195"})
+    not_followed = referral.get("/duties-clock", params={"after": "journeys:1"})
 
     assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"] == ["query", "district"]
-    assert too_far.status_code == 422 and too_far.json()["detail"][0]["loc"] == ["query", "within_days"]
+    assert no_such_duty.status_code == 422 and no_such_duty.json()["detail"][0]["loc"] == ["query", "duty"]
     assert not_followed.status_code == 422 and not_followed.json()["detail"][0]["follows"] == ["referral"]
-    assert set(referral.get("/health").json()["projection_lag"]) == {"caseload", "emergency_placements"}
+    assert set(referral.get("/health").json()["projection_lag"]) == {"caseload", "emergency_placements",
+                                                                     "mediation_returns"}

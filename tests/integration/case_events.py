@@ -8,18 +8,27 @@ from uuid import UUID, uuid4
 
 from shared.contracts import Event
 from shared.contracts.referral import (
+    STATUS_ASSUMED_FOR_COHORT,
     AssessmentCompleted,
     CaseClosed,
     CaseReopened,
+    DutyEnded,
+    DutyStarted,
     EligibilityDecided,
+    MediationConcluded,
     PanelDecisionMade,
     ReferralMade,
+    ReturnHomeFollowedUp,
 )
 from shared.contracts.vocabulary import (
     ClosureReason,
     Cohort,
+    Duty,
+    DutyEndReason,
     Gateway,
+    LegalStatus,
     Level,
+    MediationOutcome,
     PanelDecision,
     PresentingReason,
     PriorityBand,
@@ -53,14 +62,26 @@ class ACase:
 
     def referred(self, at: datetime = days_ago(90)) -> ReferralMade:
         return self._event(ReferralMade, at, gateway=Gateway.hub, cohort=Cohort.care_leaver, age_at_event=19,
-                           presenting_reason=PresentingReason.leaving_care)
+                           legal_status=LegalStatus.former_relevant, presenting_reason=PresentingReason.leaving_care)
 
     def eligible(self, at: datetime) -> EligibilityDecided:
-        return self._event(EligibilityDecided, at, eligible=True,
-                           prevention_duty_due_on=(at + timedelta(days=56)).date())
+        return self._event(EligibilityDecided, at, eligible=True)
 
     def ineligible(self, at: datetime) -> EligibilityDecided:
         return self._event(EligibilityDecided, at, eligible=False)
+
+    def duty_started(self, at: datetime, duty: Duty) -> DutyStarted:
+        return self._event(DutyStarted, at, duty=duty)
+
+    def duty_ended(self, at: datetime, duty: Duty, reason: DutyEndReason) -> DutyEnded:
+        return self._event(DutyEnded, at, duty=duty, reason=reason)
+
+    def mediation_concluded(self, at: datetime, attempt: int, outcome: MediationOutcome) -> MediationConcluded:
+        return self._event(MediationConcluded, at, attempt=attempt, outcome=outcome)
+
+    def followed_up(self, at: datetime, attempt: int, months_after: int, still_at_home: bool) -> ReturnHomeFollowedUp:
+        return self._event(ReturnHomeFollowedUp, at, attempt=attempt, months_after=months_after,
+                           still_at_home=still_at_home)
 
     def assessed(self, at: datetime, band: PriorityBand = PriorityBand.a,
                  level: Level = Level.high) -> AssessmentCompleted:
@@ -75,4 +96,4 @@ class ACase:
 
     def reopened(self, at: datetime, cohort: Cohort = Cohort.care_leaver) -> CaseReopened:
         return self._event(CaseReopened, at, presenting_reason=PresentingReason.loss_of_tenancy,
-                           cohort=cohort, age_at_event=19)
+                           cohort=cohort, legal_status=STATUS_ASSUMED_FOR_COHORT[cohort], age_at_event=19)

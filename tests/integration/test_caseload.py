@@ -1,4 +1,4 @@
-"""The caseload projection on real PostgreSQL: the panel agenda and the prevention clock it gives."""
+"""The caseload projection on real PostgreSQL: the panel agenda and the duties clock it gives."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ import pytest
 
 from services.referral.projections.caseload import (
     CaseloadProjection,
+    DutiesClock,
     PanelAgenda,
-    PreventionClock,
+    duties_clock,
     panel_agenda,
-    prevention_clock,
 )
 from services.referral.projections.emergency_placements import EmergencyPlacementsProjection
 from shared.contracts import Event
@@ -25,6 +25,8 @@ from shared.contracts.referral import (
     ReferralEvent,
 )
 from shared.contracts.vocabulary import (
+    Duty,
+    DutyEndReason,
     Level,
     LinkBasis,
     MediationOutcome,
@@ -68,9 +70,9 @@ class Caseload:
     async def agenda_ids(self, **query) -> list[UUID]:
         return [entry.case_id for entry in (await self.agenda(**query)).cases]
 
-    async def clock(self, today: date = TODAY, within_days: int = 14, district: str | None = None) -> PreventionClock:
+    async def clock(self, today: date = TODAY, district: str | None = None, duty: Duty | None = None) -> DutiesClock:
         async with self.pool.acquire() as conn:
-            return await prevention_clock(conn, today, within_days, district, self.schema)
+            return await duties_clock(conn, today, district, duty, self.schema)
 
     async def clock_ids(self, **query) -> list[UUID]:
         return [entry.case_id for entry in (await self.clock(**query)).cases]
@@ -200,50 +202,48 @@ async def test_days_waiting_are_whole_utc_days_from_the_day_the_wait_began(casel
     assert [e.days_waiting for e in (await caseload.agenda(today=TODAY + timedelta(days=30))).cases] == [31]
 
 
-async def test_the_prevention_clock_lists_overdue_and_near_duties_most_urgent_first_but_not_later_ones(caseload):
-    overdue, due_today, near, at_the_horizon, not_yet = ACase(), ACase(), ACase(), ACase(), ACase()
+async def test_the_three_duties_on_the_clock_each_by_its_own_rule(caseload):
+    prevention, relief_overdue, relief_due, relief_running, main = ACase(), ACase(), ACase(), ACase(), ACase()
     await caseload.apply(
-        near.referred(), near.eligible(days_ago(56 - 5)),
-        not_yet.referred(), not_yet.eligible(days_ago(56 - 15)),
-        overdue.referred(), overdue.eligible(days_ago(56 + 3)),
-        at_the_horizon.referred(), at_the_horizon.eligible(days_ago(56 - 14)),
-        due_today.referred(), due_today.eligible(days_ago(56)))
+        prevention.referred(), prevention.eligible(days_ago(80)),
+        prevention.duty_started(days_ago(70), Duty.prevention),
+        relief_due.referred(), relief_due.duty_started(days_ago(56), Duty.relief),
+        relief_overdue.referred(), relief_overdue.duty_started(days_ago(60), Duty.prevention),
+        relief_overdue.duty_ended(days_ago(59), Duty.prevention, DutyEndReason.became_homeless),
+        relief_overdue.duty_started(days_ago(59), Duty.relief),
+        relief_running.referred(), relief_running.duty_started(days_ago(10), Duty.relief),
+        main.referred(), main.duty_started(days_ago(89), Duty.relief),
+        main.duty_ended(days_ago(30), Duty.relief, DutyEndReason.relief_period_ended),
+        main.duty_started(days_ago(20), Duty.main))
 
-    clock = await caseload.clock(within_days=14)
+    clock = await caseload.clock()
 
-    assert [(e.case_id, e.days_left, e.overdue) for e in clock.cases] == [
-        (overdue.case_id, -3, True), (due_today.case_id, 0, False), (near.case_id, 5, False),
-        (at_the_horizon.case_id, 14, False)]
-    assert clock.cases[0].prevention_duty_due_on == TODAY - timedelta(days=3)
-    assert clock.as_of == TODAY and clock.within_days == 14
-    assert not_yet.case_id in await caseload.clock_ids(within_days=15)
-    assert await caseload.clock_ids(within_days=0) == [overdue.case_id, due_today.case_id]
-
-
-async def test_closing_a_case_stops_its_prevention_clock_even_after_a_reopening(caseload):
-    case, other = ACase(), ACase()
-    await caseload.apply(case.referred(), case.eligible(days_ago(60)), other.referred(), other.eligible(days_ago(60)))
-    assert set(await caseload.clock_ids()) == {case.case_id, other.case_id}
-
-    await caseload.apply(case.closed(days_ago(1)))
-    assert await caseload.clock_ids() == [other.case_id]
-    assert (await caseload.row(case.case_id))["prevention_duty_due_on"] is None
-
-    await caseload.apply(case.reopened(days_ago(0)))
-    assert await caseload.clock_ids() == [other.case_id]
+    assert [(e.case_id, e.duty, e.days_running, e.state, e.overdue, e.days_left) for e in clock.cases] == [
+        (relief_overdue.case_id, Duty.relief, 59, "overdue", True, -3),
+        (relief_due.case_id, Duty.relief, 56, "due", False, 0),
+        (relief_running.case_id, Duty.relief, 10, "running", False, 46),
+        (prevention.case_id, Duty.prevention, 70, "review", False, None),
+        (main.case_id, Duty.main, 20, "running", False, None)]
+    assert clock.cases[0].main_duty_decision_due_on == TODAY - timedelta(days=3)
+    assert clock.cases[0].started_at == days_ago(59)
+    assert await caseload.clock_ids(duty=Duty.main) == [main.case_id]
 
 
-async def test_an_ineligible_decision_leaves_no_prevention_duty_to_count(caseload):
-    case = ACase()
-    await caseload.apply(case.referred(), case.eligible(days_ago(60)), case.ineligible(days_ago(59)))
+async def test_an_ended_duty_leaves_the_clock_and_a_closed_case_is_never_on_it(caseload):
+    ended, closed = ACase(), ACase()
+    await caseload.apply(
+        ended.referred(), ended.duty_started(days_ago(30), Duty.prevention),
+        ended.duty_ended(days_ago(2), Duty.prevention, DutyEndReason.accommodation_secured),
+        closed.referred(), closed.duty_started(days_ago(30), Duty.prevention), closed.closed(days_ago(1)))
 
     assert await caseload.clock_ids() == []
+    assert (await caseload.row(ended.case_id))["duty"] is None
 
 
-async def test_the_prevention_clock_can_be_confined_to_one_district(caseload):
+async def test_the_duties_clock_can_be_confined_to_one_district(caseload):
     dover, thanet = ACase(district="dover"), ACase(district="thanet")
-    await caseload.apply(dover.referred(), dover.eligible(days_ago(50)),
-                         thanet.referred(), thanet.eligible(days_ago(50)))
+    await caseload.apply(dover.referred(), dover.duty_started(days_ago(50), Duty.relief),
+                         thanet.referred(), thanet.duty_started(days_ago(50), Duty.relief))
 
     assert await caseload.clock_ids(district="thanet") == [thanet.case_id]
 

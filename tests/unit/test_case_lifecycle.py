@@ -54,10 +54,12 @@ def an_assessed_case() -> Case:
     return case
 
 
-def test_an_eligible_case_gets_a_prevention_duty_due_56_days_later():
+def test_an_eligibility_decision_derives_no_duty_or_due_date_duties_are_recorded_on_their_own():
     case = a_referred_case()
     case.decide_eligibility(eligible=True, occurred_at=days(1), now=NOW)
-    assert case.prevention_duty_due_on == days(57).date()
+    [decided] = case.collect_events()
+    assert decided.schema_version == 2 and "prevention_duty_due_on" not in decided.model_dump()
+    assert case.eligible is True and case.running_duty is None
 
 
 def test_mediation_is_attempted_then_concluded_with_an_outcome():

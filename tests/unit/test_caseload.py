@@ -1,4 +1,4 @@
-"""GET /panel-agenda and /prevention-clock on a bare FastAPI app: input checks, waiting for a position,
+"""GET /panel-agenda and /duties-clock on a bare FastAPI app: input checks, waiting for a position,
 and how rows become answers. The projection itself runs on PostgreSQL in tests/integration/test_caseload.py."""
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def a_row(**overrides) -> dict:
         "status": "open", "referred_at": datetime(2026, 3, 1, 9, tzinfo=UTC),
         "assessed_at": datetime(2026, 4, 10, 9, tzinfo=UTC), "priority_band": "A", "support_level": "high",
         "awaiting_panel_since": datetime(2026, 4, 10, 9, tzinfo=UTC), "last_panel_decision": None,
-        "last_panel_date": None, "prevention_duty_due_on": None,
+        "last_panel_date": None, "duty": None, "duty_started_at": None,
     }
     return row | overrides
 
@@ -124,33 +124,47 @@ def test_the_agenda_gives_each_case_its_wait_since_it_became_ready_in_days(clien
     assert (entry["priority_band"], entry["support_level"], entry["last_panel_decision"]) == ("A", "high", "defer")
 
 
-def test_the_prevention_clock_counts_days_left_and_marks_overdue_duties(client, conn):
-    conn.rows = [a_row(prevention_duty_due_on=TODAY - timedelta(days=2)), a_row(prevention_duty_due_on=TODAY),
-                 a_row(prevention_duty_due_on=TODAY + timedelta(days=9))]
+def started(days_ago: int) -> datetime:
+    day = TODAY - timedelta(days=days_ago)
+    return datetime(day.year, day.month, day.day, 9, tzinfo=UTC)
 
-    response = client.get("/prevention-clock", params={"within_days": 10})
+
+def test_the_duties_clock_shows_each_duty_by_its_own_rule(client, conn):
+    conn.rows = [a_row(duty="relief", duty_started_at=started(57)), a_row(duty="relief", duty_started_at=started(56)),
+                 a_row(duty="relief", duty_started_at=started(55)),
+                 a_row(duty="prevention", duty_started_at=started(80)),
+                 a_row(duty="prevention", duty_started_at=started(56)),
+                 a_row(duty="prevention", duty_started_at=started(55)),
+                 a_row(duty="main", duty_started_at=started(300))]
+
+    response = client.get("/duties-clock")
 
     assert response.status_code == 200, response.text
     body = response.json()
-    assert [(e["days_left"], e["overdue"]) for e in body["cases"]] == [(-2, True), (0, False), (9, False)]
-    assert body["cases"][0]["prevention_duty_due_on"] == "2026-04-29"
-    assert body["within_days"] == 10 and body["as_of"] == "2026-05-01"
-    [(_, (horizon, district))] = conn.queries
-    assert (horizon, district) == (TODAY + timedelta(days=10), None)
+    assert [(e["duty"], e["days_running"], e["state"], e["overdue"], e["days_left"]) for e in body["cases"]] == [
+        ("relief", 57, "overdue", True, -1), ("relief", 56, "due", False, 0), ("relief", 55, "running", False, 1),
+        ("prevention", 80, "review", False, None), ("prevention", 56, "review", False, None),
+        ("prevention", 55, "running", False, None), ("main", 300, "running", False, None)]
+    assert body["cases"][0]["main_duty_decision_due_on"] == "2026-04-30"
+    assert body["as_of"] == "2026-05-01" and body["duty"] is None
+    [(_, (district, duty))] = conn.queries
+    assert (district, duty) == (None, None)
 
 
-def test_the_prevention_clock_looks_fourteen_days_ahead_unless_told(client, conn):
-    assert client.get("/prevention-clock").json()["within_days"] == 14
-    assert conn.queries[0][1][0] == TODAY + timedelta(days=14)
+def test_the_duties_clock_can_be_asked_for_one_kind_of_duty(client, conn):
+    assert client.get("/duties-clock", params={"duty": "relief"}).json()["duty"] == "relief"
+    assert conn.queries[0][1] == (None, "relief")
+    assert client.get("/duties-clock", params={"duty": "s195"}).status_code == 422
 
 
 def test_a_district_filter_is_passed_to_the_read_model(client, conn):
     assert client.get("/panel-agenda", params={"district": "wyre"}).json()["district"] == "wyre"
-    assert client.get("/prevention-clock", params={"district": "wyre"}).status_code == 200
-    assert [args[-1] for _, args in conn.queries] == ["wyre", "wyre", "wyre"]  # agenda, its emergencies, clock
+    assert client.get("/duties-clock", params={"district": "wyre"}).status_code == 200
+    assert [args[-1] for _, args in conn.queries[:2]] == ["wyre", "wyre"]  # agenda, its emergencies
+    assert conn.queries[2][1][0] == "wyre"  # clock
 
 
-@pytest.mark.parametrize("path", ["/panel-agenda", "/prevention-clock"])
+@pytest.mark.parametrize("path", ["/panel-agenda", "/duties-clock"])
 def test_an_unknown_district_is_refused_naming_the_known_ones_and_nothing_is_read(client, conn, path):
     response = client.get(path, params={"district": "atlantis"})
 
@@ -161,16 +175,7 @@ def test_an_unknown_district_is_refused_naming_the_known_ones_and_nothing_is_rea
     assert conn.queries == []
 
 
-@pytest.mark.parametrize("within_days", ["-1", "57", "soon"])
-def test_within_days_outside_the_prevention_duty_is_refused(client, conn, within_days):
-    response = client.get("/prevention-clock", params={"within_days": within_days})
-
-    assert response.status_code == 422
-    assert response.json()["detail"][0]["loc"] == ["query", "within_days"]
-    assert conn.queries == []
-
-
-@pytest.mark.parametrize("path", ["/panel-agenda", "/prevention-clock"])
+@pytest.mark.parametrize("path", ["/panel-agenda", "/duties-clock"])
 def test_a_read_after_a_position_waits_for_the_projection_to_apply_it(client, consumer, path):
     response = client.get(path, params={"after": "referral:7"})
 
@@ -178,7 +183,7 @@ def test_a_read_after_a_position_waits_for_the_projection_to_apply_it(client, co
     assert consumer.asked == [7]
 
 
-@pytest.mark.parametrize("path", ["/panel-agenda", "/prevention-clock"])
+@pytest.mark.parametrize("path", ["/panel-agenda", "/duties-clock"])
 def test_a_position_not_reached_in_time_is_a_503_to_retry(client, conn, path):
     response = client.get(path, params={"after": "referral:8"})
 
@@ -216,11 +221,11 @@ def keys_and_values(answer) -> tuple[set[str], str]:
 
 
 def test_personal_data_in_the_rows_read_reaches_no_answer(client, conn):
-    conn.rows = [a_row(prevention_duty_due_on=TODAY, **PERSONAL_DATA)]
+    conn.rows = [a_row(duty="relief", duty_started_at=started(60), **PERSONAL_DATA)]
     conn.emergency_rows = [{"case_id": conn.rows[0]["case_id"], "placement_id": uuid4(), "district": "preston",
                             "provision_type": "bed_and_breakfast", "started_at": datetime(2026, 4, 20, tzinfo=UTC),
                             **PERSONAL_DATA}]
-    agenda, clock = client.get("/panel-agenda").json(), client.get("/prevention-clock").json()
+    agenda, clock = client.get("/panel-agenda").json(), client.get("/duties-clock").json()
     assert agenda["cases"] and agenda["emergency_placements_to_report"] and clock["cases"]
 
     for answer in (agenda, clock):

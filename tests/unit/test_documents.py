@@ -185,7 +185,8 @@ def test_the_example_messages_make_one_case_the_referral_rules_accept_in_order()
     reopening = messages.pop("reopening")
     changes = {"eligibility": Case.decide_eligibility, "mediation-attempt": Case.attempt_mediation,
                "mediation-outcome": Case.conclude_mediation, "assessment": Case.complete_assessment,
-               "panel-decision": Case.decide_at_panel, "closure": Case.close}
+               "panel-decision": Case.decide_at_panel, "closure": Case.close, "duty-start": Case.start_duty,
+               "duty-end": Case.end_duty, "return-home-follow-up": Case.follow_up_return_home}
     for kind, message in messages.items():
         changes[kind](case, now=now, **message.model_dump(exclude={"district_ref", "message_id"}))
     case.reopen(presenting_reason=reopening.presenting_reason, cohort=reopening.cohort,

@@ -6,8 +6,8 @@ answers once, by the exception handlers `service_app` registers (`shared.errors`
 
 from fastapi import APIRouter
 
-from services.referral.api import caseload, cases, inbox, people, referrals
+from services.referral.api import caseload, cases, duties, inbox, mediation, people, referrals
 
 router = APIRouter()
-for part in (referrals, cases, people, inbox, caseload):
+for part in (referrals, cases, people, inbox, caseload, duties, mediation):
     router.include_router(part.router)

@@ -1,4 +1,4 @@
-"""The caseload routes case workers use: the panel agenda and the prevention clock."""
+"""The caseload routes case workers use: the panel agenda and the duties clock."""
 
 from __future__ import annotations
 
@@ -6,14 +6,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from services.referral.api.deps import PanelAgendaReader, PreventionClockReader
+from services.referral.api.deps import DutiesClockReader, PanelAgendaReader
 from services.referral.projections.caseload import (
-    MAX_WITHIN_DAYS,
+    DutiesClock,
     PanelAgenda,
-    PreventionClock,
+    duties_clock,
     panel_agenda,
-    prevention_clock,
 )
+from shared.contracts.vocabulary import Duty
 from shared.service import After
 from shared.web import District, Runtime, Today, today_utc  # noqa: F401 - today_utc: tests override it
 
@@ -32,19 +32,19 @@ async def get_panel_agenda(runtime: Runtime, today: Today, district: District, c
         return await panel_agenda(conn, today, district)
 
 
-@router.get("/prevention-clock")
-async def get_prevention_clock(
+@router.get("/duties-clock")
+async def get_duties_clock(
     runtime: Runtime,
     today: Today,
     district: District,
-    caller: PreventionClockReader,
-    within_days: Annotated[int, Query(ge=0, le=MAX_WITHIN_DAYS,
-                                      description="Also list duties due within this many days")] = 14,
+    caller: DutiesClockReader,
+    duty: Annotated[Duty | None, Query(description="Only duties of this kind")] = None,
     after: After = None,
-) -> PreventionClock:
-    """Open cases whose prevention duty is overdue or due within `within_days`, most urgent first. A district
-    officer sees their own district's only."""
+) -> DutiesClock:
+    """The homelessness duty running on each open case, by its own rule: a prevention duty past 56 days is due a
+    review (it may continue), never overdue; a relief duty is due on day 56, when a main duty decision is due,
+    and overdue after; a main duty shows how long it has run. A district officer sees their own district's only."""
     district = caller.district_filter(district)
     await runtime.wait_for_positions(after or [], "caseload")
     async with runtime.pool.acquire() as conn:
-        return await prevention_clock(conn, today, within_days, district)
+        return await duties_clock(conn, today, district, duty)

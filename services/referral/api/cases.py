@@ -118,4 +118,5 @@ def get_case(case_id: UUID, referrals: ReferralsStore, caller: CaseReader) -> di
             "mediation_attempts": case.mediation_attempts, "linked": case.person_ref != case.own_person_ref,
             "possible_matches": sorted(str(ref) for ref in people_in_sight(referrals, caller, case.possible_matches)),
             "personal_data_erased": case.personal_data_erased,
-            "prevention_duty_due_on": case.prevention_duty_due_on.isoformat() if case.prevention_duty_due_on else None}
+            "duty": {"duty": case.running_duty[0].value, "started_at": case.running_duty[1].isoformat()}
+            if case.running_duty else None}

@@ -35,8 +35,12 @@ DataProtectionOfficer = requires(Role.data_protection_officer)
 RefusedMessagesReader = requires(Role.district_officer, Role.admin)
 """Reads a district's refused messages (a district officer: their own district's)."""
 PanelAgendaReader = requires(Role.district_officer, Role.panel_member, Role.childrens_services, Role.admin)
-PreventionClockReader = requires(Role.district_officer, Role.panel_member, Role.childrens_services,
-                                 Role.commissioner, Role.admin)
+DutiesClockReader = requires(Role.district_officer, Role.panel_member, Role.childrens_services,
+                             Role.commissioner, Role.admin)
+"""Reads the homelessness duties running on open cases (a district officer: their own district's)."""
+MediationOutcomesReader = requires(Role.analyst, Role.commissioner, Role.district_officer, Role.childrens_services,
+                                   Role.admin)
+"""Reads mediation's return-home rate: counts only (a district officer: their own district's)."""
 
 
 def case_within_reach(referrals: Referrals, principal: Principal, case_id: UUID) -> None:

@@ -36,8 +36,11 @@ from services.referral.handlers import (
     ConcludeMediation,
     DecideAtPanel,
     DecideEligibility,
+    EndDuty,
+    FollowUpReturnHome,
     MakeReferral,
     ReopenCase,
+    StartDuty,
     decide,
     save_together,
 )
@@ -47,6 +50,8 @@ from shared.contracts.inbound import (
     AssessmentDone,
     CaseClosure,
     DistrictMessage,
+    DutyEndReported,
+    DutyStartReported,
     EligibilityDecision,
     MediationEnded,
     MediationStarted,
@@ -56,6 +61,7 @@ from shared.contracts.inbound import (
     Reason,
     ReferralReceived,
     ReReferral,
+    ReturnHomeFollowUpReported,
 )
 from shared.errors import DomainError
 from shared.eventstore import Change
@@ -76,6 +82,10 @@ COMMANDS: dict[type[DistrictMessage], type[BaseModel]] = {
     PanelDecided: DecideAtPanel,
     CaseClosure: CloseCase,
     ReReferral: ReopenCase,
+    # homelessness duties and mediation follow-up
+    DutyStartReported: StartDuty,
+    DutyEndReported: EndDuty,
+    ReturnHomeFollowUpReported: FollowUpReturnHome,
 }
 """The command each update to a case becomes (a referral becomes MakeReferral)."""
 

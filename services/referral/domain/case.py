@@ -13,6 +13,8 @@ from shared.contracts.referral import (
     AssessmentCompleted,
     CaseClosed,
     CaseReopened,
+    DutyEnded,
+    DutyStarted,
     EligibilityDecided,
     MediationAttempted,
     MediationConcluded,
@@ -23,10 +25,13 @@ from shared.contracts.referral import (
     PossibleMatchDismissed,
     PossibleMatchFlagged,
     ReferralMade,
+    ReturnHomeFollowedUp,
 )
 from shared.contracts.vocabulary import (
     ClosureReason,
     Cohort,
+    Duty,
+    DutyEndReason,
     Flag,
     Gateway,
     LegalStatus,
@@ -44,7 +49,35 @@ from shared.contracts.vocabulary import DistrictNotInForce as NotInForce
 from shared.contracts.vocabulary import UnknownDistrict as NotADistrict
 from shared.errors import Conflict, Refused
 
-PREVENTION_DUTY = timedelta(days=56)
+RELIEF_PERIOD = timedelta(days=56)
+"""s189B: the relief duty ends once 56 days have passed; then a main duty decision is due."""
+PREVENTION_REVIEW_AFTER = timedelta(days=56)
+"""s195: the prevention duty may continue past 56 days; at 56 days it is due a review, not overdue."""
+
+END_REASONS: dict[Duty, frozenset[DutyEndReason]] = {
+    Duty.prevention: frozenset({
+        DutyEndReason.accommodation_secured, DutyEndReason.became_homeless, DutyEndReason.no_longer_eligible,
+        DutyEndReason.lost_contact, DutyEndReason.withdrew_application, DutyEndReason.refused_suitable_offer,
+        DutyEndReason.refused_to_cooperate, DutyEndReason.accommodated_by_childrens_services, DutyEndReason.other}),
+    Duty.relief: frozenset({
+        DutyEndReason.accommodation_secured, DutyEndReason.relief_period_ended, DutyEndReason.main_duty_accepted,
+        DutyEndReason.main_duty_not_owed, DutyEndReason.no_longer_eligible, DutyEndReason.lost_contact,
+        DutyEndReason.withdrew_application, DutyEndReason.refused_suitable_offer,
+        DutyEndReason.refused_to_cooperate, DutyEndReason.accommodated_by_childrens_services, DutyEndReason.other}),
+    Duty.main: frozenset({
+        DutyEndReason.accommodation_secured, DutyEndReason.refused_suitable_offer,
+        DutyEndReason.intentionally_homeless, DutyEndReason.no_longer_eligible, DutyEndReason.withdrew_application,
+        DutyEndReason.lost_contact, DutyEndReason.accommodated_by_childrens_services, DutyEndReason.other}),
+}
+"""The reasons each duty can end for (s195(8), s189B(7), s193(5)-(7)): `became_homeless` ends prevention only,
+`relief_period_ended` relief only, and the main duty is decided only once relief has ended."""
+MAIN_DUTY_FOLLOWS = frozenset({DutyEndReason.relief_period_ended, DutyEndReason.main_duty_accepted})
+"""How a relief duty ends when a main duty decision follows: its 56 days passed, or the main duty was accepted
+earlier."""
+FOLLOW_UP_MONTHS = (3, 6)
+FOLLOW_UP_EARLY_BY = timedelta(days=14)
+"""How early a return home may be followed up before its 3 or 6 months are up (a visit booked in the fortnight
+before); the service may configure its own (`CASETRACK_RETURN_HOME_FOLLOW_UP_EARLY_DAYS`)."""
 
 
 def age_on(date_of_birth: date, day: date) -> int:
@@ -66,13 +99,19 @@ class Case(Aggregate):
     assessed: bool = False
     mediation_attempts: int = 0
     mediation_in_progress: bool = False
-    prevention_duty_due_on: date | None = None
+    eligible: bool | None = None
     last_occurred_at: datetime
     personal_data_erased: bool = False
 
     def __init__(self, id: UUID):
         super().__init__(id)
         self.possible_matches: set[UUID] = set()
+        self.running_duty: tuple[Duty, datetime] | None = None
+        """The homelessness duty owed now, and since when (one at a time)."""
+        self.last_duty_ended: tuple[Duty, DutyEndReason, datetime] | None = None
+        self.returned_home: dict[int, datetime] = {}
+        """Mediation attempts that ended with the young person home, and when."""
+        self.return_home_follow_ups: set[tuple[int, int]] = set()
 
     @classmethod
     def make_referral(
@@ -135,8 +174,10 @@ class Case(Aggregate):
                            occurred_at=occurred_at, **facts)
 
     def decide_eligibility(self, *, eligible: bool, occurred_at: datetime, now: datetime) -> None:
-        due = (occurred_at + PREVENTION_DUTY).date() if eligible else None
-        self._change(EligibilityDecided, occurred_at, now, eligible=eligible, prevention_duty_due_on=due)
+        if not eligible and self.running_duty is not None:
+            raise DutyStillRunning(f"the {self.running_duty[0].value} duty is running: end it (no_longer_eligible) "
+                                   "before recording the case as ineligible")
+        self._change(EligibilityDecided, occurred_at, now, eligible=eligible)
 
     def attempt_mediation(self, *, occurred_at: datetime, now: datetime) -> None:
         if self.mediation_in_progress:
@@ -147,6 +188,29 @@ class Case(Aggregate):
         if not self.mediation_in_progress:
             raise NoMediationInProgress("there is no mediation attempt to conclude")
         self._change(MediationConcluded, occurred_at, now, attempt=self.mediation_attempts, outcome=outcome)
+
+    # -- mediation follow-up ---------------------------------------------------------------------------------
+
+    def follow_up_return_home(self, *, attempt: int, months_after: int, still_at_home: bool, occurred_at: datetime,
+                              now: datetime, early_by: timedelta = FOLLOW_UP_EARLY_BY) -> None:
+        """Record whether a return home after mediation lasted, 3 or 6 months on (a closed case too: the usual
+        one is closed as returned_home)."""
+        if months_after not in FOLLOW_UP_MONTHS:
+            raise FollowUpNotAtThreeOrSixMonths("a return home is followed up at 3 or 6 months", field="months_after")
+        returned_at = self.returned_home.get(attempt)
+        if returned_at is None:
+            raise NoReturnHomeToFollowUp(f"mediation attempt {attempt} did not end with a return home",
+                                         field="attempt")
+        if (attempt, months_after) in self.return_home_follow_ups:
+            raise ReturnHomeAlreadyFollowedUp(
+                f"the return home after attempt {attempt} was already followed up at {months_after} months")
+        self._check_dated(occurred_at, now)
+        due = months_later(returned_at, months_after)
+        if occurred_at < due - early_by:
+            raise FollowUpNotYetDue(f"the {months_after}-month follow-up is due on {due.date().isoformat()} "
+                                    f"(at most {early_by.days} days earlier)", field="occurred_at")
+        self._record_fact(ReturnHomeFollowedUp, occurred_at, attempt=attempt, months_after=months_after,
+                          still_at_home=still_at_home)
 
     def complete_assessment(self, *, support_needs: list[SupportNeed], support_level: Level, risk: Level,
                             priority_band: PriorityBand, occurred_at: datetime, now: datetime) -> None:
@@ -161,6 +225,9 @@ class Case(Aggregate):
                      emergency_placement_reported=emergency_placement_reported)
 
     def close(self, *, reason: ClosureReason, occurred_at: datetime, now: datetime) -> None:
+        if self.running_duty is not None and not self.closed:
+            raise DutyStillRunning(f"the {self.running_duty[0].value} duty is running: record why it ended "
+                                   "(DutyEnded) before closing the case")
         self._change(CaseClosed, occurred_at, now, reason=reason)
 
     def reopen(self, *, presenting_reason: PresentingReason, cohort: Cohort, date_of_birth: date,
@@ -175,6 +242,46 @@ class Case(Aggregate):
         check_cohort(cohort, age)
         self._record_fact(CaseReopened, occurred_at, presenting_reason=presenting_reason, cohort=cohort,
                           legal_status=STATUS_ASSUMED_FOR_COHORT[cohort], age_at_event=age)
+
+    # -- homelessness duties ------------------------------------------------------------------------------------
+
+    def start_duty(self, *, duty: Duty, occurred_at: datetime, now: datetime) -> None:
+        """A homelessness duty is owed from `occurred_at`: one at a time; relief after prevention ended (the young
+        person became homeless) or directly; a main duty only once relief has ended for a main duty decision."""
+        duty = Duty(duty)
+        if self.eligible is False:
+            raise IneligibleCaseOwedNoDuty("the case was decided ineligible: no homelessness duty is owed")
+        if self.running_duty is not None:
+            running = self.running_duty[0]
+            if running is duty:
+                raise DutyAlreadyRunning(f"a {duty.value} duty is already running on this case")
+            raise DutyStillRunning(f"the {running.value} duty is running: end it before a {duty.value} duty starts")
+        last = self.last_duty_ended
+        if duty is Duty.main and (last is None or last[0] is not Duty.relief or last[1] not in MAIN_DUTY_FOLLOWS):
+            raise MainDutyBeforeReliefEnded(
+                "a main duty follows a relief duty that ended with relief_period_ended or main_duty_accepted")
+        if last is not None and occurred_at < last[2]:
+            raise DutyStartsBeforeLastEnded(
+                f"the {last[0].value} duty ended on {last[2].isoformat()}: a duty cannot start before it",
+                field="occurred_at")
+        self._change(DutyStarted, occurred_at, now, duty=duty)
+
+    def end_duty(self, *, duty: Duty, reason: DutyEndReason, occurred_at: datetime, now: datetime) -> None:
+        """The running duty ended, for a reason valid for that duty."""
+        duty, reason = Duty(duty), DutyEndReason(reason)
+        if self.running_duty is None or self.running_duty[0] is not duty:
+            raise DutyNotRunning(f"no {duty.value} duty is running on this case")
+        if reason not in END_REASONS[duty]:
+            raise EndReasonNotForThisDuty(f"{reason.value} does not end a {duty.value} duty", field="reason")
+        started_at = self.running_duty[1]
+        if occurred_at < started_at:
+            raise DutyEndsBeforeItStarted(f"the {duty.value} duty started on {started_at.isoformat()}",
+                                          field="occurred_at")
+        if reason is DutyEndReason.relief_period_ended and occurred_at < started_at + RELIEF_PERIOD:
+            raise ReliefPeriodNotOver(
+                f"the relief duty started on {started_at.date().isoformat()}: its 56 days end on "
+                f"{(started_at + RELIEF_PERIOD).date().isoformat()}", field="occurred_at")
+        self._change(DutyEnded, occurred_at, now, duty=duty, reason=reason)
 
     # -- who the young person is ----------------------------------------------------------------
 
@@ -226,7 +333,7 @@ class Case(Aggregate):
 
     @apply.register
     def _(self, event: EligibilityDecided) -> None:
-        self.prevention_duty_due_on = event.prevention_duty_due_on
+        self.eligible = event.eligible
         self.last_occurred_at = max(self.last_occurred_at, event.occurred_at)
 
     @apply.register
@@ -238,6 +345,8 @@ class Case(Aggregate):
     @apply.register
     def _(self, event: MediationConcluded) -> None:
         self.mediation_in_progress = False
+        if event.outcome is MediationOutcome.returned_home:
+            self.returned_home[event.attempt] = event.occurred_at
         self.last_occurred_at = max(self.last_occurred_at, event.occurred_at)
 
     @apply.register
@@ -283,6 +392,23 @@ class Case(Aggregate):
     def _(self, event: PersonalDataErased) -> None:
         self.personal_data_erased = True
 
+    # -- homelessness duties and mediation follow-up: applying ---------------------------------------------------
+
+    @apply.register
+    def _(self, event: DutyStarted) -> None:
+        self.running_duty = (event.duty, event.occurred_at)
+        self.last_occurred_at = max(self.last_occurred_at, event.occurred_at)
+
+    @apply.register
+    def _(self, event: DutyEnded) -> None:
+        self.running_duty = None
+        self.last_duty_ended = (event.duty, event.reason, event.occurred_at)
+        self.last_occurred_at = max(self.last_occurred_at, event.occurred_at)
+
+    @apply.register
+    def _(self, event: ReturnHomeFollowedUp) -> None:
+        self.return_home_follow_ups.add((event.attempt, event.months_after))
+
 
 def age_at(date_of_birth: date, occurred_at: datetime) -> int:
     if date_of_birth > occurred_at.date():
@@ -291,6 +417,14 @@ def age_at(date_of_birth: date, occurred_at: datetime) -> int:
     if not 16 <= age <= 25:
         raise YoungPersonOutsideAgeRange(f"the young person is {age} at the event; casetrack serves ages 16-25")
     return age
+
+
+def months_later(moment: datetime, months: int) -> datetime:
+    """The same day `months` calendar months on (the month's last day when it has fewer days)."""
+    month = moment.month - 1 + months
+    year, month = moment.year + month // 12, month % 12 + 1
+    last_day = (date(year + month // 12, month % 12 + 1, 1) - timedelta(days=1)).day
+    return moment.replace(year=year, month=month, day=min(moment.day, last_day))
 
 
 def check_cohort(cohort: Cohort, age: int) -> None:
@@ -367,3 +501,63 @@ class CaseIsNotLinked(CaseConflict):
 
 class NoSuchPossibleMatch(CaseConflict):
     """The case has no open possible match with that person."""
+
+
+# -- homelessness duties: named errors
+
+
+class IneligibleCaseOwedNoDuty(CaseConflict):
+    """A case decided ineligible is owed no homelessness duty (until a new decision finds it eligible)."""
+
+
+class DutyAlreadyRunning(CaseConflict):
+    """A duty of that kind is already running on the case."""
+
+
+class DutyStillRunning(CaseConflict):
+    """Another duty is still running: end it, with its reason, first (a case is not closed with a duty
+    running either)."""
+
+
+class MainDutyBeforeReliefEnded(CaseConflict):
+    """A main duty decision comes after the relief duty ends (relief_period_ended, or main_duty_accepted)."""
+
+
+class DutyNotRunning(CaseConflict):
+    """Only a running duty can end."""
+
+
+class DutyStartsBeforeLastEnded(ReferralRefused):
+    """A duty cannot start before the duty before it ended."""
+
+
+class DutyEndsBeforeItStarted(ReferralRefused):
+    """A duty cannot end before it started."""
+
+
+class EndReasonNotForThisDuty(ReferralRefused):
+    """That reason does not end that duty (became_homeless ends prevention only, relief_period_ended relief only,
+    ...)."""
+
+
+class ReliefPeriodNotOver(ReferralRefused):
+    """relief_period_ended is recorded only once the relief duty's 56 days have passed."""
+
+
+# -- mediation follow-up: named errors
+
+
+class NoReturnHomeToFollowUp(CaseConflict):
+    """Only a mediation attempt that ended with the young person returning home is followed up."""
+
+
+class ReturnHomeAlreadyFollowedUp(CaseConflict):
+    """A return home is followed up once at 3 months and once at 6."""
+
+
+class FollowUpNotAtThreeOrSixMonths(ReferralRefused):
+    """A return home is followed up at 3 or 6 months."""
+
+
+class FollowUpNotYetDue(ReferralRefused):
+    """A follow-up is recorded no earlier than its 3 or 6 months less the tolerance allowed."""

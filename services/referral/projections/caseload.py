@@ -1,68 +1,71 @@
 """The caseload: the referral service's read model of its own cases, and the two views case workers use.
 
 `CaseloadProjection` follows the referral service's own store and keeps one row per case. From it come the
-panel agenda (cases awaiting a panel decision, and how long they have waited) and the prevention clock (open
-cases whose 56-day prevention duty is due or overdue).
+panel agenda (cases awaiting a panel decision, and how long they have waited) and the duties clock (the
+homelessness duty running on each open case, each by its own rule).
 """
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
-from typing import Any
+from datetime import UTC, date, datetime
+from typing import Any, Literal
 from uuid import UUID
 
 import asyncpg
 from pydantic import AwareDatetime, BaseModel, Field
 
+from services.referral.domain import PREVENTION_REVIEW_AFTER, RELIEF_PERIOD
 from shared.contracts.referral import (
     AssessmentCompleted,
     CaseClosed,
     CaseReopened,
-    EligibilityDecided,
+    DutyEnded,
+    DutyStarted,
     PanelDecisionMade,
     PersonLinked,
     PersonUnlinked,
     ReferralMade,
 )
-from shared.contracts.vocabulary import Cohort, Level, PanelDecision, PriorityBand
+from shared.contracts.vocabulary import Cohort, Duty, Level, PanelDecision, PriorityBand
 from shared.projections import Projection, Recorded, event_types
 
 SCHEMA = "referral"
 
-MAX_WITHIN_DAYS = 56
-"""The prevention duty runs 56 days: looking further ahead than that finds nothing new."""
+RELIEF_DAYS = RELIEF_PERIOD.days
+"""s189B: the relief duty ends after 56 days; a main duty decision is due on day 56 and overdue after it."""
+PREVENTION_REVIEW_DAYS = PREVENTION_REVIEW_AFTER.days
+"""s195: the prevention duty may continue past 56 days: from day 56 it is shown for review, never overdue."""
 
 
 class CaseloadProjection(Projection):
-    """Keeps one row per case: its status, assessment, panel wait and prevention duty due date.
+    """Keeps one row per case: its status, assessment, panel wait and the homelessness duty running.
 
     Every update is guarded by the position of the last event applied to the row, so applying an event
     again, or an older one, changes nothing.
     """
 
     name = "caseload"
-    follows = {"referral": event_types([ReferralMade, EligibilityDecided, AssessmentCompleted, PanelDecisionMade,
-                                        CaseClosed, CaseReopened, PersonLinked, PersonUnlinked])}
+    follows = {"referral": event_types([ReferralMade, AssessmentCompleted, PanelDecisionMade, CaseClosed,
+                                        CaseReopened, PersonLinked, PersonUnlinked, DutyStarted, DutyEnded])}
+    version = 2  # 1 kept a prevention due date (decision + 56 days); 2 keeps the duty running and its start
     tables = [
         "CREATE TABLE IF NOT EXISTS caseload ("
         " case_id uuid PRIMARY KEY, person_ref uuid NOT NULL, district text NOT NULL, cohort text NOT NULL,"
         " status text NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed')),"
         " referred_at timestamptz NOT NULL, assessed_at timestamptz, priority_band text, support_level text,"
         " awaiting_panel_since timestamptz, last_panel_decision text, last_panel_date date,"
-        " prevention_duty_due_on date,"
+        " duty text, duty_started_at timestamptz,"
         " last_sequence bigint NOT NULL, last_position bigint NOT NULL, updated_at timestamptz NOT NULL)",
         "CREATE INDEX IF NOT EXISTS caseload_awaiting_panel ON caseload"
         " (district, priority_band, awaiting_panel_since) WHERE awaiting_panel_since IS NOT NULL",
-        "CREATE INDEX IF NOT EXISTS caseload_prevention_clock ON caseload"
-        " (district, prevention_duty_due_on) WHERE prevention_duty_due_on IS NOT NULL",
+        "CREATE INDEX IF NOT EXISTS caseload_duties_clock ON caseload"
+        " (district, duty, duty_started_at) WHERE duty IS NOT NULL",
     ]
 
     async def apply_one(self, conn: asyncpg.Connection, recorded: Recorded) -> None:
         event, delivery = recorded.event, recorded
         if isinstance(event, ReferralMade):
             await self._open(conn, event, delivery)
-        elif isinstance(event, EligibilityDecided):
-            await self._update(conn, event, delivery, "prevention_duty_due_on = $5", event.prevention_duty_due_on)
         elif isinstance(event, AssessmentCompleted):
             await self._update(
                 conn, event, delivery,
@@ -77,13 +80,17 @@ class CaseloadProjection(Projection):
                 " CASE WHEN $7::boolean THEN coalesce(awaiting_panel_since, $8::timestamptz) END",
                 event.decision.value, event.panel_date, event.decision is PanelDecision.defer, event.occurred_at)
         elif isinstance(event, CaseClosed):
-            await self._update(conn, event, delivery,
-                               "status = 'closed', awaiting_panel_since = NULL, prevention_duty_due_on = NULL")
+            await self._update(conn, event, delivery, "status = 'closed', awaiting_panel_since = NULL")
         elif isinstance(event, CaseReopened):
             await self._update(conn, event, delivery, "status = 'open', cohort = $5, awaiting_panel_since = NULL",
                                event.cohort.value)
         elif isinstance(event, (PersonLinked, PersonUnlinked)):
             await self._update(conn, event, delivery, "person_ref = $5", event.person_ref)
+        elif isinstance(event, DutyStarted):
+            await self._update(conn, event, delivery, "duty = $5, duty_started_at = $6", event.duty.value,
+                               event.occurred_at)
+        elif isinstance(event, DutyEnded):
+            await self._update(conn, event, delivery, "duty = NULL, duty_started_at = NULL")
 
     async def _open(self, conn: asyncpg.Connection, event: ReferralMade, delivery: Recorded) -> None:
         await conn.execute(
@@ -148,25 +155,36 @@ class PanelAgenda(BaseModel):
     emergency_placements_to_report: list[EmergencyPlacementToReport]
 
 
-class ClockCase(BaseModel):
-    """An open case whose prevention duty is due soon or overdue."""
+DutyState = Literal["running", "review", "due", "overdue"]
+
+
+class RunningDuty(BaseModel):
+    """The homelessness duty running on an open case, by its own rule: prevention is `review` from day 56 (it may
+    continue; never overdue); relief is `due` on day 56, when a main duty decision is due, and `overdue` after;
+    a main duty is `running`."""
 
     case_id: UUID
     person_ref: UUID = Field(description="The young person's pseudonym")
     district: str
     cohort: Cohort
-    prevention_duty_due_on: date
-    days_left: int = Field(description="Days from as_of to the due date; negative when overdue")
-    overdue: bool
+    duty: Duty
+    started_at: AwareDatetime
+    days_running: int = Field(description="Whole days from started_at (UTC date) to as_of")
+    state: DutyState
+    overdue: bool = Field(description="Only a relief duty past its 56 days is ever overdue")
+    main_duty_decision_due_on: date | None = Field(description="Relief only: 56 days after it started")
+    days_left: int | None = Field(description="Relief only: days from as_of to main_duty_decision_due_on; "
+                                              "negative when overdue")
 
 
-class PreventionClock(BaseModel):
-    """Open cases whose 56-day prevention duty is past due or due within `within_days`, most urgent first."""
+class DutiesClock(BaseModel):
+    """Open cases with a homelessness duty running: relief first (the most overdue first), then prevention
+    (the longest running first), then main duties."""
 
-    as_of: date = Field(description="The day (UTC) days_left is counted from")
-    within_days: int
+    as_of: date = Field(description="The day (UTC) days are counted to")
     district: str | None
-    cases: list[ClockCase]
+    duty: Duty | None
+    cases: list[RunningDuty]
 
 
 async def panel_agenda(conn: asyncpg.Connection, today: date, district: str | None,
@@ -192,18 +210,30 @@ async def panel_agenda(conn: asyncpg.Connection, today: date, district: str | No
             " AND ($1::text IS NULL OR e.district = $1) ORDER BY e.started_at, e.placement_id", district)])
 
 
-async def prevention_clock(conn: asyncpg.Connection, today: date, within_days: int, district: str | None,
-                           schema: str = SCHEMA) -> PreventionClock:
+def duty_state(duty: Duty, days_running: int) -> DutyState:
+    if duty is Duty.relief:
+        return "overdue" if days_running > RELIEF_DAYS else "due" if days_running == RELIEF_DAYS else "running"
+    if duty is Duty.prevention and days_running >= PREVENTION_REVIEW_DAYS:
+        return "review"
+    return "running"
+
+
+async def duties_clock(conn: asyncpg.Connection, today: date, district: str | None, duty: Duty | None = None,
+                       schema: str = SCHEMA) -> DutiesClock:
     rows = await conn.fetch(
-        f"SELECT * FROM {schema}.caseload WHERE status = 'open' AND prevention_duty_due_on <= $1"
-        " AND ($2::text IS NULL OR district = $2) ORDER BY prevention_duty_due_on, case_id",
-        today + timedelta(days=within_days), district)
+        f"SELECT * FROM {schema}.caseload WHERE status = 'open' AND duty IS NOT NULL"
+        " AND ($1::text IS NULL OR district = $1) AND ($2::text IS NULL OR duty = $2)"
+        " ORDER BY CASE duty WHEN 'relief' THEN 0 WHEN 'prevention' THEN 1 ELSE 2 END, duty_started_at, case_id",
+        district, duty.value if duty else None)
     cases = []
     for row in rows:
-        days_left = days_between(today, row["prevention_duty_due_on"])
-        cases.append(ClockCase(
+        running, started_on = Duty(row["duty"]), utc_day(row["duty_started_at"])
+        days_running = days_between(started_on, today)
+        due_on = date.fromordinal(started_on.toordinal() + RELIEF_DAYS) if running is Duty.relief else None
+        state = duty_state(running, days_running)
+        cases.append(RunningDuty(
             case_id=row["case_id"], person_ref=row["person_ref"], district=row["district"], cohort=row["cohort"],
-            prevention_duty_due_on=row["prevention_duty_due_on"], days_left=days_left, overdue=days_left < 0))
-    return PreventionClock(as_of=today, within_days=within_days, district=district, cases=cases)
-
-
+            duty=running, started_at=row["duty_started_at"], days_running=days_running, state=state,
+            overdue=state == "overdue", main_duty_decision_due_on=due_on,
+            days_left=days_between(today, due_on) if due_on else None))
+    return DutiesClock(as_of=today, district=district, duty=duty, cases=cases)
