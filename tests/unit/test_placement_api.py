@@ -90,11 +90,12 @@ def catalogue(store) -> Catalogue:
 
 
 def start_body(case_id: UUID, scheme_id: UUID, days: int = 10, **overrides: Any) -> dict:
-    return {"case_id": str(case_id), "scheme_id": str(scheme_id), "occurred_at": days_ago(days).isoformat()} | overrides
+    return {"case_id": str(case_id), "scheme_id": str(scheme_id), "route": "panel",
+            "occurred_at": days_ago(days).isoformat()} | overrides
 
 
-def started(client, case_id, scheme_id, days: int = 10) -> str:
-    response = client.post("/placements", json=start_body(case_id, scheme_id, days))
+def started(client, case_id, scheme_id, days: int = 10, route: str = "panel") -> str:
+    response = client.post("/placements", json=start_body(case_id, scheme_id, days, route=route))
     assert response.status_code == 201, response.text
     return response.json()["placement_id"]
 
@@ -128,17 +129,28 @@ def test_providers_and_schemes_are_registered_and_a_scheme_shows_its_units_tonig
     assert response.json()["position"] == f"placement:{store.position()}"
 
 
-def test_an_emergency_scheme_gets_the_3_month_limit_and_6_week_target_unless_told(client):
+def test_a_scheme_has_its_own_stay_limits_changed_from_a_day_on(client, store):
     provider_id = a_provider(client)
-
     written = client.post("/schemes", json=a_scheme_body(provider_id, provision_type="emergency_assessment_bed",
-                                                         pathway_stage="assessment"))
-    too_long = client.post("/schemes", json=a_scheme_body(provider_id, provision_type="emergency_assessment_bed",
-                                                          pathway_stage="assessment", max_stay_days=100))
+                                                         pathway_stage="assessment", max_stay_days=120))
+    scheme_id = written.json()["scheme_id"]
 
-    scheme = client.get(f"/schemes/{written.json()['scheme_id']}").json()
-    assert (scheme["max_stay_days"], scheme["target_stay_days"]) == (91, 42)
-    assert too_long.status_code == 422 and error_types(too_long) == ["EmergencyStayLimitTooLong"]
+    changed = client.post(f"/schemes/{scheme_id}/stay-limits", json={
+        "max_stay_days": 91, "target_stay_days": 42, "effective_from": night(-7).isoformat()})
+    backwards = client.post(f"/schemes/{scheme_id}/stay-limits", json={
+        "max_stay_days": 60, "target_stay_days": None, "effective_from": night(0).isoformat()})
+    target_over_maximum = client.post(f"/schemes/{scheme_id}/stay-limits", json={
+        "max_stay_days": 30, "target_stay_days": 60, "effective_from": night(-8).isoformat()})
+
+    assert changed.status_code == 200, changed.text
+    scheme = client.get(f"/schemes/{scheme_id}").json()
+    assert (scheme["max_stay_days"], scheme["target_stay_days"]) == (120, None)  # tonight: the registration's
+    assert scheme["stay_limits"] == [
+        {"effective_from": "2025-01-01", "max_stay_days": 120, "target_stay_days": None},
+        {"effective_from": night(-7).isoformat(), "max_stay_days": 91, "target_stay_days": 42}]
+    assert backwards.status_code == 422 and error_types(backwards) == ["StayLimitsChangeBeforeTheLastOne"]
+    assert target_over_maximum.status_code == 422 and error_types(target_over_maximum) == [
+        "TargetStayLongerThanMaximum"]
 
 
 @pytest.mark.parametrize(("change", "location", "refusal"), [
@@ -259,7 +271,10 @@ def test_a_placement_that_does_not_fit_the_case_is_a_conflict(client, store, cat
 def test_an_emergency_placement_can_be_made_before_the_panel_decides(client, catalogue):
     emergency_id, case = catalogue.scheme(**EMERGENCY), catalogue.case(allocated=False)
 
-    assert client.post("/placements", json=start_body(case.case_id, emergency_id)).status_code == 201
+    response = client.post("/placements", json=start_body(case.case_id, emergency_id, route="emergency"))
+
+    assert response.status_code == 201, response.text
+    assert client.get(f"/placements/{response.json()['placement_id']}").json()["route"] == "emergency"
 
 
 def test_a_placement_in_a_full_scheme_is_a_conflict_and_stores_nothing(client, store, catalogue):
@@ -295,10 +310,10 @@ def test_a_planned_overlap_on_a_move_is_explicit_and_holds_both_units_until_it_e
     placement_id = started(client, catalogue.case().case_id, leaving, days=20)
 
     unplanned = client.post(f"/placements/{placement_id}/moves", json={
-        "occurred_at": days_ago(5).isoformat(), "to_scheme_id": str(to), "direction": "step_down",
-        "planned": False, "overlap_until": night(2).isoformat()})
+        "occurred_at": days_ago(5).isoformat(), "to_scheme_id": str(to), "direction": "lateral",
+        "planned": False, "reason": "scheme_closed", "overlap_until": night(2).isoformat()})
     planned = client.post(f"/placements/{placement_id}/moves", json={
-        "occurred_at": days_ago(5).isoformat(), "to_scheme_id": str(to), "direction": "step_down",
+        "occurred_at": days_ago(5).isoformat(), "to_scheme_id": str(to), "direction": "lateral",
         "planned": True, "overlap_until": night(2).isoformat()})
 
     assert unplanned.status_code == 422 and error_types(unplanned) == ["OverlapMustBePlanned"]
@@ -407,7 +422,7 @@ def test_a_breakdown_is_recorded_with_its_reason(client, catalogue):
 def test_bed_and_breakfast_nights_only_on_a_bed_and_breakfast_placement(client, store, catalogue):
     foyer_placement = started(client, catalogue.case().case_id, catalogue.scheme(), days=10)
     bed_and_breakfast = started(client, catalogue.case(allocated=False).case_id,
-                                catalogue.scheme(**BED_AND_BREAKFAST), days=10)
+                                catalogue.scheme(**BED_AND_BREAKFAST), days=10, route="emergency")
     before = store.position()
 
     refused = client.post(f"/placements/{foyer_placement}/bed-and-breakfast-nights",
@@ -440,7 +455,7 @@ def test_every_malformed_field_of_a_start_is_listed_at_once(client, store):
 
     assert response.status_code == 422
     assert sorted(tuple(e["loc"]) for e in response.json()["detail"]) == [
-        ("body", "case_id"), ("body", "name"), ("body", "occurred_at"), ("body", "scheme_id")]
+        ("body", "case_id"), ("body", "name"), ("body", "occurred_at"), ("body", "route"), ("body", "scheme_id")]
     assert store.position() == 0
 
 
