@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from services.placement.api import router
 from services.placement.application import Placements
 from shared.contracts import parse_event
+from shared.contracts.vocabulary import Cohort, LegalStatus
 from shared.errors import map_domain_errors
 from shared.service import ServiceRuntime
 from shared.web import today_utc
@@ -469,3 +470,78 @@ def test_a_stay_limit_or_date_out_of_range_is_refused_not_crashed_on(client, sto
     assert huge.status_code == 422 and huge.json()["detail"][0]["loc"] == ["body", "max_stay_days"]
     assert ancient.status_code == 422 and ancient.json()["detail"][0]["loc"] == ["body", "occurred_at"]
     assert store.position() == position
+
+
+# -- issue 11: routes, Ofsted registration, move direction and reasons -----------------------------
+
+
+def test_an_unregistered_placement_is_refused_and_the_same_into_a_registered_scheme_accepted(client, store,
+                                                                                             catalogue):
+    unregistered, registered = catalogue.scheme(), catalogue.scheme()
+    case = catalogue.case(cohort=Cohort.looked_after_16_17, legal_status=LegalStatus.looked_after_section_20,
+                          under_18=True)
+    recorded = client.post(f"/schemes/{registered}/ofsted-registrations", json={
+        "registration_number": "2712345", "registered_from": night(100).isoformat()})
+    before = store.position()
+
+    refused = client.post("/placements", json=start_body(case.case_id, unregistered, route="placement_team"))
+    assert refused.status_code == 409 and error_types(refused) == ["UnregisteredSupportedAccommodation"]
+    assert store.position() == before
+
+    accepted = client.post("/placements", json=start_body(case.case_id, registered, route="placement_team"))
+    assert recorded.status_code == 200 and accepted.status_code == 201, accepted.text
+    scheme = client.get(f"/schemes/{registered}").json()
+    assert scheme["registered_with_ofsted_tonight"] and scheme["ofsted_registrations"] == [
+        {"registration_number": "2712345", "registered_from": night(100).isoformat(), "registered_until": None}]
+
+
+def test_an_ofsted_registration_ends_from_a_day_and_a_malformed_number_is_refused(client, catalogue):
+    scheme_id = catalogue.scheme()
+    client.post(f"/schemes/{scheme_id}/ofsted-registrations", json={
+        "registration_number": "2712345", "registered_from": night(100).isoformat()})
+
+    ended = client.post(f"/schemes/{scheme_id}/ofsted-registrations/2712345/ending",
+                        json={"ended_on": night(1).isoformat()})
+    unknown = client.post(f"/schemes/{scheme_id}/ofsted-registrations/2799999/ending",
+                          json={"ended_on": night(1).isoformat()})
+    malformed = client.post(f"/schemes/{scheme_id}/ofsted-registrations", json={
+        "registration_number": "Jo Bloggs", "registered_from": night(1).isoformat()})
+
+    assert ended.status_code == 200 and not client.get(f"/schemes/{scheme_id}").json()["registered_with_ofsted_tonight"]
+    assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"] == ["body", "registration_number"]
+    assert malformed.status_code == 422 and malformed.json()["detail"][0]["loc"] == ["body", "registration_number"]
+
+
+def test_a_route_outside_the_vocabulary_or_an_emergency_outside_assessment_is_refused(client, store, catalogue):
+    scheme_id, case = catalogue.scheme(), catalogue.case()
+
+    unknown = client.post("/placements", json=start_body(case.case_id, scheme_id, route="friendly_neighbour"))
+    emergency = client.post("/placements", json=start_body(case.case_id, scheme_id, route="emergency"))
+
+    assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"] == ["body", "route"]
+    assert emergency.status_code == 422 and error_types(emergency) == ["EmergencyPlacementOutsideAssessment"]
+    assert store.position() == 0 or store.placements_of(case.person_ref) == []
+
+
+def test_a_move_in_the_wrong_direction_or_unplanned_without_a_reason_is_refused_and_stores_nothing(
+        client, store, catalogue):
+    leaving = catalogue.scheme(support_level="medium", support_hours_per_week=10.0)
+    more = catalogue.scheme(support_level="high", support_hours_per_week=20.0)
+    placement_id = started(client, catalogue.case().case_id, leaving, days=20)
+    before = store.position()
+
+    def move(**body):
+        return client.post(f"/placements/{placement_id}/moves", json={
+            "occurred_at": days_ago(2).isoformat(), "to_scheme_id": str(more)} | body)
+
+    wrong_way = move(direction="step_down", planned=True)
+    no_reason = move(direction="step_up", planned=False)
+    assert wrong_way.status_code == 422 and error_types(wrong_way) == ["MoveInTheWrongDirection"]
+    assert wrong_way.json()["detail"][0]["loc"] == ["body", "direction"]
+    assert no_reason.status_code == 422 and error_types(no_reason) == ["UnplannedMoveNeedsAReason"]
+    assert store.position() == before
+
+    assert move(direction="step_up", planned=False, reason="needs_increased").status_code == 200
+    [moved] = [parse_event(n.state) for n in store.recorder.select_notifications(1, 100)
+               if b'"PlacementMoved"' in n.state]
+    assert (moved.direction, moved.reason, moved.schema_version) == ("step_up", "needs_increased", 2)
