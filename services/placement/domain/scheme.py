@@ -200,7 +200,7 @@ class Scheme(KindOfAggregate):
         check_dated(occurred_at, now)
         registration = next((r for r in self.ofsted_registrations if r.number == number), None)
         if registration is None:
-            raise NoSuchOfstedRegistration(f"scheme {self.id} has no registration {number}",
+            raise NoSuchOfstedRegistration(f"scheme {self.id} has no Ofsted registration with that number",
                                            field="registration_number")
         if ended_on <= registration.registered_from:
             raise OfstedRegistrationEndsBeforeItStarts(
