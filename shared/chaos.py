@@ -212,7 +212,8 @@ class Workload:
                 if referrals % 3 == 0 and await self._pace():
                     scheme_id = await self._emergency_scheme(placement)
                     placed = await self._write(placement, "/placements", {
-                        "case_id": case_id, "scheme_id": scheme_id, "occurred_at": "2026-11-20T12:00:00Z"}, 201,
+                        "case_id": case_id, "scheme_id": scheme_id, "route": "emergency",
+                        "occurred_at": "2026-11-20T12:00:00Z"}, 201,
                         self.ledger.placed, "placement_id", params={"after": position})
                     if placed and await self._pace():
                         await self._write(placement, f"/placements/{placed['placement_id']}/ending", {

@@ -16,16 +16,20 @@ from services.placement.domain import (
     Placement,
     PlacementConflict,
     PlacementNotFound,
+    PlacementRules,
     Provider,
     ProviderNotFound,
     Scheme,
     SchemeNotFound,
+    SupportedAccommodationRule,
     UnknownCase,
+    UnknownDistrict,
     UnknownProvider,
     UnknownScheme,
     night_of,
     placement_id_for,
 )
+from services.placement.national_rules import supported_accommodation_in_force
 from services.placement.projections.known_cases import CaseDirectory, CasesInMemory, CasesInPostgres
 from services.placement.snapshots import SchemeSnapshots
 from shared.aggregate import Aggregate
@@ -35,10 +39,13 @@ from shared.contracts.placement_vocabulary import (
     BreakdownReason,
     Destination,
     MoveDirection,
+    MoveReason,
     PathwayStage,
+    PlacementRoute,
     ProvisionType,
 )
 from shared.contracts.vocabulary import Level
+from shared.districts import DistrictRegister, district_register
 from shared.errors import DomainError
 from shared.eventstore import ServiceApplication, SqlWrite
 
@@ -61,8 +68,13 @@ class Placements(ServiceApplication):
     """A scheme's state is snapshotted every this many versions (PostgreSQL only), so loading it replays
     fewer events than this."""
 
-    def __init__(self, env: dict[str, str] | None = None):
+    def __init__(self, env: dict[str, str] | None = None, *, register: DistrictRegister | None = None,
+                 supported_accommodation: SupportedAccommodationRule | None = None):
+        """`register`: the districts' dated rules (default: the shipped register); `supported_accommodation`: the
+        national Ofsted registration rule (default: services/placement/national_rules.toml)."""
         super().__init__(env)
+        self.register = register if register is not None else district_register()
+        self.supported_accommodation = supported_accommodation or supported_accommodation_in_force()
         self.placement_id_key = (self.env.get("PLACEMENT_ID_KEY") or DEVELOPMENT_PLACEMENT_ID_KEY).encode()
         self.cases: CaseDirectory
         self.snapshots: SchemeSnapshots | None = None
@@ -114,9 +126,48 @@ class Placements(ServiceApplication):
             return self.record(context, scheme)
         return self._deciding_again_on_conflict(attempt)
 
+    # -- stay limits and Ofsted registration (issue 11) -------------------------------------------------
+
+    def change_stay_limits(self, context: EventContext, scheme_id: UUID, *, max_stay_days: int | None,
+                           target_stay_days: int | None, effective_from: date, occurred_at: datetime) -> int:
+        def attempt() -> int:
+            scheme = self.get_scheme(scheme_id)
+            scheme.change_stay_limits(max_stay_days=max_stay_days, target_stay_days=target_stay_days,
+                                      effective_from=effective_from, occurred_at=occurred_at, now=utc_now())
+            return self.record(context, scheme)
+        return self._deciding_again_on_conflict(attempt)
+
+    def record_ofsted_registration(self, context: EventContext, scheme_id: UUID, *, number: str,
+                                   registered_from: date, registered_until: date | None,
+                                   occurred_at: datetime) -> int:
+        def attempt() -> int:
+            scheme = self.get_scheme(scheme_id)
+            scheme.record_ofsted_registration(number=number, registered_from=registered_from,
+                                              registered_until=registered_until, occurred_at=occurred_at,
+                                              now=utc_now())
+            return self.record(context, scheme)
+        return self._deciding_again_on_conflict(attempt)
+
+    def end_ofsted_registration(self, context: EventContext, scheme_id: UUID, *, number: str, ended_on: date,
+                                occurred_at: datetime) -> int:
+        def attempt() -> int:
+            scheme = self.get_scheme(scheme_id)
+            scheme.end_ofsted_registration(number=number, ended_on=ended_on, occurred_at=occurred_at, now=utc_now())
+            return self.record(context, scheme)
+        return self._deciding_again_on_conflict(attempt)
+
+    def rules_for(self, district: str, occurred_at: datetime) -> PlacementRules:
+        """The rules a placement of a case of `district` at `occurred_at` is decided under."""
+        try:
+            local = self.register.rules(district, night_of(occurred_at))
+        except ValueError as error:  # a district the register does not know
+            raise UnknownDistrict(str(error), field="case_id") from None
+        return PlacementRules(routes_needing_panel=local.routes_needing_panel,
+                              supported_accommodation=self.supported_accommodation)
+
     # -- placements ---------------------------------------------------------------------------------
 
-    def start_placement(self, context: EventContext, *, case_id: UUID, scheme_id: UUID,
+    def start_placement(self, context: EventContext, *, case_id: UUID, scheme_id: UUID, route: PlacementRoute,
                         occurred_at: datetime) -> tuple[Placement, int]:
         """Place a young person in a scheme: the placement and the scheme's unit are saved together."""
         def attempt() -> tuple[Placement, int]:
@@ -132,19 +183,24 @@ class Placements(ServiceApplication):
             number = len(earlier) + 1
             placement = Placement.start(case=case, number=number, previous=previous,
                                         placement_id=placement_id_for(case.person_ref, number, self.placement_id_key),
-                                        scheme=scheme, occurred_at=occurred_at, now=utc_now())
+                                        scheme=scheme, route=route, rules=self.rules_for(case.district, occurred_at),
+                                        occurred_at=occurred_at, now=utc_now())
             return placement, self.record(context, placement, scheme)
         return self._deciding_again_on_conflict(attempt)
 
     def move_placement(self, context: EventContext, placement_id: UUID, *, to_scheme_id: UUID,
                        direction: MoveDirection, planned: bool, overlap_until: date | None,
-                       occurred_at: datetime) -> int:
+                       occurred_at: datetime, reason: MoveReason | None = None) -> int:
         def attempt() -> int:
             placement = self.get_placement(placement_id)
             leaving = self.get_scheme(placement.scheme_id)
             to = self._scheme(to_scheme_id, UnknownScheme, field="to_scheme_id")
-            placement.move(leaving=leaving, to=to, direction=direction, planned=planned,
-                           overlap_until=overlap_until, occurred_at=occurred_at, now=utc_now())
+            case = self.cases.case(placement.case_id)
+            if case is None:
+                raise UnknownCase(f"case {placement.case_id} of placement {placement_id} is not known (yet)")
+            placement.move(leaving=leaving, to=to, direction=direction, planned=planned, reason=reason,
+                           overlap_until=overlap_until, occurred_at=occurred_at, now=utc_now(), case=case,
+                           supported_accommodation=self.supported_accommodation)
             return self.record(context, placement, leaving, to)
         return self._deciding_again_on_conflict(attempt)
 

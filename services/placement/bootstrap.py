@@ -1,11 +1,15 @@
 """Composition root of the placement service."""
 
+from functools import partial
+
 from fastapi import FastAPI
 
 from services.placement.api import router
 from services.placement.application import Placements
+from services.placement.national_rules import supported_accommodation_in_force
 from services.placement.projections.known_cases import KnownCasesProjection
 from services.placement.projections.placements import PlacementReadModel
+from shared.districts import load_district_register
 from shared.service import ServiceRuntime, service_app
 from shared.settings import Settings
 
@@ -14,7 +18,8 @@ def build(settings: Settings) -> FastAPI:
     runtime = ServiceRuntime(
         name="placement",
         settings=settings,
-        store_class=Placements,
+        store_class=partial(Placements, register=load_district_register(settings),  # type: ignore[arg-type]
+                            supported_accommodation=supported_accommodation_in_force()),
         projections=[KnownCasesProjection(), PlacementReadModel()],
         store_env={"PLACEMENT_ID_KEY": settings.placement_id_secret},
     )

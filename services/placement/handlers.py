@@ -21,7 +21,9 @@ from shared.contracts.placement_vocabulary import (
     BreakdownReason,
     Destination,
     MoveDirection,
+    MoveReason,
     PathwayStage,
+    PlacementRoute,
     ProvisionType,
 )
 from shared.contracts.vocabulary import Level
@@ -62,9 +64,36 @@ class ChangeCapacity:
 
 
 @dataclass(frozen=True, kw_only=True)
+class ChangeStayLimits:
+    scheme_id: UUID
+    max_stay_days: int | None
+    target_stay_days: int | None
+    effective_from: date
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class RecordOfstedRegistration:
+    scheme_id: UUID
+    registration_number: str
+    registered_from: date
+    registered_until: date | None = None
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndOfstedRegistration:
+    scheme_id: UUID
+    registration_number: str
+    ended_on: date
+    occurred_at: datetime | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
 class StartPlacement:
     case_id: UUID
     scheme_id: UUID
+    route: PlacementRoute
     occurred_at: datetime
 
 
@@ -76,6 +105,8 @@ class MovePlacement:
     planned: bool
     occurred_at: datetime
     overlap_until: date | None = None
+    reason: MoveReason | None = None
+    """Why an unplanned move happened (none for a planned one)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -142,15 +173,37 @@ def change_capacity(store: Placements, context: EventContext, command: ChangeCap
     return Written(command.scheme_id, position)
 
 
+def change_stay_limits(store: Placements, context: EventContext, command: ChangeStayLimits) -> Written:
+    position = store.change_stay_limits(context, command.scheme_id, max_stay_days=command.max_stay_days,
+                                        target_stay_days=command.target_stay_days,
+                                        effective_from=command.effective_from,
+                                        occurred_at=command.occurred_at or utc_now())
+    return Written(command.scheme_id, position)
+
+
+def record_ofsted_registration(store: Placements, context: EventContext, command: RecordOfstedRegistration) -> Written:
+    position = store.record_ofsted_registration(context, command.scheme_id, number=command.registration_number,
+                                                registered_from=command.registered_from,
+                                                registered_until=command.registered_until,
+                                                occurred_at=command.occurred_at or utc_now())
+    return Written(command.scheme_id, position)
+
+
+def end_ofsted_registration(store: Placements, context: EventContext, command: EndOfstedRegistration) -> Written:
+    position = store.end_ofsted_registration(context, command.scheme_id, number=command.registration_number,
+                                             ended_on=command.ended_on, occurred_at=command.occurred_at or utc_now())
+    return Written(command.scheme_id, position)
+
+
 def start_placement(store: Placements, context: EventContext, command: StartPlacement) -> Placed:
     placement, position = store.start_placement(context, case_id=command.case_id, scheme_id=command.scheme_id,
-                                                occurred_at=command.occurred_at)
+                                                route=command.route, occurred_at=command.occurred_at)
     return Placed(placement.id, position, case_id=placement.case_id, person_ref=placement.person_ref)
 
 
 def move_placement(store: Placements, context: EventContext, command: MovePlacement) -> Written:
     position = store.move_placement(context, command.placement_id, to_scheme_id=command.to_scheme_id,
-                                    direction=command.direction, planned=command.planned,
+                                    direction=command.direction, planned=command.planned, reason=command.reason,
                                     overlap_until=command.overlap_until, occurred_at=command.occurred_at)
     return Written(command.placement_id, position)
 
@@ -183,6 +236,9 @@ HANDLERS: dict[type, Callable[[Placements, EventContext, Any], Written]] = {
     EndPlacement: end_placement,
     RecordBreakdown: record_breakdown,
     RecordBedAndBreakfastNights: record_bed_and_breakfast_nights,
+    ChangeStayLimits: change_stay_limits,
+    RecordOfstedRegistration: record_ofsted_registration,
+    EndOfstedRegistration: end_ofsted_registration,
 }
 
 

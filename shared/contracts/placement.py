@@ -20,7 +20,9 @@ from shared.contracts.placement_vocabulary import (
     BreakdownReason,
     Destination,
     MoveDirection,
+    MoveReason,
     PathwayStage,
+    PlacementRoute,
     ProvisionType,
 )
 from shared.contracts.vocabulary import Cohort, Level, known_district
@@ -87,6 +89,49 @@ class SchemeCapacityChanged(CatalogueEvent):
     effective_from: date
 
 
+# -- issue 11 (placement): stay limits and Ofsted registration, dated -------------------------------
+
+
+class SchemeStayLimitsChanged(CatalogueEvent):
+    """A scheme's maximum and target stays changed from a day on (its contract's terms); the registration's
+    limits held until then."""
+
+    event_type: Literal["SchemeStayLimitsChanged"] = "SchemeStayLimitsChanged"
+    scheme_id: UUID
+    max_stay_days: int | None = Field(ge=1, le=3650, description="Longest a stay may last; none: no limit")
+    target_stay_days: int | None = Field(ge=1, le=3650, description="The average stay the scheme aims for; none: "
+                                                                     "no target")
+    effective_from: date = Field(description="The first night the new limits apply to: a stay is held to the "
+                                             "limits in force on the night it began")
+
+
+OFSTED_REGISTRATION_NUMBER = r"^[A-Z0-9]{6,12}$"
+"""Ofsted's unique reference number (URN) of a registered setting: letters and digits, no personal data."""
+
+
+class SchemeOfstedRegistrationRecorded(CatalogueEvent):
+    """A scheme is registered with Ofsted as supported accommodation from a day (until a day, if known)."""
+
+    event_type: Literal["SchemeOfstedRegistrationRecorded"] = "SchemeOfstedRegistrationRecorded"
+    scheme_id: UUID
+    registration_number: str = Field(pattern=OFSTED_REGISTRATION_NUMBER, description="Ofsted's URN")
+    registered_from: date
+    registered_until: date | None = Field(default=None, description="The first day it is no longer registered; "
+                                                                     "none: until ended")
+
+
+class SchemeOfstedRegistrationEnded(CatalogueEvent):
+    """A scheme's Ofsted registration ended (cancelled, suspended, or the provider resigned it) from a day on."""
+
+    event_type: Literal["SchemeOfstedRegistrationEnded"] = "SchemeOfstedRegistrationEnded"
+    scheme_id: UUID
+    registration_number: str = Field(pattern=OFSTED_REGISTRATION_NUMBER)
+    ended_on: date = Field(description="The first day the scheme is no longer registered")
+
+
+# -- end issue 11 (placement) ------------------------------------------------------------------------
+
+
 class UnitAllocated(CatalogueEvent):
     """A unit of a scheme was let to a placement from a night on."""
 
@@ -128,22 +173,29 @@ class PlacementStarted(SchemeFacts):
     """A young person moved into a scheme: their placement starts."""
 
     event_type: Literal["PlacementStarted"] = "PlacementStarted"
+    schema_version: int = 2
     placement_id: UUID
     placement_number: int = Field(ge=1, description="The young person's 1st, 2nd, ... placement")
-    cohort: Cohort
-    allocated_by_panel: bool = Field(
-        description="The case's latest panel decision allocated a service; false for an emergency placement "
-                    "made between panels, which is reported to the next panel")
+    cohort: Cohort = Field(description="The young person's cohort on the day the placement started")
+    route: PlacementRoute = Field(
+        description="Who made the placement: a panel, the placement team, a care leaver's pathway plan, children's "
+                    "services, or an emergency placement between panels (reported to the next panel). Schema 1's "
+                    "allocated_by_panel true is panel, false emergency")
 
 
 class PlacementMoved(SchemeFacts):
     """The young person moved to another scheme within the pathway (the scheme facts are the new scheme's)."""
 
     event_type: Literal["PlacementMoved"] = "PlacementMoved"
+    schema_version: int = 2
     placement_id: UUID
     from_scheme_id: UUID
-    direction: MoveDirection
+    direction: MoveDirection = Field(description="Checked against the schemes: a step up goes to a higher support "
+                                                 "level (or the same with more hours), a step down to less, a lateral "
+                                                 "move to the same level")
     planned: bool
+    reason: MoveReason | None = Field(default=None, description="Why an unplanned move happened; none for a planned "
+                                                                "move (and for schema 1 moves)")
     overlap_until: date | None = Field(
         default=None, description="A planned overlap: the young person keeps their unit in the scheme they left "
                                   "until this day")
@@ -196,4 +248,30 @@ EVENTS: list[type[Event]] = [
     PlacementBrokeDown,
     PlacementEnded,
     BedAndBreakfastNightsRecorded,
+    # issue 11 (placement)
+    SchemeStayLimitsChanged,
+    SchemeOfstedRegistrationRecorded,
+    SchemeOfstedRegistrationEnded,
 ]
+
+
+# -- upcasters: issue 11 (placement) --------------------------------------------------------------
+
+
+def with_route_of_panel_allocation(payload: dict) -> dict:
+    """PlacementStarted schema 1 -> 2: allocated_by_panel true was a panel placement, false an emergency one."""
+    lifted = {key: value for key, value in payload.items() if key != "allocated_by_panel"}
+    route = PlacementRoute.panel if payload.get("allocated_by_panel") else PlacementRoute.emergency
+    return {**lifted, "schema_version": 2, "route": route.value}
+
+
+def with_no_move_reason(payload: dict) -> dict:
+    """PlacementMoved schema 1 -> 2: schema 1 recorded no reason for a move."""
+    return {**payload, "schema_version": 2, "reason": None}
+
+
+UPCASTERS = {
+    ("PlacementStarted", 1): with_route_of_panel_allocation,
+    ("PlacementMoved", 1): with_no_move_reason,
+}
+"""(event_type, schema_version) -> the function lifting a stored payload one version (see shared.contracts)."""

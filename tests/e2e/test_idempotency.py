@@ -96,7 +96,8 @@ async def test_a_placement_retried_with_its_key_is_started_once(system, referral
     worker, team = CaseWorker(referral), PlacementTeam(placement, "fylde")
     scheme_id = team.scheme("Fylde Crash Pad", "emergency_assessment_bed", "assessment", "high", units=3)
     case = worker.refer("fylde", days_ago(5))
-    body = {"case_id": case["case_id"], "scheme_id": scheme_id, "occurred_at": days_ago(4).isoformat()}
+    body = {"case_id": case["case_id"], "scheme_id": scheme_id, "route": "emergency",
+            "occurred_at": days_ago(4).isoformat()}
     key = a_key()
     before = await placements_started(system)
 

@@ -1,5 +1,6 @@
-"""Placements over HTTP on the running system: the catalogue, placements along the pathway, the capacity
-race, the length-of-stay list, and every placement event in the young person's journey.
+"""Placements over HTTP on the running system: the catalogue, placements along the pathway by their routes, the
+capacity race, the length-of-stay list and average stays, Ofsted registration, and every placement event in the
+young person's journey.
 
 Cases are made through the referral service (`post_referral`); the placement service learns of them from
 the referral stream, so a placement request waits for the referral's position (`after=referral:N`).
@@ -46,11 +47,11 @@ class CaseWorker:
         self.referral = referral
         self.position = ""
 
-    def refer(self, district: str, referred: datetime) -> dict:
-        """A 17-year-old presenting in `district`; returns the referral's case_id and person_ref."""
-        born = date(referred.year - 17, referred.month, 1)
+    def refer(self, district: str, referred: datetime, age: int = 17, **overrides: Any) -> dict:
+        """A 17-year-old (or `age`) presenting in `district`; returns the referral's case_id and person_ref."""
+        born = date(referred.year - age, referred.month, 1)
         written = post_referral(self.referral, district=district, occurred_at=referred.isoformat(),
-                                date_of_birth=born.isoformat())
+                                date_of_birth=born.isoformat(), **overrides)
         self.position = written["position"]
         return written
 
@@ -90,9 +91,9 @@ class PlacementTeam:
             "support_hours_per_week": 10, "capacity_units": units, "opened_on": night(365)} | overrides), 201)[
             "scheme_id"]
 
-    def start(self, case_id: str, scheme_id: str, on: datetime, after: str) -> dict:
+    def start(self, case_id: str, scheme_id: str, on: datetime, after: str, route: str = "panel") -> dict:
         return self._written(self.placement.post("/placements", params={"after": after}, json={
-            "case_id": case_id, "scheme_id": scheme_id, "occurred_at": on.isoformat()}), 201)
+            "case_id": case_id, "scheme_id": scheme_id, "route": route, "occurred_at": on.isoformat()}), 201)
 
     def change(self, placement_id: str, what: str, **facts: Any) -> None:
         body = {key: value.isoformat() if isinstance(value, datetime) else value for key, value in facts.items()}
@@ -112,7 +113,7 @@ def test_every_placement_event_reaches_the_young_persons_journey_in_order(referr
     emergency = team.scheme("Crash Pad", "emergency_assessment_bed", "assessment", "high")
     case = worker.refer("hyndburn", days_ago(30))
 
-    first = team.start(case["case_id"], bed_and_breakfast, days_ago(29), after=worker.position)
+    first = team.start(case["case_id"], bed_and_breakfast, days_ago(29), after=worker.position, route="emergency")
     team.change(first["placement_id"], "bed-and-breakfast-nights", first_night=night(29), nights=3)
     worker.allocate(case["case_id"], days_ago(26))
     team.change(first["placement_id"], "moves", to_scheme_id=foyer, direction="step_up", planned=True,
@@ -129,7 +130,7 @@ def test_every_placement_event_reaches_the_young_persons_journey_in_order(referr
         "PanelDecisionMade", "PlacementMoved", "PlacementBrokeDown", "PlacementStarted", "PlacementEnded"]
     facts = {step["event_type"]: step["facts"] for step in steps}
     assert steps[1]["facts"]["provision_type"] == "bed_and_breakfast"
-    assert steps[1]["facts"]["allocated_by_panel"] is False and steps[7]["facts"]["allocated_by_panel"] is True
+    assert (steps[1]["facts"]["route"], steps[7]["facts"]["route"]) == ("emergency", "panel")
     assert [s["facts"]["placement_number"] for s in steps if s["event_type"] == "PlacementStarted"] == [1, 2]
     assert facts["BedAndBreakfastNightsRecorded"]["nights"] == 3
     assert (facts["PlacementMoved"]["scheme_id"], facts["PlacementMoved"]["direction"]) == (foyer, "step_up")
@@ -144,12 +145,13 @@ def test_requests_racing_for_the_last_unit_one_wins_and_the_others_get_a_409(ref
     scheme_id = team.scheme("Last Bed", "emergency_assessment_bed", "assessment", "high", units=2)
     already = worker.refer("rossendale", days_ago(5))
     racers = [worker.refer("rossendale", days_ago(5)) for _ in range(6)]
-    team.start(already["case_id"], scheme_id, days_ago(4), after=worker.position)
+    team.start(already["case_id"], scheme_id, days_ago(4), after=worker.position, route="emergency")
     barrier = threading.Barrier(len(racers), timeout=30)
 
     def race(case: dict) -> httpx.Response:
         with httpx.Client(base_url=str(placement.base_url), timeout=30, headers=placement.headers) as client:
-            body = {"case_id": case["case_id"], "scheme_id": scheme_id, "occurred_at": days_ago(1).isoformat()}
+            body = {"case_id": case["case_id"], "scheme_id": scheme_id, "route": "emergency",
+                    "occurred_at": days_ago(1).isoformat()}
             barrier.wait()
             return client.post("/placements", params={"after": worker.position}, json=body)
 
@@ -167,28 +169,39 @@ def test_requests_racing_for_the_last_unit_one_wins_and_the_others_get_a_409(ref
     assert [n["void"] for n in occupancy["nights"]] == [2, 1, 1, 1, 0, 0]
 
 
-def test_the_length_of_stay_list_shows_stays_over_their_schemes_limit(referral, placement):
+def test_a_schemes_own_dated_stay_limits_flag_a_stay_over_its_maximum_and_report_the_average_against_its_target(
+        referral, placement):
     worker, team = CaseWorker(referral), PlacementTeam(placement, "wyre")
-    emergency = team.scheme("Wyre Emergency Beds", "emergency_assessment_bed", "assessment", "high")
+    emergency = team.scheme("Wyre Emergency Beds", "emergency_assessment_bed", "assessment", "high",
+                            max_stay_days=91, target_stay_days=42)  # Derby's terms [003 4.4], this scheme's own
     foyer = team.scheme("Wyre Foyer", "foyer", "progression", "medium", max_stay_days=730)
     over_maximum, over_target, within, moved_on = (worker.refer("wyre", days_ago(130)) for _ in range(4))
     placed = {}
     for case, days in [(over_maximum, 100), (over_target, 50), (within, 20), (moved_on, 120)]:
-        placed[case["case_id"]] = team.start(case["case_id"], emergency, days_ago(days), after=worker.position)
+        placed[case["case_id"]] = team.start(case["case_id"], emergency, days_ago(days), after=worker.position,
+                                             route="emergency")
     worker.allocate(moved_on["case_id"], days_ago(40))
     team.change(placed[moved_on["case_id"]]["placement_id"], "moves", to_scheme_id=foyer, direction="step_down",
                 planned=True, occurred_at=days_ago(30))
+    changed = placement.post(f"/schemes/{emergency}/stay-limits", json={  # a new contract from night 30 on
+        "max_stay_days": 14, "target_stay_days": 10, "effective_from": night(30)})
+    assert changed.status_code == 200, changed.text
+    team.position = changed.json()["position"]
 
     maximum = placement.get("/stays-over-limit", params={"district": "wyre", "after": [team.position]})
-    target = placement.get("/stays-over-limit", params={"district": "wyre", "limit": "target",
-                                                       "after": [team.position]})
+    target = placement.get("/stays-over-limit", params={"district": "wyre", "limit": "target"})
+    averages = placement.get("/average-stays", params={"scheme_id": emergency, "after": [team.position]})
 
-    assert maximum.status_code == target.status_code == 200, maximum.text
-    assert [(s["case_id"], s["days_in_scheme"], s["days_over"]) for s in maximum.json()["stays"]] == [
-        (over_maximum["case_id"], 100, 9)]
-    assert [(s["case_id"], s["days_over"]) for s in target.json()["stays"]] == [
-        (over_maximum["case_id"], 58), (over_target["case_id"], 8)]
-    assert maximum.json()["stays"][0]["max_stay_days"] == 91
+    assert maximum.status_code == averages.status_code == 200, maximum.text
+    assert target.status_code == 422  # a target is an average: no stay is flagged against it
+    assert [(s["case_id"], s["days_in_scheme"], s["days_over"], s["max_stay_days"]) for s in maximum.json()[
+        "stays"]] == [(over_maximum["case_id"], 100, 9, 91), (within["case_id"], 20, 6, 14)]
+    before, after = averages.json()["schemes"]
+    assert (before["target_stay_days"], before["limits_until"], before["completed_stays"],
+            before["average_completed_days"], before["ongoing_stays"], before["average_ongoing_days"]) == (
+        42, night(30), 1, 90.0, 2, 75.0)
+    assert before["average_over_target"] is True
+    assert (after["target_stay_days"], after["ongoing_stays"], after["average_days"]) == (10, 1, 20.0)
 
 
 def test_a_young_person_steps_up_then_down_through_three_schemes_in_one_journey(referral, placement, journeys):
@@ -200,8 +213,11 @@ def test_a_young_person_steps_up_then_down_through_three_schemes_in_one_journey(
     worker.allocate(case["case_id"], days_ago(85))
 
     placed = team.start(case["case_id"], lodgings, days_ago(80), after=worker.position)
+    wrong_way = placement.post(f"/placements/{placed['placement_id']}/moves", json={
+        "to_scheme_id": core, "direction": "step_down", "planned": True, "occurred_at": days_ago(60).isoformat()})
+    assert wrong_way.status_code == 422 and wrong_way.json()["detail"][0]["type"] == "MoveInTheWrongDirection"
     team.change(placed["placement_id"], "moves", to_scheme_id=core, direction="step_up", planned=False,
-                occurred_at=days_ago(60))
+                reason="needs_increased", occurred_at=days_ago(60))
     team.change(placed["placement_id"], "moves", to_scheme_id=cluster, direction="step_down", planned=True,
                 overlap_until=night(17), occurred_at=days_ago(20))
 
@@ -211,6 +227,7 @@ def test_a_young_person_steps_up_then_down_through_three_schemes_in_one_journey(
         ("PlacementStarted", lodgings, None), ("PlacementMoved", core, "step_up"),
         ("PlacementMoved", cluster, "step_down")]
     assert placement_steps[2]["facts"]["overlap_until"] == night(17)
+    assert (placement_steps[1]["facts"]["reason"], placement_steps[2]["facts"]["reason"]) == ("needs_increased", None)
     current = placement.get(f"/young-people/{case['person_ref']}/placement").json()
     assert [stay["scheme_id"] for stay in current["stays"]] == [lodgings, core, cluster]
     assert (current["scheme_id"], current["days_in_scheme"], current["days_in_placement"]) == (cluster, 20, 80)
@@ -244,7 +261,7 @@ def test_a_placement_for_an_unknown_closed_or_unallocated_case_is_refused(referr
 
     def start(case_id: str) -> httpx.Response:
         return placement.post("/placements", params={"after": worker.position}, json={
-            "case_id": case_id, "scheme_id": foyer, "occurred_at": days_ago(1).isoformat()})
+            "case_id": case_id, "scheme_id": foyer, "route": "panel", "occurred_at": days_ago(1).isoformat()})
 
     unknown, refused_closed, refused_unallocated = start(NIL), start(closed["case_id"]), start(
         unallocated["case_id"])
@@ -261,7 +278,7 @@ def test_vacancies_now_by_district_stage_and_support_level(referral, placement):
     emergency = team.scheme("Pendle Emergency Beds", "emergency_assessment_bed", "assessment", "high", units=2)
     foyer = team.scheme("Pendle Foyer", "foyer", "progression", "medium", units=3)
     for case in [worker.refer("pendle", days_ago(5)) for _ in range(2)]:
-        team.start(case["case_id"], emergency, days_ago(2), after=worker.position)
+        team.start(case["case_id"], emergency, days_ago(2), after=worker.position, route="emergency")
 
     every = placement.get("/vacancies", params={"district": "pendle", "after": team.position}).json()
     high = placement.get("/vacancies", params={"district": "pendle", "support_level": "high"}).json()
@@ -281,7 +298,7 @@ def test_an_emergency_placement_made_between_panels_is_reported_on_the_next_pane
     worker, team = CaseWorker(referral), PlacementTeam(placement, "somerset")
     crash_pad = team.scheme("Somerset Nightstop", "nightstop", "assessment", "high")
     case = worker.refer("somerset", days_ago(20))
-    emergency = team.start(case["case_id"], crash_pad, days_ago(19), after=worker.position)
+    emergency = team.start(case["case_id"], crash_pad, days_ago(19), after=worker.position, route="emergency")
 
     before = referral.get("/panel-agenda", params={"district": "somerset", "after": team.position}).json()
     worker.allocate(case["case_id"], days_ago(5))
@@ -291,3 +308,63 @@ def test_an_emergency_placement_made_between_panels_is_reported_on_the_next_pane
     assert (reported["case_id"], reported["placement_id"]) == (case["case_id"], emergency["placement_id"])
     assert (reported["provision_type"], reported["days_since"]) == ("nightstop", 19)
     assert after["emergency_placements_to_report"] == []
+
+
+def test_each_route_needs_a_panel_allocation_only_where_the_districts_register_says_so(referral, placement):
+    """The shipped register: in Burnley (as everywhere, for now) the panel and placement team routes need a prior
+    panel allocation; emergency, pathway plan and children's services placements do not."""
+    worker, team = CaseWorker(referral), PlacementTeam(placement, "burnley")
+    lodgings = team.scheme("Burnley Lodgings", "supported_lodgings", "progression", "low", units=10)
+    crash_pad = team.scheme("Burnley Crash Pad", "emergency_assessment_bed", "assessment", "high", units=10)
+    tenancy = team.scheme("Burnley Move-On Flats", "social_tenancy", "move_on", "low", units=10)
+    cases = {route: worker.refer("burnley", days_ago(20)) for route in (
+        "panel", "placement_team", "emergency", "children_services")}
+    cases["pathway_plan"] = worker.refer("burnley", days_ago(20), age=19, cohort="care_leaver",
+                                         gateway="leaving_care_team")
+
+    def start(route: str, scheme_id: str) -> httpx.Response:
+        return placement.post("/placements", params={"after": worker.position}, json={
+            "case_id": cases[route]["case_id"], "scheme_id": scheme_id, "route": route,
+            "occurred_at": days_ago(10).isoformat()})
+
+    refused = {route: start(route, lodgings) for route in ("panel", "placement_team")}
+    made = {"emergency": start("emergency", crash_pad), "pathway_plan": start("pathway_plan", tenancy),
+            "children_services": start("children_services", lodgings)}
+    worker.allocate(cases["panel"]["case_id"], days_ago(12))
+    worker.allocate(cases["placement_team"]["case_id"], days_ago(12))
+    made |= {route: start(route, lodgings) for route in ("panel", "placement_team")}
+
+    assert {route: (r.status_code, r.json()["detail"][0]["type"]) for route, r in refused.items()} == {
+        "panel": (409, "NoPanelAllocation"), "placement_team": (409, "NoPanelAllocation")}
+    assert {route: r.status_code for route, r in made.items()} == dict.fromkeys(made, 201), [
+        r.text for r in made.values()]
+    routes = {route: placement.get(f"/placements/{r.json()['placement_id']}").json()["route"]
+              for route, r in made.items()}
+    assert routes == {route: route for route in made}
+
+
+def test_a_looked_after_17_year_old_is_placed_only_in_supported_accommodation_registered_with_ofsted(
+        referral, placement):
+    worker, team = CaseWorker(referral), PlacementTeam(placement, "ribble-valley")
+    unregistered = team.scheme("Valley Supported Housing", "young_peoples_supported_accommodation", "progression",
+                               "medium")
+    registered = team.scheme("Clitheroe Supported Housing", "young_peoples_supported_accommodation",
+                             "progression", "medium")
+    recorded = placement.post(f"/schemes/{registered}/ofsted-registrations", json={
+        "registration_number": "2754321", "registered_from": night(200)})
+    assert recorded.status_code == 200, recorded.text
+    case = worker.refer("ribble-valley", days_ago(20), cohort="looked_after_16_17", gateway="childrens_services")
+    known = placement.get(f"/cases/{case['case_id']}", params={"after": worker.position}).json()
+    assert (known["legal_status"], known["under_18"]) == ("looked_after_section_20", True)
+
+    def start(scheme_id: str) -> httpx.Response:
+        return placement.post("/placements", params={"after": worker.position}, json={
+            "case_id": case["case_id"], "scheme_id": scheme_id, "route": "children_services",
+            "occurred_at": days_ago(10).isoformat()})
+
+    refused = start(unregistered)
+    accepted = start(registered)
+
+    assert refused.status_code == 409 and refused.json()["detail"][0]["type"] == "UnregisteredSupportedAccommodation"
+    assert accepted.status_code == 201, accepted.text
+    assert placement.get(f"/schemes/{unregistered}").json()["let"] == 0

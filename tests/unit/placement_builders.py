@@ -11,11 +11,13 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from services.placement.application import Placements
-from services.placement.domain import KnownCase, Provider, Scheme
+from services.placement.domain import KnownCase, PlacementRules, Provider, Scheme
+from services.placement.national_rules import supported_accommodation_in_force
 from services.placement.projections.known_cases import CasesInMemory
 from shared.contracts import EventContext
-from shared.contracts.placement_vocabulary import PathwayStage, ProvisionType
-from shared.contracts.vocabulary import Cohort, Level
+from shared.contracts.placement_vocabulary import PathwayStage, PlacementRoute, ProvisionType
+from shared.contracts.vocabulary import Cohort, LegalStatus, Level
+from shared.districts import DatedRules, District, DistrictRegister, DistrictRules
 from shared.eventstore import IN_MEMORY_ENV
 
 TODAY = datetime.now(UTC).date()
@@ -34,10 +36,35 @@ def night(days_ago_: int) -> date:
 
 
 def a_known_case(**overrides: Any) -> KnownCase:
-    """An open case of a 20-year-old care leaver in Preston, allocated a service by a panel."""
+    """An open case of a 20-year-old care leaver (former relevant) in Preston, allocated a service by a panel."""
     fields: dict[str, Any] = {"case_id": uuid4(), "person_ref": uuid4(), "district": "preston",
-                              "cohort": Cohort.care_leaver, "open": True, "allocated": True}
+                              "cohort": Cohort.care_leaver, "open": True, "allocated": True,
+                              "legal_status": LegalStatus.former_relevant, "under_18": False}
     return KnownCase(**(fields | overrides))
+
+
+def a_looked_after_16_17_case(**overrides: Any) -> KnownCase:
+    """An open case of a 16-year-old looked after under section 20 in Preston, allocated a service by a panel."""
+    return a_known_case(**({"cohort": Cohort.looked_after_16_17, "legal_status": LegalStatus.looked_after_section_20,
+                            "under_18": True} | overrides))
+
+
+NATIONAL = supported_accommodation_in_force()
+"""The national Ofsted registration rule as shipped (services/placement/national_rules.toml)."""
+
+
+def rules(*routes_needing_panel: PlacementRoute) -> PlacementRules:
+    """A district's rules needing a panel for `routes_needing_panel` (none given: the panel route only)."""
+    return PlacementRules(routes_needing_panel=frozenset(routes_needing_panel or {PlacementRoute.panel}),
+                          supported_accommodation=NATIONAL)
+
+
+def a_register(since: date | None = None, **routes_by_district: list[PlacementRoute]) -> DistrictRegister:
+    """A district register of the districts named, each needing a panel for its routes from `since` on (before it:
+    the panel route only); e.g. a_register(preston=[panel, placement_team], dover=[panel])."""
+    since = since or date(2000, 1, 1)
+    return DistrictRegister({code: District(code, code.title(), (DatedRules(since, DistrictRules(frozenset(routes))),))
+                             for code, routes in routes_by_district.items()})
 
 
 def a_provider(**overrides: Any) -> Provider:
@@ -72,8 +99,8 @@ CLUSTER = {"name": "Cluster Flats", "provision_type": ProvisionType.cluster_unit
            "pathway_stage": PathwayStage.move_on, "support_level": Level.low, "support_hours_per_week": 3.0}
 
 
-def in_memory_placements() -> Placements:
-    store = Placements(IN_MEMORY_ENV)
+def in_memory_placements(register: DistrictRegister | None = None) -> Placements:
+    store = Placements(IN_MEMORY_ENV, register=register)
     assert isinstance(store.cases, CasesInMemory)
     return store
 

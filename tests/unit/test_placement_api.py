@@ -16,6 +16,7 @@ from fastapi.testclient import TestClient
 from services.placement.api import router
 from services.placement.application import Placements
 from shared.contracts import parse_event
+from shared.contracts.vocabulary import Cohort, LegalStatus
 from shared.errors import map_domain_errors
 from shared.service import ServiceRuntime
 from shared.web import today_utc
@@ -90,11 +91,12 @@ def catalogue(store) -> Catalogue:
 
 
 def start_body(case_id: UUID, scheme_id: UUID, days: int = 10, **overrides: Any) -> dict:
-    return {"case_id": str(case_id), "scheme_id": str(scheme_id), "occurred_at": days_ago(days).isoformat()} | overrides
+    return {"case_id": str(case_id), "scheme_id": str(scheme_id), "route": "panel",
+            "occurred_at": days_ago(days).isoformat()} | overrides
 
 
-def started(client, case_id, scheme_id, days: int = 10) -> str:
-    response = client.post("/placements", json=start_body(case_id, scheme_id, days))
+def started(client, case_id, scheme_id, days: int = 10, route: str = "panel") -> str:
+    response = client.post("/placements", json=start_body(case_id, scheme_id, days, route=route))
     assert response.status_code == 201, response.text
     return response.json()["placement_id"]
 
@@ -128,17 +130,28 @@ def test_providers_and_schemes_are_registered_and_a_scheme_shows_its_units_tonig
     assert response.json()["position"] == f"placement:{store.position()}"
 
 
-def test_an_emergency_scheme_gets_the_3_month_limit_and_6_week_target_unless_told(client):
+def test_a_scheme_has_its_own_stay_limits_changed_from_a_day_on(client, store):
     provider_id = a_provider(client)
-
     written = client.post("/schemes", json=a_scheme_body(provider_id, provision_type="emergency_assessment_bed",
-                                                         pathway_stage="assessment"))
-    too_long = client.post("/schemes", json=a_scheme_body(provider_id, provision_type="emergency_assessment_bed",
-                                                          pathway_stage="assessment", max_stay_days=100))
+                                                         pathway_stage="assessment", max_stay_days=120))
+    scheme_id = written.json()["scheme_id"]
 
-    scheme = client.get(f"/schemes/{written.json()['scheme_id']}").json()
-    assert (scheme["max_stay_days"], scheme["target_stay_days"]) == (91, 42)
-    assert too_long.status_code == 422 and error_types(too_long) == ["EmergencyStayLimitTooLong"]
+    changed = client.post(f"/schemes/{scheme_id}/stay-limits", json={
+        "max_stay_days": 91, "target_stay_days": 42, "effective_from": night(-7).isoformat()})
+    backwards = client.post(f"/schemes/{scheme_id}/stay-limits", json={
+        "max_stay_days": 60, "target_stay_days": None, "effective_from": night(0).isoformat()})
+    target_over_maximum = client.post(f"/schemes/{scheme_id}/stay-limits", json={
+        "max_stay_days": 30, "target_stay_days": 60, "effective_from": night(-8).isoformat()})
+
+    assert changed.status_code == 200, changed.text
+    scheme = client.get(f"/schemes/{scheme_id}").json()
+    assert (scheme["max_stay_days"], scheme["target_stay_days"]) == (120, None)  # tonight: the registration's
+    assert scheme["stay_limits"] == [
+        {"effective_from": "2025-01-01", "max_stay_days": 120, "target_stay_days": None},
+        {"effective_from": night(-7).isoformat(), "max_stay_days": 91, "target_stay_days": 42}]
+    assert backwards.status_code == 422 and error_types(backwards) == ["StayLimitsChangeBeforeTheLastOne"]
+    assert target_over_maximum.status_code == 422 and error_types(target_over_maximum) == [
+        "TargetStayLongerThanMaximum"]
 
 
 @pytest.mark.parametrize(("change", "location", "refusal"), [
@@ -259,7 +272,10 @@ def test_a_placement_that_does_not_fit_the_case_is_a_conflict(client, store, cat
 def test_an_emergency_placement_can_be_made_before_the_panel_decides(client, catalogue):
     emergency_id, case = catalogue.scheme(**EMERGENCY), catalogue.case(allocated=False)
 
-    assert client.post("/placements", json=start_body(case.case_id, emergency_id)).status_code == 201
+    response = client.post("/placements", json=start_body(case.case_id, emergency_id, route="emergency"))
+
+    assert response.status_code == 201, response.text
+    assert client.get(f"/placements/{response.json()['placement_id']}").json()["route"] == "emergency"
 
 
 def test_a_placement_in_a_full_scheme_is_a_conflict_and_stores_nothing(client, store, catalogue):
@@ -295,10 +311,10 @@ def test_a_planned_overlap_on_a_move_is_explicit_and_holds_both_units_until_it_e
     placement_id = started(client, catalogue.case().case_id, leaving, days=20)
 
     unplanned = client.post(f"/placements/{placement_id}/moves", json={
-        "occurred_at": days_ago(5).isoformat(), "to_scheme_id": str(to), "direction": "step_down",
-        "planned": False, "overlap_until": night(2).isoformat()})
+        "occurred_at": days_ago(5).isoformat(), "to_scheme_id": str(to), "direction": "lateral",
+        "planned": False, "reason": "scheme_closed", "overlap_until": night(2).isoformat()})
     planned = client.post(f"/placements/{placement_id}/moves", json={
-        "occurred_at": days_ago(5).isoformat(), "to_scheme_id": str(to), "direction": "step_down",
+        "occurred_at": days_ago(5).isoformat(), "to_scheme_id": str(to), "direction": "lateral",
         "planned": True, "overlap_until": night(2).isoformat()})
 
     assert unplanned.status_code == 422 and error_types(unplanned) == ["OverlapMustBePlanned"]
@@ -407,7 +423,7 @@ def test_a_breakdown_is_recorded_with_its_reason(client, catalogue):
 def test_bed_and_breakfast_nights_only_on_a_bed_and_breakfast_placement(client, store, catalogue):
     foyer_placement = started(client, catalogue.case().case_id, catalogue.scheme(), days=10)
     bed_and_breakfast = started(client, catalogue.case(allocated=False).case_id,
-                                catalogue.scheme(**BED_AND_BREAKFAST), days=10)
+                                catalogue.scheme(**BED_AND_BREAKFAST), days=10, route="emergency")
     before = store.position()
 
     refused = client.post(f"/placements/{foyer_placement}/bed-and-breakfast-nights",
@@ -440,7 +456,7 @@ def test_every_malformed_field_of_a_start_is_listed_at_once(client, store):
 
     assert response.status_code == 422
     assert sorted(tuple(e["loc"]) for e in response.json()["detail"]) == [
-        ("body", "case_id"), ("body", "name"), ("body", "occurred_at"), ("body", "scheme_id")]
+        ("body", "case_id"), ("body", "name"), ("body", "occurred_at"), ("body", "route"), ("body", "scheme_id")]
     assert store.position() == 0
 
 
@@ -454,3 +470,78 @@ def test_a_stay_limit_or_date_out_of_range_is_refused_not_crashed_on(client, sto
     assert huge.status_code == 422 and huge.json()["detail"][0]["loc"] == ["body", "max_stay_days"]
     assert ancient.status_code == 422 and ancient.json()["detail"][0]["loc"] == ["body", "occurred_at"]
     assert store.position() == position
+
+
+# -- issue 11: routes, Ofsted registration, move direction and reasons -----------------------------
+
+
+def test_an_unregistered_placement_is_refused_and_the_same_into_a_registered_scheme_accepted(client, store,
+                                                                                             catalogue):
+    unregistered, registered = catalogue.scheme(), catalogue.scheme()
+    case = catalogue.case(cohort=Cohort.looked_after_16_17, legal_status=LegalStatus.looked_after_section_20,
+                          under_18=True)
+    recorded = client.post(f"/schemes/{registered}/ofsted-registrations", json={
+        "registration_number": "2712345", "registered_from": night(100).isoformat()})
+    before = store.position()
+
+    refused = client.post("/placements", json=start_body(case.case_id, unregistered, route="placement_team"))
+    assert refused.status_code == 409 and error_types(refused) == ["UnregisteredSupportedAccommodation"]
+    assert store.position() == before
+
+    accepted = client.post("/placements", json=start_body(case.case_id, registered, route="placement_team"))
+    assert recorded.status_code == 200 and accepted.status_code == 201, accepted.text
+    scheme = client.get(f"/schemes/{registered}").json()
+    assert scheme["registered_with_ofsted_tonight"] and scheme["ofsted_registrations"] == [
+        {"registration_number": "2712345", "registered_from": night(100).isoformat(), "registered_until": None}]
+
+
+def test_an_ofsted_registration_ends_from_a_day_and_a_malformed_number_is_refused(client, catalogue):
+    scheme_id = catalogue.scheme()
+    client.post(f"/schemes/{scheme_id}/ofsted-registrations", json={
+        "registration_number": "2712345", "registered_from": night(100).isoformat()})
+
+    ended = client.post(f"/schemes/{scheme_id}/ofsted-registrations/2712345/ending",
+                        json={"ended_on": night(1).isoformat()})
+    unknown = client.post(f"/schemes/{scheme_id}/ofsted-registrations/2799999/ending",
+                          json={"ended_on": night(1).isoformat()})
+    malformed = client.post(f"/schemes/{scheme_id}/ofsted-registrations", json={
+        "registration_number": "Jo Bloggs", "registered_from": night(1).isoformat()})
+
+    assert ended.status_code == 200 and not client.get(f"/schemes/{scheme_id}").json()["registered_with_ofsted_tonight"]
+    assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"] == ["body", "registration_number"]
+    assert malformed.status_code == 422 and malformed.json()["detail"][0]["loc"] == ["body", "registration_number"]
+
+
+def test_a_route_outside_the_vocabulary_or_an_emergency_outside_assessment_is_refused(client, store, catalogue):
+    scheme_id, case = catalogue.scheme(), catalogue.case()
+
+    unknown = client.post("/placements", json=start_body(case.case_id, scheme_id, route="friendly_neighbour"))
+    emergency = client.post("/placements", json=start_body(case.case_id, scheme_id, route="emergency"))
+
+    assert unknown.status_code == 422 and unknown.json()["detail"][0]["loc"] == ["body", "route"]
+    assert emergency.status_code == 422 and error_types(emergency) == ["EmergencyPlacementOutsideAssessment"]
+    assert store.position() == 0 or store.placements_of(case.person_ref) == []
+
+
+def test_a_move_in_the_wrong_direction_or_unplanned_without_a_reason_is_refused_and_stores_nothing(
+        client, store, catalogue):
+    leaving = catalogue.scheme(support_level="medium", support_hours_per_week=10.0)
+    more = catalogue.scheme(support_level="high", support_hours_per_week=20.0)
+    placement_id = started(client, catalogue.case().case_id, leaving, days=20)
+    before = store.position()
+
+    def move(**body):
+        return client.post(f"/placements/{placement_id}/moves", json={
+            "occurred_at": days_ago(2).isoformat(), "to_scheme_id": str(more)} | body)
+
+    wrong_way = move(direction="step_down", planned=True)
+    no_reason = move(direction="step_up", planned=False)
+    assert wrong_way.status_code == 422 and error_types(wrong_way) == ["MoveInTheWrongDirection"]
+    assert wrong_way.json()["detail"][0]["loc"] == ["body", "direction"]
+    assert no_reason.status_code == 422 and error_types(no_reason) == ["UnplannedMoveNeedsAReason"]
+    assert store.position() == before
+
+    assert move(direction="step_up", planned=False, reason="needs_increased").status_code == 200
+    [moved] = [parse_event(n.state) for n in store.recorder.select_notifications(1, 100)
+               if b'"PlacementMoved"' in n.state]
+    assert (moved.direction, moved.reason, moved.schema_version) == ("step_up", "needs_increased", 2)

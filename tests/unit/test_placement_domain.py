@@ -9,12 +9,9 @@ import pytest
 from pydantic import ValidationError
 
 from services.placement.domain import (
-    EMERGENCY_MAX_STAY_DAYS,
-    EMERGENCY_TARGET_STAY_DAYS,
     CapacityBelowOccupancy,
     CaseIsClosed,
     DestinationCannotBePlanned,
-    EmergencyStayLimitTooLong,
     EventDatedInTheFuture,
     LeavingBeforeCountedNights,
     MoveDatedBeforeTheStay,
@@ -51,7 +48,9 @@ from shared.contracts.placement_vocabulary import (
     BreakdownReason,
     Destination,
     MoveDirection,
+    MoveReason,
     PathwayStage,
+    PlacementRoute,
 )
 
 from .placement_builders import (
@@ -59,6 +58,7 @@ from .placement_builders import (
     CLUSTER,
     CORE_24_7,
     EMERGENCY,
+    NATIONAL,
     NOW,
     SUPPORTED_LODGINGS,
     a_known_case,
@@ -66,16 +66,23 @@ from .placement_builders import (
     a_scheme,
     days_ago,
     night,
+    rules,
 )
 
 KEY = b"placement ids of the tests"
 
 
-def start(scheme, case=None, at=None, number=1, previous=None) -> Placement:
+def start(scheme, case=None, at=None, number=1, previous=None, route=PlacementRoute.panel,
+          rules_in_force=None) -> Placement:
     case = case or a_known_case()
-    return Placement.start(case=case, number=number, previous=previous, scheme=scheme,
+    return Placement.start(case=case, number=number, previous=previous, scheme=scheme, route=route,
+                           rules=rules_in_force or rules(PlacementRoute.panel, PlacementRoute.placement_team),
                            placement_id=placement_id_for(case.person_ref, number, KEY),
                            occurred_at=at or days_ago(10), now=NOW)
+
+
+MOVING = {"case": a_known_case(), "supported_accommodation": NATIONAL}
+"""What every move is also decided with: the young person's case (a 20-year-old), the national rule."""
 
 
 def saved(*aggregates) -> None:
@@ -151,13 +158,13 @@ def test_capacity_can_grow_from_a_day_on_but_never_fall_below_the_units_let():
     assert [n.capacity for n in scheme.occupancy(night(6), night(5))] == [1, 2]
 
 
-def test_an_emergency_scheme_is_limited_to_3_months_with_a_6_week_target_unless_told_otherwise():
-    scheme = a_scheme(**EMERGENCY)
+def test_an_emergency_scheme_has_the_stay_limits_it_is_registered_with_and_no_others():
+    derby = a_scheme(**EMERGENCY, max_stay_days=91, target_stay_days=42)
+    elsewhere = a_scheme(**EMERGENCY, max_stay_days=120)
 
-    assert (scheme.max_stay_days, scheme.target_stay_days) == (EMERGENCY_MAX_STAY_DAYS, EMERGENCY_TARGET_STAY_DAYS)
-    assert a_scheme(**EMERGENCY, max_stay_days=56, target_stay_days=28).max_stay_days == 56
-    with pytest.raises(EmergencyStayLimitTooLong):
-        a_scheme(**EMERGENCY, max_stay_days=120)
+    assert (derby.limits_on(night(0)).max_stay_days, derby.limits_on(night(0)).target_stay_days) == (91, 42)
+    assert (elsewhere.limits_on(night(0)).max_stay_days, elsewhere.limits_on(night(0)).target_stay_days) == (120, None)
+    assert a_scheme(**EMERGENCY).limits_on(night(0)).max_stay_days is None
     with pytest.raises(TargetStayLongerThanMaximum):
         a_scheme(max_stay_days=100, target_stay_days=200)
 
@@ -183,7 +190,7 @@ def test_a_placement_starts_with_the_case_and_scheme_facts_and_lets_a_unit_in_th
     assert isinstance(started, PlacementStarted)
     assert (started.case_id, started.person_ref, started.district) == (case.case_id, case.person_ref, "burnley")
     assert (started.scheme_id, started.scheme_district, started.placement_number) == (scheme.id, "preston", 1)
-    assert started.allocated_by_panel
+    assert started.route is PlacementRoute.panel and started.schema_version == 2
     assert (allocated.placement_id, allocated.from_night, allocated.district) == (placement.id, night(3), "preston")
     assert allocated.case_id == NO_CASE
 
@@ -211,13 +218,15 @@ def test_a_closed_case_cannot_be_placed():
         start(a_scheme(), case=a_known_case(open=False))
 
 
-def test_only_an_emergency_placement_can_be_made_before_a_panel_allocates_a_service():
+def test_a_route_the_district_needs_a_panel_for_is_refused_before_a_panel_allocates_a_service():
     waiting = a_known_case(allocated=False)
 
-    with pytest.raises(NoPanelAllocation):
+    with pytest.raises(NoPanelAllocation, match="by panel"):
         start(a_scheme(), case=waiting)
-    emergency = start(a_scheme(**EMERGENCY), case=waiting)
-    assert emergency.collect_events()[0].allocated_by_panel is False
+    with pytest.raises(NoPanelAllocation, match="by placement_team"):
+        start(a_scheme(), case=waiting, route=PlacementRoute.placement_team)
+    emergency = start(a_scheme(**EMERGENCY), case=waiting, route=PlacementRoute.emergency)
+    assert emergency.collect_events()[0].route is PlacementRoute.emergency
 
 
 def test_a_young_person_in_a_placement_cannot_start_another():
@@ -259,10 +268,10 @@ def test_nothing_is_recorded_as_having_happened_after_now():
 def test_a_young_person_steps_up_then_down_through_three_schemes():
     lodgings, core, cluster = a_scheme(**SUPPORTED_LODGINGS), a_scheme(**CORE_24_7), a_scheme(**CLUSTER)
     placement = start(lodgings, at=days_ago(60))
-    placement.move(leaving=lodgings, to=core, direction=MoveDirection.step_up, planned=False, overlap_until=None,
-                   occurred_at=days_ago(40), now=NOW)
-    placement.move(leaving=core, to=cluster, direction=MoveDirection.step_down, planned=True, overlap_until=None,
-                   occurred_at=days_ago(10), now=NOW)
+    placement.move(**MOVING, leaving=lodgings, to=core, direction=MoveDirection.step_up, planned=False,
+                   reason=MoveReason.needs_increased, overlap_until=None, occurred_at=days_ago(40), now=NOW)
+    placement.move(**MOVING, leaving=core, to=cluster, direction=MoveDirection.step_down, planned=True,
+                   overlap_until=None, occurred_at=days_ago(10), now=NOW)
 
     moves = [e for e in placement.collect_events() if isinstance(e, PlacementMoved)]
     assert [(m.from_scheme_id, m.scheme_id, m.direction) for m in moves] == [
@@ -280,8 +289,8 @@ def test_a_move_into_a_full_scheme_is_refused_and_records_nothing_anywhere():
     saved(leaving, full, placement)
 
     with pytest.raises(PlacementWouldExceedCapacity):
-        placement.move(leaving=leaving, to=full, direction=MoveDirection.lateral, planned=True, overlap_until=None,
-                       occurred_at=days_ago(2), now=NOW)
+        placement.move(**MOVING, leaving=leaving, to=full, direction=MoveDirection.lateral, planned=True,
+                       overlap_until=None, occurred_at=days_ago(2), now=NOW)
     assert leaving.collect_events() == full.collect_events() == placement.collect_events() == []
     assert placement.scheme_id == leaving.id and leaving.occupied_on(night(0)) == 1
 
@@ -289,7 +298,7 @@ def test_a_move_into_a_full_scheme_is_refused_and_records_nothing_anywhere():
 def test_a_planned_move_may_keep_the_unit_left_behind_until_the_overlap_ends():
     leaving, to = a_scheme(), a_scheme()
     placement = start(leaving, at=days_ago(20))
-    placement.move(leaving=leaving, to=to, direction=MoveDirection.step_down, planned=True,
+    placement.move(**MOVING, leaving=leaving, to=to, direction=MoveDirection.lateral, planned=True,
                    overlap_until=night(3), occurred_at=days_ago(6), now=NOW)
 
     [released] = [e for e in leaving.collect_events() if isinstance(e, UnitReleased)]
@@ -308,19 +317,20 @@ def test_an_overlap_on_a_move_must_be_planned_and_end_after_the_move(planned, ov
     placement = start(leaving, at=days_ago(20))
 
     with pytest.raises(refusal):
-        placement.move(leaving=leaving, to=to, direction=MoveDirection.lateral, planned=planned,
+        placement.move(**MOVING, leaving=leaving, to=to, direction=MoveDirection.lateral, planned=planned,
+                       reason=None if planned else MoveReason.other,
                        overlap_until=night(6 - overlap_days_after_move), occurred_at=days_ago(6), now=NOW)
 
 
 def test_a_young_person_cannot_move_back_into_a_unit_they_still_hold_on_an_overlap():
     first, second = a_scheme(), a_scheme()
     placement = start(first, at=days_ago(20))
-    placement.move(leaving=first, to=second, direction=MoveDirection.step_down, planned=True,
+    placement.move(**MOVING, leaving=first, to=second, direction=MoveDirection.lateral, planned=True,
                    overlap_until=night(3), occurred_at=days_ago(10), now=NOW)
 
     with pytest.raises(MoveIntoSchemeStillHeld):
-        placement.move(leaving=second, to=first, direction=MoveDirection.step_up, planned=False,
-                       overlap_until=None, occurred_at=days_ago(5), now=NOW)
+        placement.move(**MOVING, leaving=second, to=first, direction=MoveDirection.lateral, planned=False,
+                       reason=MoveReason.conflict_with_residents, overlap_until=None, occurred_at=days_ago(5), now=NOW)
     assert first.occupied_on(night(5)) == 1
 
 
@@ -333,7 +343,7 @@ def test_a_placement_cannot_end_or_move_before_nights_counted_in_bed_and_breakfa
         placement.end(scheme=bed_and_breakfast, planned=True, destination=Destination.social_rented,
                       occurred_at=days_ago(15), now=NOW)
     with pytest.raises(LeavingBeforeCountedNights):
-        placement.move(leaving=bed_and_breakfast, to=foyer, direction=MoveDirection.step_up, planned=True,
+        placement.move(**MOVING, leaving=bed_and_breakfast, to=foyer, direction=MoveDirection.step_up, planned=True,
                        overlap_until=None, occurred_at=days_ago(10), now=NOW)
     placement.end(scheme=bed_and_breakfast, planned=True, destination=Destination.social_rented,
                   occurred_at=days_ago(5), now=NOW)
@@ -344,10 +354,10 @@ def test_a_move_to_the_same_scheme_or_before_the_stay_began_is_refused():
     placement = start(scheme, at=days_ago(5))
 
     with pytest.raises(MoveToTheSameScheme):
-        placement.move(leaving=scheme, to=scheme, direction=MoveDirection.lateral, planned=True,
+        placement.move(**MOVING, leaving=scheme, to=scheme, direction=MoveDirection.lateral, planned=True,
                        overlap_until=None, occurred_at=days_ago(1), now=NOW)
     with pytest.raises(MoveDatedBeforeTheStay):
-        placement.move(leaving=scheme, to=other, direction=MoveDirection.lateral, planned=True,
+        placement.move(**MOVING, leaving=scheme, to=other, direction=MoveDirection.lateral, planned=True,
                        overlap_until=None, occurred_at=days_ago(6), now=NOW)
 
 
@@ -385,8 +395,8 @@ def test_an_ended_placement_takes_no_more_changes():
                   now=NOW)
 
     with pytest.raises(PlacementAlreadyEnded):
-        placement.move(leaving=scheme, to=other, direction=MoveDirection.lateral, planned=True, overlap_until=None,
-                       occurred_at=days_ago(0, hour=0), now=NOW)
+        placement.move(**MOVING, leaving=scheme, to=other, direction=MoveDirection.lateral, planned=True,
+                       overlap_until=None, occurred_at=days_ago(0, hour=0), now=NOW)
     with pytest.raises(PlacementAlreadyEnded):
         placement.break_down(scheme=scheme, reason=BreakdownReason.young_person_left, destination=None,
                              occurred_at=days_ago(0, hour=0), now=NOW)
@@ -414,8 +424,9 @@ def test_a_breakdown_releases_the_unit_and_says_where_the_young_person_went(reas
 
 def test_bed_and_breakfast_nights_are_counted_once_each_within_the_stay():
     bed_and_breakfast, foyer = a_scheme(**BED_AND_BREAKFAST), a_scheme()
-    placement = start(bed_and_breakfast, case=a_known_case(allocated=False), at=days_ago(10))
-    placement.move(leaving=bed_and_breakfast, to=foyer, direction=MoveDirection.step_down, planned=True,
+    placement = start(bed_and_breakfast, case=a_known_case(allocated=False), at=days_ago(10),
+                      route=PlacementRoute.emergency)
+    placement.move(**MOVING, leaving=bed_and_breakfast, to=foyer, direction=MoveDirection.step_up, planned=True,
                    overlap_until=None, occurred_at=days_ago(4), now=NOW)
     placement.collect_events()
 
@@ -439,7 +450,8 @@ def test_bed_and_breakfast_nights_on_a_placement_never_in_bed_and_breakfast_are_
 
 
 def test_bed_and_breakfast_nights_yet_to_come_are_refused():
-    placement = start(a_scheme(**BED_AND_BREAKFAST), case=a_known_case(allocated=False), at=days_ago(2))
+    placement = start(a_scheme(**BED_AND_BREAKFAST), case=a_known_case(allocated=False), at=days_ago(2),
+                      route=PlacementRoute.emergency)
 
     with pytest.raises(EventDatedInTheFuture):
         placement.record_bed_and_breakfast_nights(first_night=night(1), nights=3, now=NOW)
@@ -482,7 +494,7 @@ def test_a_unit_free_tonight_but_not_after_a_capacity_cut_is_not_free_to_let():
 def test_a_placement_ending_during_a_planned_overlap_frees_the_held_unit_from_that_day():
     first, second = a_scheme(capacity_units=1), a_scheme()
     placement = start(first, at=days_ago(20))
-    placement.move(leaving=first, to=second, direction=MoveDirection.step_down, planned=True,
+    placement.move(**MOVING, leaving=first, to=second, direction=MoveDirection.lateral, planned=True,
                    overlap_until=night(-10), occurred_at=days_ago(10), now=NOW)
 
     placement.end(scheme=second, planned=True, destination=Destination.social_rented, occurred_at=days_ago(5),

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from services.placement import domain, handlers
 from shared.contracts import EventContext, parse_event
+from shared.contracts.placement_vocabulary import PlacementRoute
 
 from .placement_builders import Catalogue, days_ago, in_memory_placements
 
@@ -32,6 +33,7 @@ def test_a_command_sent_to_its_handler_is_recorded_with_who_sent_it_and_gives_th
     context = EventContext(actor="district-inbox")
 
     placed = handlers.handle(store, context, handlers.StartPlacement(case_id=case.case_id, scheme_id=scheme_id,
+                                                                     route=PlacementRoute.panel,
                                                                      occurred_at=days_ago(3)))
 
     assert (placed.case_id, placed.person_ref, placed.position) == (case.case_id, case.person_ref, store.position())

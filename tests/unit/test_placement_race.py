@@ -18,6 +18,7 @@ from eventsourcing.persistence import IntegrityError
 from services.placement.application import Placements
 from services.placement.domain import PlacementConflict, PlacementWouldExceedCapacity, YoungPersonAlreadyPlaced
 from services.placement.projections.known_cases import CasesInMemory
+from shared.contracts.placement_vocabulary import PlacementRoute
 from shared.eventstore import postgres_env
 
 from .placement_builders import Catalogue, days_ago, night
@@ -69,7 +70,7 @@ def race(racers: list[Callable[[], Any]]) -> list[Any]:
 
 def starting(store: Placements, case, scheme_id) -> Callable[[], Any]:
     return lambda: store.start_placement(Catalogue(store).context, case_id=case.case_id, scheme_id=scheme_id,
-                                         occurred_at=days_ago(1))
+                                         route=PlacementRoute.panel, occurred_at=days_ago(1))
 
 
 def test_two_requests_racing_for_the_last_unit_one_wins_and_the_other_is_refused_as_over_capacity(store):

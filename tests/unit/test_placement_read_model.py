@@ -21,16 +21,19 @@ from services.placement.domain import KnownCase
 from services.placement.projections.known_cases import KnownCasesProjection
 from services.placement.projections.placements import (
     PlacementReadModel,
+    average_stays,
     cases_awaiting_placement,
     schemes_matching,
     stays_over_limit,
 )
 from shared.contracts import Event, parse_event
-from shared.contracts.placement_vocabulary import Destination, MoveDirection
+from shared.contracts.placement_vocabulary import Destination, MoveDirection, PlacementRoute
 from shared.contracts.referral import (
+    AgeReached,
     AssessmentCompleted,
     CaseClosed,
     CaseReopened,
+    LegalStatusChanged,
     PanelDecisionMade,
     PersonLinked,
     ReferralMade,
@@ -45,11 +48,12 @@ from shared.contracts.vocabulary import (
     PanelDecision,
     PresentingReason,
     PriorityBand,
+    StatusChangeReason,
 )
 from shared.eventstore import postgres_env
 from shared.projections import Recorded, prepare_projection
 
-from .placement_builders import EMERGENCY, TODAY, Catalogue, days_ago, in_memory_placements
+from .placement_builders import EMERGENCY, TODAY, Catalogue, days_ago, in_memory_placements, night
 
 
 @pytest.fixture
@@ -170,6 +174,34 @@ async def test_the_store_knows_a_case_from_the_referral_events_open_or_closed_an
     assert postgres_store.cases.case(uuid4()) is None
 
 
+async def test_the_store_knows_a_young_persons_legal_status_and_age_over_time(conn, schema, postgres_store):
+    feed = Feed(conn, KnownCasesProjection(), "CASETRACK_REFERRAL", schema)
+    case = ACase()
+    referred = case._event(ReferralMade, days_ago(300), gateway=Gateway.district_housing_options,
+                           cohort=Cohort.homeless_16_17, legal_status=LegalStatus.not_looked_after, age_at_event=17,
+                           presenting_reason=PresentingReason.parental_eviction)
+    accommodated = case._event(LegalStatusChanged, days_ago(250), legal_status=LegalStatus.looked_after_section_20,
+                               previous_legal_status=LegalStatus.not_looked_after, cohort=Cohort.looked_after_16_17,
+                               reason=StatusChangeReason.southwark_assessment, age_at_event=17)
+    await feed.apply(referred, accommodated)
+    seventeen = postgres_store.cases.case(case.case_id)
+    await feed.apply(case._event(AgeReached, days_ago(100), age=18, legal_status=LegalStatus.former_relevant,
+                                 cohort=Cohort.care_leaver))
+    eighteen = postgres_store.cases.case(case.case_id)
+
+    assert (seventeen.legal_status, seventeen.under_18, seventeen.cohort) == (
+        LegalStatus.looked_after_section_20, True, Cohort.looked_after_16_17)
+    assert seventeen.looked_after_or_care_leaving_16_17_on(days_ago(200))
+    assert (eighteen.legal_status, eighteen.under_18, eighteen.cohort) == (
+        LegalStatus.former_relevant, False, Cohort.care_leaver)
+    assert [eighteen.legal_status_on(days_ago(d)) for d in (280, 200, 50)] == [
+        LegalStatus.not_looked_after, LegalStatus.looked_after_section_20, LegalStatus.former_relevant]
+    assert (eighteen.cohort_on(days_ago(200)), eighteen.under_18_on(days_ago(101)), eighteen.under_18_on(days_ago(99))
+            ) == (Cohort.looked_after_16_17, True, False)
+    assert eighteen.looked_after_or_care_leaving_16_17_on(days_ago(200))
+    assert not eighteen.looked_after_or_care_leaving_16_17_on(days_ago(50))
+
+
 async def test_applying_referral_events_again_or_late_changes_nothing(conn, schema, postgres_store):
     feed = Feed(conn, KnownCasesProjection(), "CASETRACK_REFERRAL", schema)
     case = ACase()
@@ -188,7 +220,7 @@ def scenario() -> tuple[Placements, dict[str, Any]]:
     """Stays of different lengths in an emergency scheme (91-day maximum, 42-day target) and a foyer (no limit)."""
     store = in_memory_placements()
     catalogue = Catalogue(store)
-    emergency = catalogue.scheme(**EMERGENCY, capacity_units=10)
+    emergency = catalogue.scheme(**EMERGENCY, capacity_units=10, max_stay_days=91, target_stay_days=42)
     foyer = catalogue.scheme(capacity_units=10)
     cases = {name: ACase(district="burnley" if name == "burnley_over" else "preston")
              for name in ("over_maximum", "over_target", "within", "moved_on", "ended", "burnley_over", "foyer")}
@@ -198,7 +230,8 @@ def scenario() -> tuple[Placements, dict[str, Any]]:
                                ("burnley_over", 95, emergency), ("foyer", 300, foyer)]:
         store.cases.remember(cases[name].known())
         placements[name], _ = store.start_placement(catalogue.context, case_id=cases[name].case_id,
-                                                    scheme_id=scheme, occurred_at=days_ago(days))
+                                                    scheme_id=scheme, route=PlacementRoute.panel,
+                                                    occurred_at=days_ago(days))
     store.move_placement(catalogue.context, placements["moved_on"].id, to_scheme_id=foyer,
                          direction=MoveDirection.step_down, planned=True, overlap_until=None,
                          occurred_at=days_ago(10))
@@ -207,20 +240,56 @@ def scenario() -> tuple[Placements, dict[str, Any]]:
     return store, {"cases": cases, "placements": placements, "emergency": emergency, "foyer": foyer}
 
 
-async def test_stays_over_their_schemes_maximum_or_target_are_listed_longest_over_first(conn, schema, scenario):
+async def test_stays_over_their_schemes_maximum_are_listed_longest_over_first_and_none_for_the_target(
+        conn, schema, scenario):
     store, s = scenario
     await Feed(conn, PlacementReadModel(), "CASETRACK_PLACEMENT", schema).apply(*events_of(store))
     placements = s["placements"]
 
-    over_maximum = await stays_over_limit(conn, today=TODAY, limit="max_stay_days", district=None, schema=schema)
-    over_target = await stays_over_limit(conn, today=TODAY, limit="target_stay_days", district="preston",
-                                         schema=schema)
+    over_maximum = await stays_over_limit(conn, today=TODAY, district=None, schema=schema)
+    in_preston = await stays_over_limit(conn, today=TODAY, district="preston", schema=schema)
 
     assert [(row["placement_id"], row["days_in_scheme"]) for row in over_maximum] == [
         (placements["over_maximum"].id, 100), (placements["burnley_over"].id, 95)]
-    assert [row["placement_id"] for row in over_target] == [placements["over_maximum"].id,
-                                                            placements["over_target"].id]
+    assert [row["placement_id"] for row in in_preston] == [placements["over_maximum"].id]  # 50 days: over target only
     assert over_maximum[0]["scheme_id"] == s["emergency"] and over_maximum[0]["max_stay_days"] == 91
+
+
+async def test_a_stay_is_held_to_the_maximum_in_force_on_the_night_it_began(conn, schema, scenario):
+    store, s = scenario
+    store.change_stay_limits(Catalogue(store).context, s["emergency"], max_stay_days=20, target_stay_days=14,
+                             effective_from=night(25), occurred_at=days_ago(26))
+    later, _ = store.start_placement(Catalogue(store).context, case_id=Catalogue(store).case().case_id,
+                                     scheme_id=s["emergency"], route=PlacementRoute.panel, occurred_at=days_ago(24))
+    await Feed(conn, PlacementReadModel(), "CASETRACK_PLACEMENT", schema).apply(*events_of(store))
+
+    over = {row["placement_id"]: row for row in await stays_over_limit(conn, today=TODAY, district=None,
+                                                                        schema=schema)}
+
+    assert set(over) == {s["placements"]["over_maximum"].id, s["placements"]["burnley_over"].id, later.id}
+    assert (over[later.id]["max_stay_days"], over[later.id]["limits_from"], over[later.id]["days_in_scheme"]) == (
+        20, night(25), 24)  # flagged against the new maximum; "within" (20 days, also under it) is not over
+    assert over[s["placements"]["over_maximum"].id]["max_stay_days"] == 91  # began under the old terms
+
+
+async def test_each_schemes_average_stay_is_reported_against_its_target_for_each_period_of_its_limits(
+        conn, schema, scenario):
+    store, s = scenario
+    store.change_stay_limits(Catalogue(store).context, s["emergency"], max_stay_days=None, target_stay_days=28,
+                             effective_from=night(30), occurred_at=days_ago(31))
+    await Feed(conn, PlacementReadModel(), "CASETRACK_PLACEMENT", schema).apply(*events_of(store))
+
+    rows = await average_stays(conn, today=TODAY, scheme_district=None, scheme_id=s["emergency"], schema=schema)
+
+    first, second = rows
+    assert (first["limits_until"], first["max_stay_days"], first["target_stay_days"]) == (night(30), 91, 42)
+    # began before night 30: moved_on (90 days, then to the foyer) and ended (100) completed; over_maximum (100),
+    # over_target (50) and burnley_over (95) still there
+    assert (first["completed_stays"], first["average_completed_days"]) == (2, 95.0)
+    assert (first["ongoing_stays"], first["average_ongoing_days"]) == (3, (100 + 50 + 95) / 3)
+    assert (second["limits_from"], second["target_stay_days"], second["stays"], second["ongoing_stays"]) == (
+        night(30), 28, 1, 1)  # within: 20 days so far
+    assert second["average_days"] == 20.0 and second["completed_stays"] == 0
 
 
 async def test_the_catalogue_is_found_by_district_stage_and_support_level(conn, schema, scenario):
@@ -239,12 +308,13 @@ async def test_applying_the_placement_events_again_changes_nothing(conn, schema,
     store, s = scenario
     feed = Feed(conn, PlacementReadModel(), "CASETRACK_PLACEMENT", schema)
     await feed.apply(*events_of(store))
-    before = await stays_over_limit(conn, today=TODAY, limit="target_stay_days", district=None, schema=schema)
+    before = (await stays_over_limit(conn, today=TODAY, district=None, schema=schema),
+              await average_stays(conn, today=TODAY, scheme_district=None, schema=schema))
 
     await feed.redeliver_everything()
 
-    assert await stays_over_limit(conn, today=TODAY, limit="target_stay_days", district=None,
-                                  schema=schema) == before
+    assert (await stays_over_limit(conn, today=TODAY, district=None, schema=schema),
+            await average_stays(conn, today=TODAY, scheme_district=None, schema=schema)) == before
     assert await conn.fetchval(f"SELECT count(*) FROM {schema}.placements") == 7
 
 
@@ -260,9 +330,10 @@ async def test_cases_allocated_a_service_await_a_placement_until_one_starts_afte
                           reopened.closed(4), reopened.reopened(2))
     store.cases.remember(placed.known())
     store.cases.remember(in_emergency_bed.known(allocated=False))
-    store.start_placement(catalogue.context, case_id=placed.case_id, scheme_id=foyer, occurred_at=days_ago(20))
+    store.start_placement(catalogue.context, case_id=placed.case_id, scheme_id=foyer, route=PlacementRoute.panel,
+                          occurred_at=days_ago(20))
     bed, _ = store.start_placement(catalogue.context, case_id=in_emergency_bed.case_id, scheme_id=emergency,
-                                   occurred_at=days_ago(12))
+                                   route=PlacementRoute.emergency, occurred_at=days_ago(12))
     await Feed(conn, PlacementReadModel(), "CASETRACK_PLACEMENT", schema).apply(*events_of(store))
 
     awaiting = await cases_awaiting_placement(conn, district="preston", schema=schema)

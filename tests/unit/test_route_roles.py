@@ -40,8 +40,12 @@ EXPECTED: dict[tuple[str, str, str], set[Role]] = {
     ("placement", "POST", "/providers"): {R.commissioner, R.admin},
     ("placement", "POST", "/schemes"): {R.commissioner, R.admin},
     ("placement", "POST", "/schemes/{scheme_id}/capacity"): {R.provider, R.commissioner, R.admin},
+    **{("placement", "POST", path): {R.commissioner, R.admin} for path in (
+        "/schemes/{scheme_id}/stay-limits", "/schemes/{scheme_id}/ofsted-registrations",
+        "/schemes/{scheme_id}/ofsted-registrations/{registration_number}/ending")},
     **{("placement", "GET", path): set(EVERY_ROLE) for path in (
-        "/providers", "/schemes", "/schemes/{scheme_id}", "/schemes/{scheme_id}/occupancy", "/vacancies")},
+        "/providers", "/schemes", "/schemes/{scheme_id}", "/schemes/{scheme_id}/occupancy", "/vacancies",
+        "/average-stays")},
     ("placement", "POST", "/placements"): PLACEMENT_WRITERS,
     **{("placement", "POST", f"/placements/{{placement_id}}/{step}"): PLACEMENT_WRITERS for step in (
         "moves", "ending", "breakdown", "bed-and-breakfast-nights")},

@@ -31,14 +31,18 @@ from .deps import (
     scheme_within_reach,
 )
 from .schemas import (
+    AverageStays,
     CapacityChange,
     Changed,
     NewProvider,
     NewScheme,
     OccupancyView,
+    OfstedRegistrationEnding,
+    OfstedRegistrationRecord,
     ProviderWritten,
     SchemeView,
     SchemeWritten,
+    StayLimitsChange,
     Vacancies,
 )
 
@@ -78,6 +82,42 @@ def change_capacity(scheme_id: UUID, body: CapacityChange, store: Store, runtime
     scheme_within_reach(store, caller, scheme_id)
     written = handlers.change_capacity(store, context, handlers.ChangeCapacity(scheme_id=scheme_id, **dict(body)))
     return Changed(id=written.id, position=runtime.saved(written.position))
+
+
+@router.post("/schemes/{scheme_id}/stay-limits")
+def change_stay_limits(scheme_id: UUID, body: StayLimitsChange, store: Store, runtime: Runtime, context: Context,
+                       _: Administering) -> Changed:
+    """Change a scheme's maximum and target stays from a night on (SchemeStayLimitsChanged)."""
+    written = handlers.change_stay_limits(store, context, handlers.ChangeStayLimits(scheme_id=scheme_id, **dict(body)))
+    return Changed(id=written.id, position=runtime.saved(written.position))
+
+
+@router.post("/schemes/{scheme_id}/ofsted-registrations")
+def record_ofsted_registration(scheme_id: UUID, body: OfstedRegistrationRecord, store: Store, runtime: Runtime,
+                               context: Context, _: Administering) -> Changed:
+    """Record a scheme's registration with Ofsted as supported accommodation (SchemeOfstedRegistrationRecorded)."""
+    written = handlers.record_ofsted_registration(
+        store, context, handlers.RecordOfstedRegistration(scheme_id=scheme_id, **dict(body)))
+    return Changed(id=written.id, position=runtime.saved(written.position))
+
+
+@router.post("/schemes/{scheme_id}/ofsted-registrations/{registration_number}/ending")
+def end_ofsted_registration(scheme_id: UUID, registration_number: str, body: OfstedRegistrationEnding, store: Store,
+                            runtime: Runtime, context: Context, _: Administering) -> Changed:
+    """End a scheme's Ofsted registration from a day on (SchemeOfstedRegistrationEnded)."""
+    written = handlers.end_ofsted_registration(store, context, handlers.EndOfstedRegistration(
+        scheme_id=scheme_id, registration_number=registration_number, **dict(body)))
+    return Changed(id=written.id, position=runtime.saved(written.position))
+
+
+@router.get("/average-stays")
+async def get_average_stays(runtime: Runtime, today: Today, district: District, _: CaughtUp, caller: AnyRole,
+                            scheme_id: UUID | None = None) -> AverageStays:
+    """Each scheme's average stay against its target (by `district` of the scheme, or one `scheme_id`): one row
+    per period of the scheme's stay limits, for the stays that began in it, completed and ongoing."""
+    async with runtime.pool.acquire() as conn:
+        rows = await read_model.average_stays(conn, today=today, scheme_district=district, scheme_id=scheme_id)
+    return AverageStays(as_of=today, district=district, schemes=[views.average_stay(row) for row in rows])
 
 
 @router.get("/schemes")

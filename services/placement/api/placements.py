@@ -50,8 +50,10 @@ router = APIRouter(tags=["placements"])
 def start_placement(body: NewPlacement, store: Store, runtime: Runtime, context: Context,
                     _: CaughtUp, caller: PlacementWriter) -> PlacementWritten:
     """Start a placement (PlacementStarted; the scheme lets a unit: UnitAllocated). 409 if the scheme is full,
-    the case closed or not allocated a service, or the young person already placed. A provider places in their
-    own schemes only; a district officer their own district's cases only."""
+    the case closed or not allocated a service when the district's rule needs it for the route, the young person
+    already placed, or a looked-after or care-leaving 16/17 year old would go into unregistered supported
+    accommodation. A provider places in their own schemes only; a district officer their own district's cases
+    only."""
     case_within_reach(store, caller, body.case_id)
     scheme_within_reach(store, caller, body.scheme_id)
     placed = handlers.start_placement(store, context, handlers.StartPlacement(**dict(body)))
@@ -121,14 +123,14 @@ def get_current_placement(person_ref: UUID, store: Store, today: Today, caller: 
 @router.get("/stays-over-limit")
 async def get_stays_over_limit(
     runtime: Runtime, today: Today, district: District, _: CaughtUp, caller: WatchingCases,
-    limit: Annotated[Literal["maximum", "target"], Query(
-        description="maximum: over the scheme's maximum stay; target: over its target (average) stay")] = "maximum",
+    limit: Annotated[Literal["maximum"], Query(
+        description="Only the maximum: a target is an average, reported by GET /average-stays, never applied "
+                    "to one stay")] = "maximum",
 ) -> StaysOverLimit:
-    """Young people whose stay in their current scheme has lasted longer than the scheme's limit (an
-    assessment / emergency bed: 3 months at most, 6 weeks on average desirable)."""
+    """Young people whose stay in their current scheme has lasted longer than the scheme's maximum stay (the
+    maximum in force on the night the stay began)."""
     district = caller.district_filter(district)
-    column = "max_stay_days" if limit == "maximum" else "target_stay_days"
     async with runtime.pool.acquire() as conn:
-        rows = await read_model.stays_over_limit(conn, today=today, limit=column, district=district)
+        rows = await read_model.stays_over_limit(conn, today=today, district=district)
     return StaysOverLimit(as_of=today, limit=limit, district=district,
                           stays=[views.stay_over_limit(row) for row in rows])

@@ -9,14 +9,17 @@ from uuid import UUID
 from pydantic import BaseModel, ConfigDict, Field
 
 from shared.contracts.envelope import Day, Moment
+from shared.contracts.placement import OFSTED_REGISTRATION_NUMBER
 from shared.contracts.placement_vocabulary import (
     BreakdownReason,
     Destination,
     MoveDirection,
+    MoveReason,
     PathwayStage,
+    PlacementRoute,
     ProvisionType,
 )
-from shared.contracts.vocabulary import Cohort, Level, PanelDecision, PriorityBand
+from shared.contracts.vocabulary import Cohort, LegalStatus, Level, PanelDecision, PriorityBand
 
 
 class Body(BaseModel):
@@ -53,11 +56,12 @@ class NewScheme(Body):
     opened_on: Day = Field(description="The first night its units can be let")
     max_stay_days: int | None = Field(
         default=None, ge=1, le=3650,
-        description="Longest a stay may last; an assessment / emergency scheme: 91 at most (3 months), and 91 if not "
-                    "given")
+        description="Longest a stay may last (the scheme's or its contract's own, e.g. Derby's 91 days for an "
+                    "emergency bed); none: no limit. Each stay is flagged against it")
     target_stay_days: int | None = Field(
         default=None, ge=1, le=3650,
-        description="The average stay aimed for; an assessment / emergency scheme: 42 (6 weeks) if not given")
+        description="The average stay aimed for (e.g. Derby's 42 days); reported as an average, never applied to "
+                    "one stay; none: no target")
     occurred_at: Moment | None = Field(default=None, description="When it was registered; default now")
 
 
@@ -79,6 +83,45 @@ class Changed(BaseModel):
     position: str
 
 
+class StayLimitsChange(Body):
+    """The scheme's maximum and target stays from a night on (e.g. a new contract's terms)."""
+
+    max_stay_days: int | None = Field(ge=1, le=3650, description="Longest a stay may last; null: no limit")
+    target_stay_days: int | None = Field(ge=1, le=3650, description="The average stay aimed for; null: no target")
+    effective_from: Day = Field(description="The first night they apply to: a stay is held to the limits in force "
+                                            "on the night it began")
+    occurred_at: Moment | None = Field(default=None, description="When it was decided; default now")
+
+
+class OfstedRegistrationRecord(Body):
+    """The scheme's registration with Ofsted as supported accommodation."""
+
+    registration_number: str = Field(pattern=OFSTED_REGISTRATION_NUMBER, description="Ofsted's URN")
+    registered_from: Day
+    registered_until: Day | None = Field(default=None, description="The first day it is no longer registered, "
+                                                                   "if known")
+    occurred_at: Moment | None = Field(default=None, description="When it was recorded; default now")
+
+
+class OfstedRegistrationEnding(Body):
+    """The scheme's Ofsted registration ending (cancelled, suspended, resigned)."""
+
+    ended_on: Day = Field(description="The first day the scheme is no longer registered")
+    occurred_at: Moment | None = Field(default=None, description="When it was recorded; default now")
+
+
+class StayLimitsView(BaseModel):
+    effective_from: date
+    max_stay_days: int | None
+    target_stay_days: int | None
+
+
+class OfstedRegistrationView(BaseModel):
+    registration_number: str
+    registered_from: date
+    registered_until: date | None
+
+
 class SchemeView(BaseModel):
     """A scheme, with its units tonight (from the scheme's own events: never behind a write)."""
 
@@ -91,8 +134,11 @@ class SchemeView(BaseModel):
     support_level: Level
     support_hours_per_week: float
     opened_on: date
-    max_stay_days: int | None
-    target_stay_days: int | None
+    max_stay_days: int | None = Field(description="The maximum stay for a stay beginning tonight")
+    target_stay_days: int | None = Field(description="The target (average) stay for stays beginning tonight")
+    stay_limits: list[StayLimitsView] = Field(description="The scheme's stay limits over time")
+    ofsted_registrations: list[OfstedRegistrationView]
+    registered_with_ofsted_tonight: bool
     capacity: int = Field(description="Units tonight")
     let: int = Field(description="Units let tonight")
     vacant: int = Field(description="Units empty tonight (voids)")
@@ -136,11 +182,16 @@ class PlacementChange(Body):
 
 
 class NewPlacement(PlacementChange):
-    """A young person moving into a scheme. Their case must be open; unless the scheme is an assessment /
-    emergency one, its latest panel decision must have allocated a service."""
+    """A young person moving into a scheme by a route. Their case must be open; if the case's district needs a
+    panel decision for that route (the district register, on the placement's day), its latest panel decision must
+    have allocated a service first. An emergency placement goes into an assessment / emergency scheme; a pathway
+    plan placement is a care leaver's; a looked-after or care-leaving 16/17 year old goes into supported
+    accommodation only if it is registered with Ofsted."""
 
     case_id: UUID
     scheme_id: UUID
+    route: PlacementRoute = Field(description="Who made the placement: panel, placement_team, pathway_plan, "
+                                              "emergency (between panels) or children_services")
 
 
 class PlacementWritten(BaseModel):
@@ -154,8 +205,11 @@ class Move(PlacementChange):
     """The young person moving to another scheme within the pathway."""
 
     to_scheme_id: UUID
-    direction: MoveDirection
+    direction: MoveDirection = Field(description="Checked: a step up goes to a higher support level (or the same "
+                                                 "with more hours a week), a step down to less, lateral the same level")
     planned: bool
+    reason: MoveReason | None = Field(default=None, description="Why an unplanned move happened (required then); "
+                                                                "none for a planned move")
     overlap_until: Day | None = Field(
         default=None, description="A planned overlap: keep the unit left behind until this day (planned moves only)")
 
@@ -207,6 +261,7 @@ class PlacementView(BaseModel):
     district: str
     cohort: Cohort
     status: Literal["open", "ended", "broke_down"]
+    route: PlacementRoute
     started_at: datetime
     scheme_id: UUID = Field(description="The scheme the young person is in (or left last)")
     provision_type: ProvisionType
@@ -234,18 +289,50 @@ class StayOverLimit(BaseModel):
     pathway_stage: PathwayStage
     stay_started_at: datetime
     days_in_scheme: int
-    max_stay_days: int | None
-    target_stay_days: int | None
-    days_over: int = Field(description="Days beyond the limit asked for")
+    max_stay_days: int = Field(description="The scheme's maximum stay in force on the night the stay began")
+    target_stay_days: int | None = Field(description="Its target then: an average, for reference only")
+    limits_from: date = Field(description="When those limits took effect")
+    days_over: int = Field(description="Days beyond the maximum")
 
 
 class StaysOverLimit(BaseModel):
-    """Open stays longer than their scheme's limit, longest over first."""
+    """Open stays longer than their scheme's maximum stay, longest over first."""
 
     as_of: date
-    limit: Literal["maximum", "target"]
+    limit: Literal["maximum"]
     district: str | None
     stays: list[StayOverLimit]
+
+
+class AverageStay(BaseModel):
+    """A scheme's stays that began while one set of its stay limits was in force, against its target."""
+
+    scheme_id: UUID
+    scheme_name: str
+    scheme_district: str
+    provision_type: ProvisionType
+    pathway_stage: PathwayStage
+    limits_from: date
+    limits_until: date | None = Field(description="When the next limits took effect; none: still in force")
+    max_stay_days: int | None
+    target_stay_days: int | None
+    completed_stays: int
+    average_completed_days: float | None
+    ongoing_stays: int
+    average_ongoing_days: float | None = Field(description="Days so far, to today")
+    stays: int
+    average_days: float | None = Field(description="Completed and ongoing stays together (ongoing to today)")
+    average_over_target: bool | None = Field(
+        description="The average of completed stays is longer than the target (none: no target or no completed stay)")
+
+
+class AverageStays(BaseModel):
+    """Each scheme's average stay against its target: a target is an average, reported here, never applied to
+    one stay."""
+
+    as_of: date
+    district: str | None
+    schemes: list[AverageStay]
 
 
 # -- cases ----------------------------------------------------------------------------------------
@@ -282,3 +369,5 @@ class KnownCaseView(BaseModel):
     status: Literal["open", "closed"]
     last_panel_decision: PanelDecision | None
     allocated: bool
+    legal_status: LegalStatus | None = Field(description="The young person's legal status now")
+    under_18: bool = Field(description="Under 18 at the last age the referral service published")

@@ -11,24 +11,34 @@ from services.placement.domain import Occupancy, Placement, Scheme
 from shared.contracts.placement import PlacementBrokeDown, PlacementEnded
 
 from .schemas import (
+    AverageStay,
     AwaitingCase,
     Ending,
     KnownCaseView,
     NightView,
     OccupancyView,
+    OfstedRegistrationView,
     PlacementView,
     SchemeView,
+    StayLimitsView,
     StayOverLimit,
     StayView,
 )
 
 
 def scheme_view(scheme: Scheme, tonight: date) -> SchemeView:
+    limits = scheme.limits_on(tonight)
     return SchemeView(
         scheme_id=scheme.id, provider_id=scheme.provider_id, name=scheme.name, district=scheme.district,
         provision_type=scheme.provision_type, pathway_stage=scheme.pathway_stage, support_level=scheme.support_level,
         support_hours_per_week=scheme.support_hours_per_week, opened_on=scheme.opened_on,
-        max_stay_days=scheme.max_stay_days, target_stay_days=scheme.target_stay_days,
+        max_stay_days=limits.max_stay_days, target_stay_days=limits.target_stay_days,
+        stay_limits=[StayLimitsView(effective_from=x.effective_from, max_stay_days=x.max_stay_days,
+                                    target_stay_days=x.target_stay_days) for x in scheme.stay_limits],
+        ofsted_registrations=[OfstedRegistrationView(registration_number=r.number, registered_from=r.registered_from,
+                                                     registered_until=r.registered_until)
+                              for r in scheme.ofsted_registrations],
+        registered_with_ofsted_tonight=scheme.registration_on(tonight) is not None,
         capacity=scheme.capacity_on(tonight), let=scheme.occupied_on(tonight), vacant=scheme.vacant_on(tonight),
         free_from_tonight=scheme.free_from(tonight))
 
@@ -47,7 +57,8 @@ def placement_view(placement: Placement, today: date) -> PlacementView:
     return PlacementView(
         placement_id=placement.id, placement_number=placement.number, case_id=placement.case_id,
         person_ref=placement.person_ref, district=placement.district, cohort=placement.cohort,
-        status=placement.status, started_at=placement.started_at, scheme_id=placement.scheme_id,
+        status=placement.status, route=placement.route, started_at=placement.started_at,
+        scheme_id=placement.scheme_id,
         provision_type=placement.provision_type, pathway_stage=placement.pathway_stage,
         support_level=placement.support_level, stay_started_at=placement.stay_started_at,
         days_in_scheme=placement.days_in_scheme(until), days_in_placement=placement.days_in_placement(until),
@@ -61,8 +72,13 @@ def placement_view(placement: Placement, today: date) -> PlacementView:
 
 
 def stay_over_limit(row: Mapping[str, Any]) -> StayOverLimit:
-    return StayOverLimit(**{k: v for k, v in row.items() if k != "limit_days"},
-                         days_over=row["days_in_scheme"] - row["limit_days"])
+    return StayOverLimit(**row, days_over=row["days_in_scheme"] - row["max_stay_days"])
+
+
+def average_stay(row: Mapping[str, Any]) -> AverageStay:
+    completed, target = row["average_completed_days"], row["target_stay_days"]
+    over = None if completed is None or target is None else completed > target
+    return AverageStay(**row, average_over_target=over)
 
 
 def awaiting_case(row: Mapping[str, Any], today: date) -> AwaitingCase:
@@ -73,7 +89,8 @@ def awaiting_case(row: Mapping[str, Any], today: date) -> AwaitingCase:
 def known_case_view(row: Mapping[str, Any]) -> KnownCaseView:
     return KnownCaseView(case_id=row["case_id"], person_ref=row["person_ref"], district=row["district"],
                          cohort=row["cohort"], status=row["status"], last_panel_decision=row["last_panel_decision"],
-                         allocated=row["allocated_at"] is not None)
+                         allocated=row["allocated_at"] is not None, legal_status=row["legal_status"],
+                         under_18=row["under_18"])
 
 
 def catalogue_row(row: Mapping[str, Any]) -> dict[str, Any]:

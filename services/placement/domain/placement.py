@@ -27,10 +27,12 @@ from shared.contracts.placement_vocabulary import (
     BreakdownReason,
     Destination,
     MoveDirection,
+    MoveReason,
     PathwayStage,
+    PlacementRoute,
     ProvisionType,
 )
-from shared.contracts.vocabulary import Cohort, Level
+from shared.contracts.vocabulary import Cohort, LegalStatus, Level
 from shared.errors import NotFound
 
 from .base import KindOfAggregate, check_dated, night_of
@@ -52,6 +54,15 @@ def placement_id_for(person_ref: UUID, number: int, key: bytes) -> UUID:
 
 
 @dataclass(frozen=True)
+class DatedStatus:
+    """The young person's legal status and cohort from a moment on (a referral, re-referral, change or birthday)."""
+
+    since: datetime
+    legal_status: LegalStatus
+    cohort: Cohort
+
+
+@dataclass(frozen=True)
 class KnownCase:
     """What the placement service knows of a young person's case, from the referral service's events."""
 
@@ -70,6 +81,70 @@ class KnownCase:
     """When the case was last reopened: nothing is placed in the closed time before it."""
     person_refs: tuple[UUID, ...] = ()
     """Every person_ref the case has carried (links change it); the current one is `person_ref`."""
+    legal_status: LegalStatus | None = None
+    """The young person's legal status now (the latest fact the referral service published)."""
+    under_18: bool = False
+    """Under 18 at the last age fact published (an age at an event; AgeReached(18) makes them 18 or over)."""
+    adult_from: datetime | None = None
+    """When they were first known to be 18 or over: their 18th birthday, or the first event giving 18+."""
+    statuses: tuple[DatedStatus, ...] = ()
+    """Their legal status and cohort over time, in the order they took effect."""
+
+    def legal_status_on(self, moment: datetime) -> LegalStatus | None:
+        """The legal status in force at `moment` (none if the referral service never said)."""
+        return self._status_on(moment).legal_status if self.statuses else self.legal_status
+
+    def cohort_on(self, moment: datetime) -> Cohort:
+        return self._status_on(moment).cohort if self.statuses else self.cohort
+
+    def _status_on(self, moment: datetime) -> DatedStatus:
+        in_force = [status for status in self.statuses if status.since <= moment]
+        return in_force[-1] if in_force else self.statuses[0]
+
+    def under_18_on(self, moment: datetime) -> bool:
+        if self.adult_from is not None:
+            return moment < self.adult_from
+        return self.under_18
+
+    def looked_after_or_care_leaving_16_17_on(self, moment: datetime) -> bool:
+        """Looked after, or an eligible or relevant care leaver, and under 18 at `moment`: a young person
+        supported accommodation must be registered with Ofsted for."""
+        status = self.legal_status_on(moment)
+        return status is not None and (status.looked_after or status.care_leaving) and self.under_18_on(moment)
+
+
+@dataclass(frozen=True)
+class SupportedAccommodationRule:
+    """The national rule: since a day, supported accommodation for looked-after children and care leavers aged
+    16 or 17 must be registered with Ofsted. Which provision types count, and from when, are configuration
+    (services/placement/national_rules.toml), dated: each entry replaces the one before from its day."""
+
+    dated: tuple[tuple[date, frozenset[ProvisionType]], ...] = ()
+    """(in force from, the provision types that count as supported accommodation), in day order."""
+
+    def supported_accommodation_on(self, night: date) -> frozenset[ProvisionType]:
+        in_force = [types for since, types in self.dated if since <= night]
+        return in_force[-1] if in_force else frozenset()
+
+    def check(self, *, case: KnownCase, scheme: Scheme, at: datetime, what: str) -> None:
+        """Refuse placing (or moving) the case's young person in `scheme` at `at` if the rule forbids it."""
+        night = night_of(at)
+        if scheme.provision_type not in self.supported_accommodation_on(night):
+            return
+        if not case.looked_after_or_care_leaving_16_17_on(at) or scheme.registration_on(night) is not None:
+            return
+        raise UnregisteredSupportedAccommodation(
+            f"{what} on {night.isoformat()} would put a looked-after or care-leaving 16/17 year old in scheme "
+            f"{scheme.id} ({scheme.provision_type.value}), which is not registered with Ofsted on that day")
+
+
+@dataclass(frozen=True)
+class PlacementRules:
+    """The rules a new placement is decided under: the case's district's placement routes needing a prior panel
+    decision on the placement's day (the district register), and the national registration rule."""
+
+    routes_needing_panel: frozenset[PlacementRoute]
+    supported_accommodation: SupportedAccommodationRule
 
 
 @dataclass
@@ -96,6 +171,7 @@ class Placement(KindOfAggregate):
     person_ref: UUID
     district: str
     cohort: Cohort
+    route: PlacementRoute
     started_at: datetime
     scheme_id: UUID
     provision_type: ProvisionType
@@ -132,9 +208,10 @@ class Placement(KindOfAggregate):
 
     @classmethod
     def start(cls, *, case: KnownCase, number: int, placement_id: UUID, previous: Placement | None,
-              scheme: Scheme,
+              scheme: Scheme, route: PlacementRoute, rules: PlacementRules,
               occurred_at: datetime, now: datetime) -> Placement:
-        """Place the young person of `case` in `scheme`: their `number`th placement, after `previous`."""
+        """Place the young person of `case` in `scheme` by `route`: their `number`th placement, after `previous`."""
+        route = PlacementRoute(route)
         check_dated(occurred_at, now)
         if case.referred_at is not None and occurred_at < case.referred_at:
             raise PlacementBeforeReferral(
@@ -142,19 +219,12 @@ class Placement(KindOfAggregate):
                 f"{case.referred_at.isoformat()}")
         if not case.open:
             raise CaseIsClosed(f"case {case.case_id} is closed: a placement needs an open case")
-        emergency = scheme.pathway_stage is PathwayStage.assessment
         if case.reopened_at is not None and occurred_at < case.reopened_at:
             raise PlacementBeforeReferral(
                 f"the placement is dated {occurred_at.isoformat()}, while the case was closed (it was reopened on "
                 f"{case.reopened_at.isoformat()})")
-        if not emergency and case.allocated_at is not None and occurred_at < case.allocated_at:
-            raise NoPanelAllocation(
-                f"the placement is dated {occurred_at.isoformat()}, before the panel allocated a service on "
-                f"{case.allocated_at.isoformat()}: only an assessment / emergency placement can be made before")
-        if not case.allocated and not emergency:
-            raise NoPanelAllocation(
-                f"case {case.case_id} has no panel decision allocating a service: only an assessment / emergency "
-                f"placement can be made before the panel decides")
+        _check_route(case, scheme, route, rules.routes_needing_panel, occurred_at)
+        rules.supported_accommodation.check(case=case, scheme=scheme, at=occurred_at, what="the placement")
         if previous is not None and previous.open:
             raise YoungPersonAlreadyPlaced(
                 f"the young person is in placement {previous.id} (scheme {previous.scheme_id}): end it or move "
@@ -167,7 +237,7 @@ class Placement(KindOfAggregate):
         scheme.allocate(placement.id, night_of(occurred_at), occurred_at)
         placement.record(PlacementStarted, case_id=case.case_id, person_ref=case.person_ref, district=case.district,
                          occurred_at=occurred_at, placement_id=placement.id, placement_number=number,
-                         cohort=case.cohort, allocated_by_panel=case.allocated, **_facts_of(scheme))
+                         cohort=case.cohort_on(occurred_at), route=route, **_facts_of(scheme))
         return placement
 
     def _record_fact(self, event_class: type[Event], occurred_at: datetime, **facts) -> None:
@@ -195,11 +265,20 @@ class Placement(KindOfAggregate):
         return (on - night_of(self.started_at)).days
 
     def move(self, *, leaving: Scheme, to: Scheme, direction: MoveDirection, planned: bool,
-             overlap_until: date | None, occurred_at: datetime, now: datetime) -> None:
-        """Move the young person from the scheme they are in (`leaving`) to another (`to`)."""
+             overlap_until: date | None, occurred_at: datetime, now: datetime, case: KnownCase,
+             supported_accommodation: SupportedAccommodationRule, reason: MoveReason | None = None) -> None:
+        """Move the young person from the scheme they are in (`leaving`) to another (`to`); an unplanned move
+        says why (`reason`)."""
         self._check_change(occurred_at, now, "the move", MoveDatedBeforeTheStay)
         if to.id == self.scheme_id:
             raise MoveToTheSameScheme(f"the young person is already in scheme {to.id}")
+        direction = MoveDirection(direction)
+        _check_direction(leaving, to, direction)
+        if not planned and reason is None:
+            raise UnplannedMoveNeedsAReason("an unplanned move says why it happened", field="reason")
+        if planned and reason is not None:
+            raise PlannedMoveHasNoReason("a reason is recorded for an unplanned move only", field="reason")
+        supported_accommodation.check(case=case, scheme=to, at=occurred_at, what="the move")
         moved_on = night_of(occurred_at)
         if overlap_until is not None and not planned:
             raise OverlapMustBePlanned("only a planned move can keep the unit left behind for an overlap")
@@ -215,7 +294,7 @@ class Placement(KindOfAggregate):
         to.allocate(self.id, moved_on, occurred_at)
         leaving.release(self.id, overlap_until or moved_on, occurred_at)
         self._record_fact(PlacementMoved, occurred_at, from_scheme_id=self.scheme_id, direction=direction,
-                          planned=planned, overlap_until=overlap_until,
+                          planned=planned, reason=reason, overlap_until=overlap_until,
                           days_in_previous_scheme=self.days_in_scheme(moved_on), **_facts_of(to))
 
     def end(self, *, scheme: Scheme, planned: bool, destination: Destination, occurred_at: datetime,
@@ -280,6 +359,7 @@ class Placement(KindOfAggregate):
         self.person_ref = event.person_ref
         self.district = event.district
         self.cohort = event.cohort
+        self.route = event.route
         self.started_at = event.occurred_at
         self._enter(event, event.occurred_at)
 
@@ -320,6 +400,51 @@ def _facts_of(scheme: Scheme) -> dict:
     return {"scheme_id": scheme.id, "provider_id": scheme.provider_id, "provision_type": scheme.provision_type,
             "pathway_stage": scheme.pathway_stage, "support_level": scheme.support_level,
             "scheme_district": scheme.district}
+
+
+def _check_route(case: KnownCase, scheme: Scheme, route: PlacementRoute,
+                 routes_needing_panel: frozenset[PlacementRoute], occurred_at: datetime) -> None:
+    """The route's own rules, and the district's: whether it needs the panel to have allocated a service first."""
+    if route is PlacementRoute.emergency and scheme.pathway_stage is not PathwayStage.assessment:
+        raise EmergencyPlacementOutsideAssessment(
+            f"an emergency placement is made into an assessment / emergency scheme, not a "
+            f"{scheme.pathway_stage.value} one", field="route")
+    if route is PlacementRoute.pathway_plan:
+        status = case.legal_status_on(occurred_at)
+        if not (status is not None and status.care_leaving):
+            raise PathwayPlanOnlyForCareLeavers(
+                f"a placement under a pathway plan is a care leaver's; the young person's legal status on "
+                f"{night_of(occurred_at).isoformat()} is {status.value if status else 'not known'}")
+    if route not in routes_needing_panel:
+        return
+    if not case.allocated:
+        raise NoPanelAllocation(
+            f"in district {case.district}, a placement by {route.value} needs a panel decision allocating a service "
+            f"first, and case {case.case_id} has none")
+    if case.allocated_at is not None and occurred_at < case.allocated_at:
+        raise NoPanelAllocation(
+            f"the placement is dated {occurred_at.isoformat()}, before the panel allocated a service on "
+            f"{case.allocated_at.isoformat()}: in district {case.district} a placement by {route.value} needs it first")
+
+
+SUPPORT_ORDER = {Level.low: 0, Level.medium: 1, Level.high: 2}
+
+
+def _check_direction(leaving: Scheme, to: Scheme, direction: MoveDirection) -> None:
+    """A step up goes to more support (a higher level, or the same level with more hours a week), a step down
+    to less, a lateral move to the same level."""
+    level = SUPPORT_ORDER[to.support_level] - SUPPORT_ORDER[leaving.support_level]
+    hours = to.support_hours_per_week - leaving.support_hours_per_week
+    right = {
+        MoveDirection.step_up: level > 0 or (level == 0 and hours > 0),
+        MoveDirection.step_down: level < 0 or (level == 0 and hours < 0),
+        MoveDirection.lateral: level == 0,
+    }[direction]
+    if not right:
+        raise MoveInTheWrongDirection(
+            f"a {direction.value} move cannot go from {leaving.support_level.value} support "
+            f"({leaving.support_hours_per_week:g} hours a week) to {to.support_level.value} support "
+            f"({to.support_hours_per_week:g} hours a week)", field="direction")
 
 
 def _moment_of(night: date, started_at: datetime, now: datetime) -> datetime:
@@ -381,7 +506,34 @@ class CaseIsClosed(PlacementConflict):
 
 
 class NoPanelAllocation(PlacementConflict):
-    """Only an assessment / emergency placement can be made before a panel allocates a service."""
+    """In the case's district, on the placement's day, a placement by this route needs a panel decision allocating
+    a service first (the district register's rule)."""
+
+
+class EmergencyPlacementOutsideAssessment(PlacementRefused):
+    """An emergency placement is made into an assessment / emergency scheme."""
+
+
+class PathwayPlanOnlyForCareLeavers(PlacementConflict):
+    """A placement under a pathway plan is a care leaver's (eligible, relevant, former relevant or qualifying)."""
+
+
+class UnregisteredSupportedAccommodation(PlacementConflict):
+    """Since 28 October 2023, a looked-after or care-leaving 16/17 year old is placed in supported accommodation
+    only if it is registered with Ofsted (the Supported Accommodation (England) Regulations 2023)."""
+
+
+class MoveInTheWrongDirection(PlacementRefused):
+    """A step up goes to more support (a higher level, or the same level with more hours), a step down to less, a
+    lateral move to the same level."""
+
+
+class UnplannedMoveNeedsAReason(PlacementRefused):
+    """An unplanned move records why it happened."""
+
+
+class PlannedMoveHasNoReason(PlacementRefused):
+    """A reason is recorded for an unplanned move only."""
 
 
 class YoungPersonAlreadyPlaced(PlacementConflict):

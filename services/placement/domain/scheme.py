@@ -3,6 +3,9 @@
 A unit let from night N and released on day M is occupied on the nights N..M-1. No unit is let on a night
 when every unit is let, nor from a night after which some later night is full (a capacity cut or a letting
 already booked counts).
+
+A scheme's maximum and target stays are its own (or its contract's), dated: set at registration and changed from
+a day on. Its Ofsted registration as supported accommodation is dated too (from, until).
 """
 
 from __future__ import annotations
@@ -14,7 +17,15 @@ from typing import Any
 from uuid import UUID, uuid4
 
 from shared.contracts import Event
-from shared.contracts.placement import SchemeCapacityChanged, SchemeRegistered, UnitAllocated, UnitReleased
+from shared.contracts.placement import (
+    SchemeCapacityChanged,
+    SchemeOfstedRegistrationEnded,
+    SchemeOfstedRegistrationRecorded,
+    SchemeRegistered,
+    SchemeStayLimitsChanged,
+    UnitAllocated,
+    UnitReleased,
+)
 from shared.contracts.placement_vocabulary import PathwayStage, ProvisionType
 from shared.contracts.vocabulary import Level
 from shared.errors import NotFound
@@ -23,10 +34,29 @@ from .base import KindOfAggregate, check_dated, check_district
 from .errors import PlacementConflict, PlacementRefused
 from .provider import Provider
 
-EMERGENCY_MAX_STAY_DAYS = 91
-"""An assessment / emergency stay lasts 3 months (13 weeks) at most [003 4.4]."""
-EMERGENCY_TARGET_STAY_DAYS = 42
-"""... and 6 weeks on average is desirable [003 4.4]."""
+
+@dataclass(frozen=True)
+class StayLimits:
+    """A scheme's stay limits from a night on: a stay is held to those in force on the night it began."""
+
+    effective_from: date
+    max_stay_days: int | None
+    """Longest a stay may last: each stay is flagged against it."""
+    target_stay_days: int | None
+    """The average stay aimed for: reported as an average, never applied to one stay."""
+
+
+@dataclass
+class OfstedRegistration:
+    """A scheme's registration with Ofsted as supported accommodation, from a day until a day (none: open)."""
+
+    number: str
+    registered_from: date
+    registered_until: date | None = None
+    """The first day it is no longer registered."""
+
+    def covers(self, night: date) -> bool:
+        return self.registered_from <= night and (self.registered_until is None or night < self.registered_until)
 
 
 @dataclass
@@ -93,14 +123,15 @@ class Scheme(KindOfAggregate):
     support_level: Level
     support_hours_per_week: float
     opened_on: date
-    max_stay_days: int | None
-    target_stay_days: int | None
 
     def __init__(self, id: UUID):
         super().__init__(id)
         self.capacities: list[tuple[date, int]] = []
         """(effective from, units), in the order they take effect."""
         self.lettings: list[Letting] = []
+        self.stay_limits: list[StayLimits] = []
+        """In the order they take effect; the registration's first."""
+        self.ofsted_registrations: list[OfstedRegistration] = []
 
     @classmethod
     def register(cls, *, provider: Provider, name: str, district: str, provision_type: ProvisionType,
@@ -109,16 +140,7 @@ class Scheme(KindOfAggregate):
                  occurred_at: datetime, now: datetime) -> Scheme:
         check_district(district, occurred_at)
         check_dated(occurred_at, now)
-        if pathway_stage is PathwayStage.assessment:
-            max_stay_days = max_stay_days or EMERGENCY_MAX_STAY_DAYS
-            target_stay_days = target_stay_days or min(EMERGENCY_TARGET_STAY_DAYS, max_stay_days)
-            if max_stay_days > EMERGENCY_MAX_STAY_DAYS:
-                raise EmergencyStayLimitTooLong(
-                    f"an assessment / emergency stay lasts {EMERGENCY_MAX_STAY_DAYS} days (3 months) at most, "
-                    f"not {max_stay_days}")
-        if max_stay_days and target_stay_days and target_stay_days > max_stay_days:
-            raise TargetStayLongerThanMaximum(
-                f"the target stay ({target_stay_days} days) is longer than the maximum ({max_stay_days} days)")
+        _check_limits(max_stay_days, target_stay_days)
         scheme = cls(uuid4())
         scheme.record(SchemeRegistered, district=district, occurred_at=occurred_at, scheme_id=scheme.id,
                       provider_id=provider.id, name=name, provision_type=provision_type, pathway_stage=pathway_stage,
@@ -126,6 +148,69 @@ class Scheme(KindOfAggregate):
                       capacity_units=capacity_units, opened_on=opened_on, max_stay_days=max_stay_days,
                       target_stay_days=target_stay_days)
         return scheme
+
+    # -- stay limits and Ofsted registration (issue 11) ------------------------------------------------
+
+    def limits_on(self, night: date) -> StayLimits:
+        """The stay limits in force on `night` (a stay is held to those of the night it began)."""
+        in_force = [limits for limits in self.stay_limits if limits.effective_from <= night]
+        return in_force[-1] if in_force else self.stay_limits[0]
+
+    def change_stay_limits(self, *, max_stay_days: int | None, target_stay_days: int | None, effective_from: date,
+                           occurred_at: datetime, now: datetime) -> None:
+        """Change the scheme's maximum and target stays from a night on."""
+        check_dated(occurred_at, now)
+        _check_limits(max_stay_days, target_stay_days)
+        if effective_from < self.opened_on:
+            raise StayLimitsChangeBeforeTheSchemeOpened(
+                f"scheme {self.id} opened on {self.opened_on.isoformat()}, after {effective_from.isoformat()}")
+        last_change = self.stay_limits[-1].effective_from
+        if effective_from < last_change:
+            raise StayLimitsChangeBeforeTheLastOne(
+                f"the stay limits of scheme {self.id} last changed from {last_change.isoformat()}: a change cannot "
+                f"take effect before that")
+        self.record(SchemeStayLimitsChanged, district=self.district, occurred_at=occurred_at, scheme_id=self.id,
+                    max_stay_days=max_stay_days, target_stay_days=target_stay_days, effective_from=effective_from)
+
+    def registration_on(self, night: date) -> OfstedRegistration | None:
+        """The scheme's Ofsted registration covering `night`, if any."""
+        return next((r for r in self.ofsted_registrations if r.covers(night)), None)
+
+    def record_ofsted_registration(self, *, number: str, registered_from: date, registered_until: date | None,
+                                   occurred_at: datetime, now: datetime) -> None:
+        """Record the scheme's registration with Ofsted as supported accommodation."""
+        check_dated(occurred_at, now)
+        if registered_until is not None and registered_until <= registered_from:
+            raise OfstedRegistrationEndsBeforeItStarts(
+                f"a registration from {registered_from.isoformat()} ends after it, not on "
+                f"{registered_until.isoformat()}")
+        for other in self.ofsted_registrations:
+            if other.registered_from < (registered_until or date.max) and \
+                    registered_from < (other.registered_until or date.max):
+                raise OfstedRegistrationsWouldOverlap(
+                    f"scheme {self.id} is already registered ({other.number}) from {other.registered_from.isoformat()}"
+                    + (f" until {other.registered_until.isoformat()}" if other.registered_until else "")
+                    + ": end that registration first")
+        self.record(SchemeOfstedRegistrationRecorded, district=self.district, occurred_at=occurred_at,
+                    scheme_id=self.id, registration_number=number, registered_from=registered_from,
+                    registered_until=registered_until)
+
+    def end_ofsted_registration(self, *, number: str, ended_on: date, occurred_at: datetime, now: datetime) -> None:
+        """The scheme's registration `number` ends: from `ended_on` the scheme is not registered."""
+        check_dated(occurred_at, now)
+        registration = next((r for r in self.ofsted_registrations if r.number == number), None)
+        if registration is None:
+            raise NoSuchOfstedRegistration(f"scheme {self.id} has no Ofsted registration with that number",
+                                           field="registration_number")
+        if ended_on <= registration.registered_from:
+            raise OfstedRegistrationEndsBeforeItStarts(
+                f"registration {number} started on {registration.registered_from.isoformat()}: it ends after that, "
+                f"not on {ended_on.isoformat()}")
+        if registration.registered_until is not None and ended_on >= registration.registered_until:
+            raise OfstedRegistrationAlreadyEnded(
+                f"registration {number} ended on {registration.registered_until.isoformat()}")
+        self.record(SchemeOfstedRegistrationEnded, district=self.district, occurred_at=occurred_at, scheme_id=self.id,
+                    registration_number=number, ended_on=ended_on)
 
     # -- capacity and occupancy ------------------------------------------------------------------
 
@@ -218,7 +303,7 @@ class Scheme(KindOfAggregate):
 
     # -- snapshots ---------------------------------------------------------------------------------
 
-    SNAPSHOT_FORMAT = 1
+    SNAPSHOT_FORMAT = 2
     """Bumped whenever the state below changes shape: older snapshots are then ignored, not misread."""
 
     def to_snapshot(self) -> dict[str, Any]:
@@ -227,8 +312,12 @@ class Scheme(KindOfAggregate):
             "provider_id": str(self.provider_id), "name": self.name, "district": self.district,
             "provision_type": self.provision_type.value, "pathway_stage": self.pathway_stage.value,
             "support_level": self.support_level.value, "support_hours_per_week": self.support_hours_per_week,
-            "opened_on": self.opened_on.isoformat(), "max_stay_days": self.max_stay_days,
-            "target_stay_days": self.target_stay_days,
+            "opened_on": self.opened_on.isoformat(),
+            "stay_limits": [[limits.effective_from.isoformat(), limits.max_stay_days, limits.target_stay_days]
+                            for limits in self.stay_limits],
+            "ofsted_registrations": [[r.number, r.registered_from.isoformat(),
+                                      r.registered_until.isoformat() if r.registered_until else None]
+                                     for r in self.ofsted_registrations],
             "capacities": [[effective_from.isoformat(), units] for effective_from, units in self.capacities],
             "lettings": [[str(letting.placement_id), letting.from_night.isoformat(),
                           letting.released_on.isoformat() if letting.released_on else None]
@@ -248,8 +337,12 @@ class Scheme(KindOfAggregate):
         scheme.support_level = Level(state["support_level"])
         scheme.support_hours_per_week = state["support_hours_per_week"]
         scheme.opened_on = date.fromisoformat(state["opened_on"])
-        scheme.max_stay_days = state["max_stay_days"]
-        scheme.target_stay_days = state["target_stay_days"]
+        scheme.stay_limits = [StayLimits(date.fromisoformat(day), max_stay, target_stay)
+                              for day, max_stay, target_stay in state["stay_limits"]]
+        scheme.ofsted_registrations = [
+            OfstedRegistration(number, date.fromisoformat(registered_from),
+                               date.fromisoformat(registered_until) if registered_until else None)
+            for number, registered_from, registered_until in state["ofsted_registrations"]]
         scheme.capacities = [(date.fromisoformat(day), units) for day, units in state["capacities"]]
         scheme.lettings = [Letting(UUID(placement_id), date.fromisoformat(from_night),
                                    date.fromisoformat(released_on) if released_on else None)
@@ -270,9 +363,23 @@ class Scheme(KindOfAggregate):
         self.support_level = event.support_level
         self.support_hours_per_week = event.support_hours_per_week
         self.opened_on = event.opened_on
-        self.max_stay_days = event.max_stay_days
-        self.target_stay_days = event.target_stay_days
+        self.stay_limits.append(StayLimits(event.opened_on, event.max_stay_days, event.target_stay_days))
         self.capacities.append((event.opened_on, event.capacity_units))
+
+    @apply.register
+    def _(self, event: SchemeStayLimitsChanged) -> None:
+        self.stay_limits.append(StayLimits(event.effective_from, event.max_stay_days, event.target_stay_days))
+
+    @apply.register
+    def _(self, event: SchemeOfstedRegistrationRecorded) -> None:
+        self.ofsted_registrations.append(
+            OfstedRegistration(event.registration_number, event.registered_from, event.registered_until))
+
+    @apply.register
+    def _(self, event: SchemeOfstedRegistrationEnded) -> None:
+        for registration in self.ofsted_registrations:
+            if registration.number == event.registration_number:
+                registration.registered_until = event.ended_on
 
     @apply.register
     def _(self, event: SchemeCapacityChanged) -> None:
@@ -288,8 +395,34 @@ class Scheme(KindOfAggregate):
         (letting or self._open_letting_of(event.placement_id)).released_on = event.released_on
 
 
-class EmergencyStayLimitTooLong(PlacementRefused):
-    """An assessment / emergency stay lasts 3 months at most."""
+def _check_limits(max_stay_days: int | None, target_stay_days: int | None) -> None:
+    if max_stay_days and target_stay_days and target_stay_days > max_stay_days:
+        raise TargetStayLongerThanMaximum(
+            f"the target stay ({target_stay_days} days) is longer than the maximum ({max_stay_days} days)")
+
+
+class StayLimitsChangeBeforeTheSchemeOpened(PlacementRefused):
+    """A scheme's stay limits cannot change before it opened."""
+
+
+class StayLimitsChangeBeforeTheLastOne(PlacementRefused):
+    """Stay limit changes take effect in order: none before the last one recorded."""
+
+
+class OfstedRegistrationEndsBeforeItStarts(PlacementRefused):
+    """An Ofsted registration ends after the day it starts."""
+
+
+class OfstedRegistrationsWouldOverlap(PlacementConflict):
+    """A scheme has one Ofsted registration at a time: end the one it has first."""
+
+
+class OfstedRegistrationAlreadyEnded(PlacementConflict):
+    """That Ofsted registration has already ended."""
+
+
+class NoSuchOfstedRegistration(PlacementRefused):
+    """The scheme has no Ofsted registration with that number."""
 
 
 class TargetStayLongerThanMaximum(PlacementRefused):

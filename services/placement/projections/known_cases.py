@@ -1,29 +1,34 @@
 """What the placement service knows of young people's cases: projected from the referral service's events.
 
 `KnownCasesProjection` follows the referral service's stream and keeps one row per case in the placement
-schema: who (`person_ref`), where (`district`), the cohort, open or closed, and the latest panel decision. The
+schema: who (`person_ref`), where (`district`), the cohort and legal status over time (and whether the young person
+is under 18), open or closed, and the latest panel decision. The
 placement store reads it through a `CaseDirectory` before starting a placement; analysts read the cases
 allocated a service that are still awaiting a placement (see placements.py).
 """
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from typing import Any, Protocol
 from uuid import UUID
 
 import asyncpg
 
-from services.placement.domain import KnownCase
+from services.placement.domain import DatedStatus, KnownCase
 from shared.contracts.referral import (
+    AgeReached,
     AssessmentCompleted,
     CaseClosed,
     CaseReopened,
+    LegalStatusChanged,
     PanelDecisionMade,
     PersonLinked,
     PersonUnlinked,
     ReferralMade,
 )
-from shared.contracts.vocabulary import Cohort, PanelDecision
+from shared.contracts.vocabulary import Cohort, LegalStatus, PanelDecision
 from shared.projections import Projection, Recorded, event_types
 
 SCHEMA = "placement"
@@ -36,8 +41,11 @@ class KnownCasesProjection(Projection):
     event again, or an older one, changes nothing."""
 
     name = "known_cases"
+    version = 2
+    """2: legal status and age over time (issue 11)."""
     follows = {"referral": event_types([ReferralMade, AssessmentCompleted, PanelDecisionMade, CaseClosed,
-                                        CaseReopened, PersonLinked, PersonUnlinked])}
+                                        CaseReopened, PersonLinked, PersonUnlinked, LegalStatusChanged,
+                                        AgeReached])}
     tables = [
         "CREATE TABLE IF NOT EXISTS known_cases ("
         " case_id uuid PRIMARY KEY, person_ref uuid NOT NULL, district text NOT NULL, cohort text NOT NULL,"
@@ -47,7 +55,11 @@ class KnownCasesProjection(Projection):
         " last_sequence bigint NOT NULL, updated_at timestamptz NOT NULL,"
         # Every person_ref the case has carried (links and unlinks change it): a young person's placements
         # are filed under the ref they had when each started.
-        " person_refs uuid[] NOT NULL DEFAULT '{}', reopened_at timestamptz)",
+        " person_refs uuid[] NOT NULL DEFAULT '{}', reopened_at timestamptz,"
+        # Issue 11: the legal status now, whether under 18 at the last age fact, when first known to be 18+,
+        # and the statuses over time ([{"since", "legal_status", "cohort"}...], in the order recorded).
+        " legal_status text, under_18 boolean NOT NULL DEFAULT false, adult_from timestamptz,"
+        " statuses jsonb NOT NULL DEFAULT '[]')",
         "CREATE INDEX IF NOT EXISTS known_cases_allocated ON known_cases (district, allocated_at)"
         " WHERE allocated_at IS NOT NULL",
         "CREATE INDEX IF NOT EXISTS known_cases_by_person ON known_cases (person_ref)",
@@ -58,10 +70,12 @@ class KnownCasesProjection(Projection):
         if isinstance(event, ReferralMade):
             await conn.execute(
                 "INSERT INTO known_cases (case_id, person_ref, district, cohort, referred_at,"
-                " last_sequence, updated_at, person_refs) VALUES ($1, $2, $3, $4, $5, $6, $7, ARRAY[$2::uuid])"
+                " last_sequence, updated_at, person_refs, legal_status, under_18, adult_from, statuses)"
+                " VALUES ($1, $2, $3, $4, $5, $6, $7, ARRAY[$2::uuid], $8, $9, $10, $11::jsonb)"
                 " ON CONFLICT (case_id) DO NOTHING",
                 event.case_id, event.person_ref, event.district, event.cohort.value, event.occurred_at,
-                delivery.sequence, event.recorded_at)
+                delivery.sequence, event.recorded_at, event.legal_status.value, event.age_at_event < 18,
+                event.occurred_at if event.age_at_event >= 18 else None, json.dumps([_status_of(event)]))
         elif isinstance(event, AssessmentCompleted):
             await self._update(conn, event, delivery, "support_level = $4, priority_band = $5",
                                event.support_level.value, event.priority_band.value)
@@ -75,8 +89,13 @@ class KnownCasesProjection(Projection):
         elif isinstance(event, CaseReopened):
             # A re-referral goes back to a panel: the old allocation no longer stands.
             await self._update(conn, event, delivery,
-                               "status = 'open', cohort = $4, allocated_at = NULL, reopened_at = $5",
-                               event.cohort.value, event.occurred_at)
+                               "status = 'open', cohort = $4, allocated_at = NULL, reopened_at = $5, " + _NEW_STATUS,
+                               event.cohort.value, event.occurred_at, event.legal_status.value, event.age_at_event,
+                               json.dumps([_status_of(event)]))
+        elif isinstance(event, (LegalStatusChanged, AgeReached)):
+            age = event.age if isinstance(event, AgeReached) else event.age_at_event
+            await self._update(conn, event, delivery, "cohort = $4, " + _NEW_STATUS, event.cohort.value,
+                               event.occurred_at, event.legal_status.value, age, json.dumps([_status_of(event)]))
         elif isinstance(event, (PersonLinked, PersonUnlinked)):
             await self._update(conn, event, delivery, "person_ref = $4, person_refs = CASE WHEN $4 = ANY(person_refs)"
                                " THEN person_refs ELSE array_append(person_refs, $4) END", event.person_ref)
@@ -89,12 +108,33 @@ class KnownCasesProjection(Projection):
             event.case_id, delivery.sequence, event.recorded_at, *values)
 
 
+_NEW_STATUS = ("legal_status = $6, under_18 = $7 < 18,"
+               " adult_from = CASE WHEN $7 >= 18 THEN least(adult_from, $5) ELSE adult_from END,"
+               " statuses = statuses || $8::jsonb")
+"""A status fact (referral, re-referral, change of status, birthday): $5 when, $6 the legal status, $7 the age,
+$8 the dated status to append."""
+
+
+def _status_of(event: ReferralMade | CaseReopened | LegalStatusChanged | AgeReached) -> dict[str, str]:
+    return {"since": event.occurred_at.isoformat(), "legal_status": event.legal_status.value,
+            "cohort": event.cohort.value}
+
+
+def _statuses(value: Any) -> tuple[DatedStatus, ...]:
+    facts = json.loads(value) if isinstance(value, str) else (value or [])
+    statuses = [DatedStatus(datetime.fromisoformat(fact["since"]), LegalStatus(fact["legal_status"]),
+                            Cohort(fact["cohort"])) for fact in facts]
+    return tuple(sorted(statuses, key=lambda status: status.since))  # stable: a correction the same moment wins
+
+
 def known_case_of(row: Any) -> KnownCase:
     return KnownCase(case_id=row["case_id"], person_ref=row["person_ref"], district=row["district"],
                      cohort=Cohort(row["cohort"]), open=row["status"] == "open",
                      allocated=row["allocated_at"] is not None, referred_at=row["referred_at"],
                      allocated_at=row["allocated_at"], reopened_at=row["reopened_at"],
-                     person_refs=tuple(row["person_refs"] or [row["person_ref"]]))
+                     person_refs=tuple(row["person_refs"] or [row["person_ref"]]),
+                     legal_status=LegalStatus(row["legal_status"]) if row["legal_status"] else None,
+                     under_18=row["under_18"], adult_from=row["adult_from"], statuses=_statuses(row["statuses"]))
 
 
 class CaseDirectory(Protocol):

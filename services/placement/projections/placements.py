@@ -1,9 +1,9 @@
 """The placement service's read model of its own events: the catalogue, and each placement's current stay.
 
 `PlacementReadModel` follows the placement service's own store. It answers the questions that need every
-scheme or placement at once: the catalogue by district, stage and support level; the stays over their length-
-of-stay limit; the cases a panel allocated a service that are still awaiting a placement. Decisions never read
-it: capacity and overlaps are decided on the aggregates.
+scheme or placement at once: the catalogue by district, stage and support level; the stays over their scheme's
+maximum stay, and each scheme's average stay against its target; the cases a panel allocated a service that are
+still awaiting a placement. Decisions never read it: capacity and overlaps are decided on the aggregates.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from shared.contracts.placement import (
     ProviderRegistered,
     SchemeCapacityChanged,
     SchemeRegistered,
+    SchemeStayLimitsChanged,
 )
 from shared.projections import Projection, Recorded, event_types
 
@@ -35,9 +36,11 @@ class PlacementReadModel(Projection):
     by the position of the last event applied to the row, so applying an event again changes nothing."""
 
     name = "placements"
+    version = 2
+    """2: stay limits dated per scheme, and every stay kept (issue 11)."""
     follows = {"placement": event_types([ProviderRegistered, SchemeRegistered, SchemeCapacityChanged,
                                          PlacementStarted, PlacementMoved, PlacementEnded, PlacementBrokeDown,
-                                         BedAndBreakfastNightsRecorded])}
+                                         BedAndBreakfastNightsRecorded, SchemeStayLimitsChanged])}
     tables = [
         "CREATE TABLE IF NOT EXISTS providers ("
         " provider_id uuid PRIMARY KEY, name text NOT NULL, district text NOT NULL,"
@@ -56,6 +59,15 @@ class PlacementReadModel(Projection):
         " ended_at timestamptz, bed_and_breakfast_nights int NOT NULL DEFAULT 0, last_sequence bigint NOT NULL)",
         "CREATE INDEX IF NOT EXISTS placements_by_case ON placements (case_id)",
         "CREATE INDEX IF NOT EXISTS placements_open ON placements (scheme_id) WHERE status = 'open'",
+        # Issue 11: each scheme's stay limits from a night on (the registration's, then each change), and every
+        # stay of every placement (the part of it in one scheme), for the average stay against the target.
+        "CREATE TABLE IF NOT EXISTS scheme_stay_limits ("
+        " scheme_id uuid NOT NULL, effective_from date NOT NULL, max_stay_days int, target_stay_days int,"
+        " PRIMARY KEY (scheme_id, effective_from))",
+        "CREATE TABLE IF NOT EXISTS stays ("
+        " placement_id uuid NOT NULL, scheme_id uuid NOT NULL, district text NOT NULL,"
+        " started_at timestamptz NOT NULL, left_at timestamptz, PRIMARY KEY (placement_id, started_at))",
+        "CREATE INDEX IF NOT EXISTS stays_by_scheme ON stays (scheme_id, started_at)",
     ]
 
     async def apply_one(self, conn: asyncpg.Connection, recorded: Recorded) -> None:
@@ -74,6 +86,14 @@ class PlacementReadModel(Projection):
                 event.scheme_id, event.provider_id, event.name, event.district, event.provision_type.value,
                 event.pathway_stage.value, event.support_level.value, event.support_hours_per_week,
                 event.capacity_units, event.opened_on, event.max_stay_days, event.target_stay_days, seq)
+            await self._limits_from(conn, event.scheme_id, event.opened_on, event.max_stay_days,
+                                    event.target_stay_days)
+        elif isinstance(event, SchemeStayLimitsChanged):
+            await self._update("schemes", "scheme_id", conn, event.scheme_id, seq,
+                               "max_stay_days = $3, target_stay_days = $4", event.max_stay_days,
+                               event.target_stay_days)
+            await self._limits_from(conn, event.scheme_id, event.effective_from, event.max_stay_days,
+                                    event.target_stay_days)
         elif isinstance(event, SchemeCapacityChanged):
             await self._update("schemes", "scheme_id", conn, event.scheme_id, seq,
                                "capacity_units = $3, capacity_from = $4", event.units, event.effective_from)
@@ -84,17 +104,44 @@ class PlacementReadModel(Projection):
                 " VALUES ($1, $2, $3, $4, $5, $6, $7, $7, $7, $8) ON CONFLICT (placement_id) DO NOTHING",
                 event.placement_id, event.case_id, event.person_ref, event.district, event.placement_number,
                 event.scheme_id, event.occurred_at, seq)
+            await self._stay_starts(conn, event)
         elif isinstance(event, PlacementMoved):
             await self._update("placements", "placement_id", conn, event.placement_id, seq,
                                "scheme_id = $3, stay_started_at = $4, last_placed_at = greatest(last_placed_at, $4)",
                                event.scheme_id, event.occurred_at)
+            await self._stay_ends(conn, event)
+            await self._stay_starts(conn, event)
         elif isinstance(event, (PlacementEnded, PlacementBrokeDown)):
             await self._update("placements", "placement_id", conn, event.placement_id, seq,
                                "status = $3, ended_at = $4",
                                "ended" if isinstance(event, PlacementEnded) else "broke_down", event.occurred_at)
+            await self._stay_ends(conn, event)
         elif isinstance(event, BedAndBreakfastNightsRecorded):
             await self._update("placements", "placement_id", conn, event.placement_id, seq,
                                "bed_and_breakfast_nights = bed_and_breakfast_nights + $3", event.nights)
+
+    @staticmethod
+    async def _limits_from(conn: asyncpg.Connection, scheme_id: Any, effective_from: date, max_stay_days: int | None,
+                           target_stay_days: int | None) -> None:
+        await conn.execute(
+            "INSERT INTO scheme_stay_limits (scheme_id, effective_from, max_stay_days, target_stay_days)"
+            " VALUES ($1, $2, $3, $4) ON CONFLICT (scheme_id, effective_from) DO UPDATE"
+            " SET max_stay_days = EXCLUDED.max_stay_days, target_stay_days = EXCLUDED.target_stay_days",
+            scheme_id, effective_from, max_stay_days, target_stay_days)
+
+    @staticmethod
+    async def _stay_starts(conn: asyncpg.Connection, event: PlacementStarted | PlacementMoved) -> None:
+        await conn.execute(
+            "INSERT INTO stays (placement_id, scheme_id, district, started_at) VALUES ($1, $2, $3, $4)"
+            " ON CONFLICT (placement_id, started_at) DO NOTHING",
+            event.placement_id, event.scheme_id, event.district, event.occurred_at)
+
+    @staticmethod
+    async def _stay_ends(conn: asyncpg.Connection, event: PlacementMoved | PlacementEnded | PlacementBrokeDown) -> None:
+        """The open stay begun before the event ends with it (applied again, it finds none: the next is later)."""
+        await conn.execute(
+            "UPDATE stays SET left_at = $2 WHERE placement_id = $1 AND left_at IS NULL AND started_at < $2",
+            event.placement_id, event.occurred_at)
 
     async def _update(self, table: str, key: str, conn: asyncpg.Connection, row_id: Any, sequence: int,
                       assignments: str, *values: Any) -> None:
@@ -123,23 +170,60 @@ async def schemes_matching(conn: asyncpg.Connection, *, district: str | None = N
     return [dict(row) for row in rows]
 
 
-async def stays_over_limit(conn: asyncpg.Connection, *, today: date, limit: str, district: str | None,
+async def stays_over_limit(conn: asyncpg.Connection, *, today: date, district: str | None,
                            schema: str = SCHEMA) -> list[dict]:
-    """Open stays that have lasted longer than their scheme's `limit` ("max_stay_days" or "target_stay_days"),
-    longest over first. Days are whole UTC days from the night the stay began to `today`."""
-    if limit not in ("max_stay_days", "target_stay_days"):
-        raise ValueError(f"no such limit {limit!r}")
+    """Open stays that have lasted longer than their scheme's maximum stay, longest over first: the maximum in
+    force on the night the stay began (the terms the young person was placed on). A target is an average and is
+    never applied to one stay (see `average_stays`). Days are whole UTC days from the night the stay began to
+    `today`."""
     rows = await conn.fetch(
-        f"SELECT p.placement_id, p.case_id, p.person_ref, p.district, p.scheme_id, p.stay_started_at,"
+        "SELECT p.placement_id, p.case_id, p.person_ref, p.district, p.scheme_id, p.stay_started_at,"
         " s.name AS scheme_name, s.district AS scheme_district, s.provision_type, s.pathway_stage,"
-        f" s.max_stay_days, s.target_stay_days, s.{limit} AS limit_days,"
+        " l.max_stay_days, l.target_stay_days, l.effective_from AS limits_from,"
         " $1::date - (p.stay_started_at AT TIME ZONE 'UTC')::date AS days_in_scheme"
         f" FROM {schema}.placements p JOIN {schema}.schemes s USING (scheme_id)"
-        f" WHERE p.status = 'open' AND s.{limit} IS NOT NULL"
-        f" AND $1::date - (p.stay_started_at AT TIME ZONE 'UTC')::date > s.{limit}"
+        f" CROSS JOIN LATERAL (SELECT * FROM {schema}.scheme_stay_limits l WHERE l.scheme_id = p.scheme_id"
+        "   AND l.effective_from <= (p.stay_started_at AT TIME ZONE 'UTC')::date"
+        "   ORDER BY l.effective_from DESC LIMIT 1) l"
+        " WHERE p.status = 'open' AND l.max_stay_days IS NOT NULL"
+        " AND $1::date - (p.stay_started_at AT TIME ZONE 'UTC')::date > l.max_stay_days"
         " AND ($2::text IS NULL OR p.district = $2)"
-        f" ORDER BY $1::date - (p.stay_started_at AT TIME ZONE 'UTC')::date - s.{limit} DESC, p.placement_id",
+        " ORDER BY $1::date - (p.stay_started_at AT TIME ZONE 'UTC')::date - l.max_stay_days DESC, p.placement_id",
         today, district)
+    return [dict(row) for row in rows]
+
+
+async def average_stays(conn: asyncpg.Connection, *, today: date, scheme_district: str | None,
+                        scheme_id: Any = None, schema: str = SCHEMA) -> list[dict]:
+    """Each scheme's stays against its target, one row per period of its stay limits: the stays that began
+    while those limits were in force, their count and average length, completed (left) and ongoing (to
+    `today`) apart and together. Whole UTC days from the night a stay began to the day it ended."""
+    rows = await conn.fetch(
+        "WITH periods AS ("
+        "  SELECT l.*, lead(l.effective_from) OVER (PARTITION BY l.scheme_id ORDER BY l.effective_from) AS until"
+        f"  FROM {schema}.scheme_stay_limits l),"
+        " lengths AS ("
+        "  SELECT st.scheme_id, (st.started_at AT TIME ZONE 'UTC')::date AS from_night,"
+        "   st.left_at IS NOT NULL AS has_left,"
+        "   coalesce((st.left_at AT TIME ZONE 'UTC')::date, $1::date)"
+        "   - (st.started_at AT TIME ZONE 'UTC')::date AS days"
+        f"  FROM {schema}.stays st)"
+        " SELECT s.scheme_id, s.name AS scheme_name, s.district AS scheme_district, s.provision_type,"
+        " s.pathway_stage, p.effective_from AS limits_from, p.until AS limits_until, p.max_stay_days,"
+        " p.target_stay_days,"
+        " count(x.days) FILTER (WHERE x.has_left) AS completed_stays,"
+        " avg(x.days) FILTER (WHERE x.has_left)::float AS average_completed_days,"
+        " count(x.days) FILTER (WHERE NOT x.has_left) AS ongoing_stays,"
+        " avg(x.days) FILTER (WHERE NOT x.has_left)::float AS average_ongoing_days,"
+        " count(x.days) AS stays, avg(x.days)::float AS average_days"
+        f" FROM {schema}.schemes s JOIN periods p USING (scheme_id)"
+        " LEFT JOIN lengths x ON x.scheme_id = s.scheme_id AND x.from_night >= p.effective_from"
+        "  AND (p.until IS NULL OR x.from_night < p.until)"
+        " WHERE ($2::text IS NULL OR s.district = $2) AND ($3::uuid IS NULL OR s.scheme_id = $3)"
+        " GROUP BY s.scheme_id, s.name, s.district, s.provision_type, s.pathway_stage, p.effective_from, p.until,"
+        " p.max_stay_days, p.target_stay_days"
+        " ORDER BY s.district, s.name, s.scheme_id, p.effective_from",
+        today, scheme_district, scheme_id)
     return [dict(row) for row in rows]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncpg
 
 from shared.contracts.placement import PlacementStarted
+from shared.contracts.placement_vocabulary import PlacementRoute
 from shared.projections import Projection, Recorded, event_types
 
 
@@ -23,7 +24,7 @@ class EmergencyPlacementsProjection(Projection):
 
     async def apply_one(self, conn: asyncpg.Connection, recorded: Recorded) -> None:
         event = recorded.event
-        if isinstance(event, PlacementStarted) and not event.allocated_by_panel:
+        if isinstance(event, PlacementStarted) and event.route is PlacementRoute.emergency:
             await conn.execute(
                 "INSERT INTO emergency_placements"
                 " (placement_id, case_id, district, provision_type, started_at) VALUES ($1, $2, $3, $4, $5)"
