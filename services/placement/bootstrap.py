@@ -4,6 +4,8 @@ from fastapi import FastAPI
 
 from services.placement.api import router
 from services.placement.application import Placements
+from services.placement.projections.departures import DeparturesReadModel
+from services.placement.projections.floating_support import FloatingSupportReadModel
 from services.placement.projections.known_cases import KnownCasesProjection
 from services.placement.projections.placements import PlacementReadModel
 from shared.service import ServiceRuntime, service_app
@@ -15,7 +17,7 @@ def build(settings: Settings) -> FastAPI:
         name="placement",
         settings=settings,
         store_class=Placements,
-        projections=[KnownCasesProjection(), PlacementReadModel()],
+        projections=[KnownCasesProjection(), PlacementReadModel(), FloatingSupportReadModel(), DeparturesReadModel()],
         store_env={"PLACEMENT_ID_KEY": settings.placement_id_secret},
     )
     app = service_app(runtime, "casetrack placement",

@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from services.placement.application import Placements
+from services.placement.domain import check_new_destination, check_new_provision_type
 from shared.contracts import EventContext
 from shared.contracts.envelope import utc_now
 from shared.contracts.placement_vocabulary import (
@@ -101,6 +102,25 @@ class RecordBedAndBreakfastNights:
     nights: int
 
 
+# -- floating support commands
+
+
+@dataclass(frozen=True, kw_only=True)
+class StartFloatingSupport:
+    case_id: UUID
+    scheme_id: UUID
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndFloatingSupport:
+    episode_id: UUID
+    planned: bool
+    destination: Destination
+    occurred_at: datetime
+    hours_delivered: float | None = None
+
+
 # -- what handlers return -------------------------------------------------------------------------
 
 
@@ -130,6 +150,7 @@ def register_provider(store: Placements, context: EventContext, command: Registe
 
 
 def register_scheme(store: Placements, context: EventContext, command: RegisterScheme) -> Written:
+    check_new_provision_type(command.provision_type)
     facts = asdict(command) | {"occurred_at": command.occurred_at or utc_now()}
     scheme, position = store.register_scheme(context, **facts)
     return Written(scheme.id, position)
@@ -156,12 +177,14 @@ def move_placement(store: Placements, context: EventContext, command: MovePlacem
 
 
 def end_placement(store: Placements, context: EventContext, command: EndPlacement) -> Written:
+    check_new_destination(command.destination)
     position = store.end_placement(context, command.placement_id, planned=command.planned,
                                    destination=command.destination, occurred_at=command.occurred_at)
     return Written(command.placement_id, position)
 
 
 def record_breakdown(store: Placements, context: EventContext, command: RecordBreakdown) -> Written:
+    check_new_destination(command.destination)
     position = store.record_breakdown(context, command.placement_id, reason=command.reason,
                                       destination=command.destination, occurred_at=command.occurred_at)
     return Written(command.placement_id, position)
@@ -174,6 +197,22 @@ def record_bed_and_breakfast_nights(store: Placements, context: EventContext,
     return Written(command.placement_id, position)
 
 
+# -- floating support handlers
+
+
+def start_floating_support(store: Placements, context: EventContext, command: StartFloatingSupport) -> Placed:
+    episode, position = store.start_floating_support(context, case_id=command.case_id, scheme_id=command.scheme_id,
+                                                     occurred_at=command.occurred_at)
+    return Placed(episode.id, position, case_id=episode.case_id, person_ref=episode.person_ref)
+
+
+def end_floating_support(store: Placements, context: EventContext, command: EndFloatingSupport) -> Written:
+    position = store.end_floating_support(context, command.episode_id, planned=command.planned,
+                                          destination=command.destination, hours_delivered=command.hours_delivered,
+                                          occurred_at=command.occurred_at)
+    return Written(command.episode_id, position)
+
+
 HANDLERS: dict[type, Callable[[Placements, EventContext, Any], Written]] = {
     RegisterProvider: register_provider,
     RegisterScheme: register_scheme,
@@ -183,6 +222,8 @@ HANDLERS: dict[type, Callable[[Placements, EventContext, Any], Written]] = {
     EndPlacement: end_placement,
     RecordBreakdown: record_breakdown,
     RecordBedAndBreakfastNights: record_bed_and_breakfast_nights,
+    StartFloatingSupport: start_floating_support,
+    EndFloatingSupport: end_floating_support,
 }
 
 

@@ -7,6 +7,22 @@ aggregate (`provider`, `scheme`, `placement`), each with its value objects and, 
 
 from .base import KindOfAggregate, check_dated, check_district, night_of
 from .errors import EventDatedInTheFuture, PlacementConflict, PlacementRefused, UnknownDistrict
+from .floating_support import (
+    FloatingSupportAlreadyEnded,
+    FloatingSupportBeforeReferral,
+    FloatingSupportEndsBeforeItStarted,
+    FloatingSupportEpisode,
+    FloatingSupportEpisodesWouldOverlap,
+    FloatingSupportNeedsAnOpenCase,
+    FloatingSupportNotFound,
+    FloatingSupportSchemeTakesNoPlacements,
+    NoFloatingSupportNow,
+    NoSupportPlaceFree,
+    NotAFloatingSupportScheme,
+    YoungPersonAlreadyHasFloatingSupport,
+    check_takes_placements,
+    floating_support_episode_id_for,
+)
 from .placement import (
     LONGEST_OVERLAP_DAYS,
     CaseIsClosed,
@@ -55,6 +71,13 @@ from .scheme import (
     TargetStayLongerThanMaximum,
     UnknownScheme,
 )
+from .vocabulary import (
+    DestinationNoLongerRecorded,
+    DestinationOnlyForFloatingSupport,
+    ProvisionTypeNoLongerRecorded,
+    check_new_destination,
+    check_new_provision_type,
+)
 
 __all__ = [
     "EMERGENCY_MAX_STAY_DAYS", "EMERGENCY_TARGET_STAY_DAYS", "LONGEST_OVERLAP_DAYS",
@@ -70,4 +93,12 @@ __all__ = [
     "ProviderNotFound", "Scheme", "SchemeNotFound", "SchemeNotOpen", "Stay", "TargetStayLongerThanMaximum",
     "UnknownCase", "UnknownDistrict", "UnknownProvider", "UnknownScheme", "YoungPersonAlreadyPlaced",
     "YoungPersonNotPlaced", "check_dated", "check_district", "night_of", "placement_id_for",
+]
+__all__ += [
+    "DestinationNoLongerRecorded", "DestinationOnlyForFloatingSupport", "FloatingSupportAlreadyEnded",
+    "FloatingSupportBeforeReferral", "FloatingSupportEndsBeforeItStarted", "FloatingSupportEpisode",
+    "FloatingSupportEpisodesWouldOverlap", "FloatingSupportNeedsAnOpenCase", "FloatingSupportNotFound",
+    "FloatingSupportSchemeTakesNoPlacements", "NoFloatingSupportNow", "NoSupportPlaceFree",
+    "NotAFloatingSupportScheme", "ProvisionTypeNoLongerRecorded", "YoungPersonAlreadyHasFloatingSupport",
+    "check_new_destination", "check_new_provision_type", "check_takes_placements", "floating_support_episode_id_for",
 ]

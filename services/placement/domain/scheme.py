@@ -218,7 +218,7 @@ class Scheme(KindOfAggregate):
 
     # -- snapshots ---------------------------------------------------------------------------------
 
-    SNAPSHOT_FORMAT = 1
+    SNAPSHOT_FORMAT = 2
     """Bumped whenever the state below changes shape: older snapshots are then ignored, not misread."""
 
     def to_snapshot(self) -> dict[str, Any]:
