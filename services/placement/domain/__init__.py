@@ -1,8 +1,9 @@
 """The placement service's domain: providers, schemes with their units, and young people's placements.
 
 Pure: imports only the aggregate base, the event contracts and the error kinds in `shared/`. One module per
-aggregate (`provider`, `scheme`, `placement`), each with its value objects and, at the bottom, its errors;
-`errors` holds the kinds of placement error and those the aggregates share.
+aggregate (`provider`, `scheme`, `placement`, `floating_support`), each with its value objects and, at the
+bottom, its errors; `errors` holds the kinds of placement error and those the aggregates share; `vocabulary`
+which words a new record may use.
 """
 
 from .base import KindOfAggregate, check_dated, check_district, night_of
