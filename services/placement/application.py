@@ -148,7 +148,7 @@ class Placements(ServiceApplication):
             placement = self.get_placement(placement_id)
             leaving = self.get_scheme(placement.scheme_id)
             to = self._scheme(to_scheme_id, UnknownScheme, field="to_scheme_id")
-            check_takes_placements(to)
+            check_takes_placements(to, field="to_scheme_id")
             placement.move(leaving=leaving, to=to, direction=direction, planned=planned,
                            overlap_until=overlap_until, occurred_at=occurred_at, now=utc_now())
             return self.record(context, placement, leaving, to)

@@ -126,11 +126,11 @@ def test_a_floating_support_scheme_takes_no_placement_started_or_moved_into_it(s
         store.start_placement(catalogue.context, case_id=case.case_id, scheme_id=support, occurred_at=days_ago(5))
     placement, _ = store.start_placement(catalogue.context, case_id=case.case_id, scheme_id=foyer,
                                          occurred_at=days_ago(5))
-    with pytest.raises(FloatingSupportSchemeTakesNoPlacements):
+    with pytest.raises(FloatingSupportSchemeTakesNoPlacements) as moving:
         store.move_placement(catalogue.context, placement.id, to_scheme_id=support, direction=MoveDirection.step_down,
                              planned=True, overlap_until=None, occurred_at=days_ago(2))
 
-    assert refused.value.status == 422
+    assert (refused.value.status, refused.value.field, moving.value.field) == (422, "scheme_id", "to_scheme_id")
     assert store.get_scheme(support).occupied_on(night(1)) == 0
 
 

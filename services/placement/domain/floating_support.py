@@ -38,12 +38,12 @@ def floating_support_episode_id_for(person_ref: UUID, number: int, key: bytes) -
     return UUID(bytes=digest[:16], version=4)
 
 
-def check_takes_placements(scheme: Scheme) -> None:
+def check_takes_placements(scheme: Scheme, field: str = "scheme_id") -> None:
     """A floating support scheme's units are support places for episodes: no placement starts or moves into one."""
     if scheme.provision_type is ProvisionType.floating_support:
         raise FloatingSupportSchemeTakesNoPlacements(
             f"scheme {scheme.id} gives floating support, attached to the person: start a floating support episode "
-            f"instead of a placement", field="scheme_id")
+            f"instead of a placement", field=field)
 
 
 class FloatingSupportEpisode(KindOfAggregate):
