@@ -12,6 +12,8 @@ from eventsourcing.persistence import IntegrityError
 from eventsourcing.postgres import PostgresApplicationRecorder
 
 from services.placement.domain import (
+    FloatingSupportEpisode,
+    FloatingSupportNotFound,
     KindOfAggregate,
     Placement,
     PlacementConflict,
@@ -26,6 +28,8 @@ from services.placement.domain import (
     UnknownDistrict,
     UnknownProvider,
     UnknownScheme,
+    check_takes_placements,
+    floating_support_episode_id_for,
     night_of,
     placement_id_for,
 )
@@ -175,6 +179,7 @@ class Placements(ServiceApplication):
             if case is None:
                 raise UnknownCase(f"no case {case_id} is known to the placement service (yet)", field="case_id")
             scheme = self._scheme(scheme_id, UnknownScheme, field="scheme_id")
+            check_takes_placements(scheme)
             earlier = self.placements_of(case.person_ref)  # numbered under the case's person_ref now
             current = self.open_placements_of_person(case.person_ref)
             same_person = {c.case_id for c in self.cases.cases_of_person(case.person_ref)} | {case.case_id}
@@ -195,6 +200,7 @@ class Placements(ServiceApplication):
             placement = self.get_placement(placement_id)
             leaving = self.get_scheme(placement.scheme_id)
             to = self._scheme(to_scheme_id, UnknownScheme, field="to_scheme_id")
+            check_takes_placements(to, field="to_scheme_id")
             case = self.cases.case(placement.case_id)
             if case is None:
                 raise UnknownCase(f"case {placement.case_id} of placement {placement_id} is not known (yet)")
@@ -233,6 +239,78 @@ class Placements(ServiceApplication):
             placement.record_bed_and_breakfast_nights(first_night=first_night, nights=nights, now=utc_now())
             return self.record(context, placement)
         return self._deciding_again_on_conflict(attempt)
+
+    # -- floating support -------------------------------------------------------------------------
+
+    def start_floating_support(self, context: EventContext, *, case_id: UUID, scheme_id: UUID,
+                               occurred_at: datetime) -> tuple[FloatingSupportEpisode, int]:
+        """Start a young person's floating support: the episode and the scheme's support place are saved
+        together. It may run alongside their placement, if they are in one."""
+        def attempt() -> tuple[FloatingSupportEpisode, int]:
+            case = self.cases.case(case_id)
+            if case is None:
+                raise UnknownCase(f"no case {case_id} is known to the placement service (yet)", field="case_id")
+            scheme = self._scheme(scheme_id, UnknownScheme, field="scheme_id")
+            earlier = self.floating_support_of(case.person_ref)
+            current = self.open_floating_support_of_person(case.person_ref)
+            same_person = {c.case_id for c in self.cases.cases_of_person(case.person_ref)} | {case.case_id}
+            theirs = [e for e in earlier if e.case_id in same_person]
+            previous = current[0] if current else (theirs[-1] if theirs else None)
+            number = len(earlier) + 1
+            episode = FloatingSupportEpisode.start(
+                case=case, number=number, previous=previous, scheme=scheme,
+                episode_id=floating_support_episode_id_for(case.person_ref, number, self.placement_id_key),
+                in_placement_id=self._placement_on(case.person_ref, occurred_at), occurred_at=occurred_at,
+                now=utc_now())
+            return episode, self.record(context, episode, scheme)
+        return self._deciding_again_on_conflict(attempt)
+
+    def end_floating_support(self, context: EventContext, episode_id: UUID, *, planned: bool,
+                             destination: Destination, hours_delivered: float | None, occurred_at: datetime) -> int:
+        """End an episode: its support place is released in the same save."""
+        def attempt() -> int:
+            episode = self.get_floating_support(episode_id)
+            scheme = self.get_scheme(episode.scheme_id)
+            episode.end(scheme=scheme, planned=planned, destination=destination, hours_delivered=hours_delivered,
+                        occurred_at=occurred_at, now=utc_now())
+            return self.record(context, episode, scheme)
+        return self._deciding_again_on_conflict(attempt)
+
+    def get_floating_support(self, episode_id: UUID) -> FloatingSupportEpisode:
+        episode = self._load(FloatingSupportEpisode, episode_id)
+        if episode is None:
+            raise FloatingSupportNotFound(f"no floating support episode {episode_id}")
+        return episode
+
+    def floating_support_of(self, person_ref: UUID) -> list[FloatingSupportEpisode]:
+        """A young person's floating support episodes, first to last (their ids follow from the person_ref)."""
+        episodes = []
+        for number in count(1):
+            episode = self._load(FloatingSupportEpisode,
+                                 floating_support_episode_id_for(person_ref, number, self.placement_id_key))
+            if episode is None:
+                return episodes
+            episodes.append(episode)
+        raise AssertionError("unreachable")
+
+    def open_floating_support_of_person(self, person_ref: UUID) -> list[FloatingSupportEpisode]:
+        """The young person's open episodes, whichever person_ref each was started under (as for placements)."""
+        cases = self.cases.cases_of_person(person_ref) or [None]
+        refs = {ref for case in cases if case for ref in case.person_refs} | {person_ref}
+        case_ids = {case.case_id for case in cases if case}
+        return [episode for ref in sorted(refs, key=str) for episode in self.floating_support_of(ref)
+                if episode.open and (not case_ids or episode.case_id in case_ids)]
+
+    def current_floating_support(self, person_ref: UUID) -> FloatingSupportEpisode | None:
+        current = self.open_floating_support_of_person(person_ref)
+        return current[0] if current else None
+
+    def _placement_on(self, person_ref: UUID, moment: datetime) -> UUID | None:
+        """The placement the young person was in at `moment`, if any."""
+        for placement in self.placements_of(person_ref):
+            if placement.started_at <= moment and (placement.ended_at is None or moment < placement.ended_at):
+                return placement.id
+        return None
 
     # -- reading ------------------------------------------------------------------------------------
 

@@ -15,6 +15,7 @@ from typing import Any
 from uuid import UUID
 
 from services.placement.application import Placements
+from services.placement.domain import check_new_destination, check_new_provision_type
 from shared.contracts import EventContext
 from shared.contracts.envelope import utc_now
 from shared.contracts.placement_vocabulary import (
@@ -132,6 +133,25 @@ class RecordBedAndBreakfastNights:
     nights: int
 
 
+# -- floating support commands
+
+
+@dataclass(frozen=True, kw_only=True)
+class StartFloatingSupport:
+    case_id: UUID
+    scheme_id: UUID
+    occurred_at: datetime
+
+
+@dataclass(frozen=True, kw_only=True)
+class EndFloatingSupport:
+    episode_id: UUID
+    planned: bool
+    destination: Destination
+    occurred_at: datetime
+    hours_delivered: float | None = None
+
+
 # -- what handlers return -------------------------------------------------------------------------
 
 
@@ -161,6 +181,7 @@ def register_provider(store: Placements, context: EventContext, command: Registe
 
 
 def register_scheme(store: Placements, context: EventContext, command: RegisterScheme) -> Written:
+    check_new_provision_type(command.provision_type)
     facts = asdict(command) | {"occurred_at": command.occurred_at or utc_now()}
     scheme, position = store.register_scheme(context, **facts)
     return Written(scheme.id, position)
@@ -209,12 +230,14 @@ def move_placement(store: Placements, context: EventContext, command: MovePlacem
 
 
 def end_placement(store: Placements, context: EventContext, command: EndPlacement) -> Written:
+    check_new_destination(command.destination)
     position = store.end_placement(context, command.placement_id, planned=command.planned,
                                    destination=command.destination, occurred_at=command.occurred_at)
     return Written(command.placement_id, position)
 
 
 def record_breakdown(store: Placements, context: EventContext, command: RecordBreakdown) -> Written:
+    check_new_destination(command.destination)
     position = store.record_breakdown(context, command.placement_id, reason=command.reason,
                                       destination=command.destination, occurred_at=command.occurred_at)
     return Written(command.placement_id, position)
@@ -225,6 +248,22 @@ def record_bed_and_breakfast_nights(store: Placements, context: EventContext,
     position = store.record_bed_and_breakfast_nights(context, command.placement_id, first_night=command.first_night,
                                                      nights=command.nights)
     return Written(command.placement_id, position)
+
+
+# -- floating support handlers
+
+
+def start_floating_support(store: Placements, context: EventContext, command: StartFloatingSupport) -> Placed:
+    episode, position = store.start_floating_support(context, case_id=command.case_id, scheme_id=command.scheme_id,
+                                                     occurred_at=command.occurred_at)
+    return Placed(episode.id, position, case_id=episode.case_id, person_ref=episode.person_ref)
+
+
+def end_floating_support(store: Placements, context: EventContext, command: EndFloatingSupport) -> Written:
+    position = store.end_floating_support(context, command.episode_id, planned=command.planned,
+                                          destination=command.destination, hours_delivered=command.hours_delivered,
+                                          occurred_at=command.occurred_at)
+    return Written(command.episode_id, position)
 
 
 HANDLERS: dict[type, Callable[[Placements, EventContext, Any], Written]] = {
@@ -239,6 +278,8 @@ HANDLERS: dict[type, Callable[[Placements, EventContext, Any], Written]] = {
     ChangeStayLimits: change_stay_limits,
     RecordOfstedRegistration: record_ofsted_registration,
     EndOfstedRegistration: end_ofsted_registration,
+    StartFloatingSupport: start_floating_support,
+    EndFloatingSupport: end_floating_support,
 }
 
 

@@ -82,8 +82,9 @@ class MoveDirection(StrEnum):
 
 
 class Destination(StrEnum):
-    """Where a young person went when their placement ended: one taxonomy for every departure, planned or
-    not. It covers every row of Kent's destination tables [004 Appendix 3] (see KENT_SHORT_TERM_ROWS)."""
+    """Where a young person went when their placement or floating support ended: one taxonomy for every
+    departure, planned or not. It covers every row of Kent's destination tables [004 Appendix 3] (see
+    KENT_SHORT_TERM_ROWS)."""
 
     friends_or_family = "friends_or_family"
     previous_home = "previous_home"
@@ -112,7 +113,14 @@ class Destination(StrEnum):
     @property
     def can_be_planned(self) -> bool:
         """Nobody plans a move-on to the street, to nowhere known, or to death."""
-        return self not in (Destination.sleeping_rough, Destination.abandoned, Destination.died)
+        return self not in (Destination.sleeping_rough, Destination.abandoned, Destination.died,
+                            Destination.not_known, Destination.other_or_not_known)
+
+
+RETIRED_PROVISION_TYPES = frozenset({ProvisionType.visiting_floating_support})
+"""Provision types only stored events carry (read through their upcasters): no new request may use them."""
+RETIRED_DESTINATIONS = frozenset({Destination.other_or_not_known})
+"""Destinations only stored events carry (read through their upcasters): no new request may use them."""
 
 
 KENT_SHORT_TERM_ROWS: dict[tuple[bool, Destination], str] = {
@@ -127,7 +135,8 @@ KENT_SHORT_TERM_ROWS: dict[tuple[bool, Destination], str] = {
     (True, Destination.sheltered_housing): "Planned - Sheltered Housing",
     (True, Destination.bed_and_breakfast): "Planned - B&B",
     (False, Destination.abandoned): "Other/Abandoned",
-    (False, Destination.other_or_not_known): "Other/Abandoned",
+    (False, Destination.other): "Other/Abandoned",
+    (False, Destination.not_known): "Other/Abandoned",
     (False, Destination.custody): "Taken into custody",
     (False, Destination.friends_or_family): "Staying with friends/family",
     (False, Destination.sleeping_rough): "Sleeping Rough",
@@ -140,9 +149,13 @@ KENT_SHORT_TERM_ROWS: dict[tuple[bool, Destination], str] = {
     (False, Destination.private_rented): "Unplanned - Rented",
     (False, Destination.social_rented): "Unplanned - Rented",
     (False, Destination.previous_home): "Unplanned - Home",
+    (True, Destination.remained_in_own_home): "Planned - Previous Home",
+    (False, Destination.remained_in_own_home): "Unplanned - Home",
 }
 """(planned, destination) -> the row of Kent's short-term (KPI2) destination table it is counted in.
-Departures with no row there (e.g. a planned move to a regulated children's placement) are not in it."""
+Departures with no row there (e.g. a planned move to a regulated children's placement) are not in it. Kent's
+"Other/Abandoned" row holds other and not_known alike (the data-quality count keeps not_known apart); a floating
+support episode ending with the young person in their own home is counted in Kent's home rows."""
 
 
 class BreakdownReason(StrEnum):
@@ -163,4 +176,4 @@ class BreakdownReason(StrEnum):
             BreakdownReason.abandonment: Destination.abandoned,
             BreakdownReason.custody: Destination.custody,
             BreakdownReason.hospital: Destination.hospital_or_care_home,
-        }.get(self, Destination.other_or_not_known)
+        }.get(self, Destination.not_known)

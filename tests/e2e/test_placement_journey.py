@@ -291,7 +291,8 @@ def test_vacancies_now_by_district_stage_and_support_level(referral, placement):
     assert {s["scheme_id"] for s in listed} == {emergency, foyer}
     health = placement.get("/health", params={"fresh": "true"}).json()
     assert health["status"] == "ok"
-    assert health["projection_lag"] == {"known_cases": {"referral": 0}, "placements": {"placement": 0}}
+    assert health["projection_lag"] == {"known_cases": {"referral": 0}, "placements": {"placement": 0},
+                                        "floating_support": {"placement": 0}, "departures": {"placement": 0}}
 
 
 def test_an_emergency_placement_made_between_panels_is_reported_on_the_next_panel_agenda(referral, placement):

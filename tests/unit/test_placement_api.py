@@ -416,7 +416,7 @@ def test_a_breakdown_is_recorded_with_its_reason(client, catalogue):
 
     assert response.status_code == 200
     assert client.get(f"/placements/{placement_id}").json()["ending"] == {
-        "kind": "broke_down", "planned": False, "destination": "other_or_not_known", "reason": "evicted_by_provider"}
+        "kind": "broke_down", "planned": False, "destination": "not_known", "reason": "evicted_by_provider"}
     assert bad_reason.status_code == 422
 
 

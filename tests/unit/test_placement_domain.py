@@ -406,7 +406,7 @@ def test_an_ended_placement_takes_no_more_changes():
     (BreakdownReason.custody, Destination.custody),
     (BreakdownReason.hospital, Destination.hospital_or_care_home),
     (BreakdownReason.abandonment, Destination.abandoned),
-    (BreakdownReason.evicted_by_provider, Destination.other_or_not_known),
+    (BreakdownReason.evicted_by_provider, Destination.not_known),
 ])
 def test_a_breakdown_releases_the_unit_and_says_where_the_young_person_went(reason, destination):
     scheme = a_scheme(capacity_units=1)

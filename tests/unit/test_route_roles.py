@@ -54,6 +54,11 @@ EXPECTED: dict[tuple[str, str, str], set[Role]] = {
     ("placement", "GET", "/stays-over-limit"): WATCHING_CASES,
     ("placement", "GET", "/cases-awaiting-placement"): WATCHING_CASES,
     ("placement", "GET", "/cases/{case_id}"): WATCHING_CASES,
+    ("placement", "POST", "/floating-support"): PLACEMENT_WRITERS,
+    ("placement", "POST", "/floating-support/{episode_id}/ending"): PLACEMENT_WRITERS,
+    **{("placement", "GET", path): PLACEMENT_WRITERS | {R.commissioner} for path in (
+        "/floating-support/{episode_id}", "/young-people/{person_ref}/floating-support", "/open-floating-support")},
+    ("placement", "GET", "/destinations-not-known"): WATCHING_CASES,
     ("journeys", "GET", "/journeys/{case_id}"): {R.analyst, R.commissioner, R.auditor, R.district_officer, R.admin},
     ("journeys", "GET", "/journey-reads"): {R.admin},
     ("journeys", "GET", "/cases-by-district"): {R.analyst, R.commissioner, R.finance_officer, R.auditor,

@@ -90,3 +90,12 @@ def night_range(
 Store = Annotated[Placements, Depends(placements_of)]
 CaughtUp = Annotated[None, Depends(caught_up)]
 NightRange = Annotated[Nights, Depends(night_range)]
+
+
+def floating_support_within_reach(store: Placements, principal: Principal, episode_id: UUID) -> None:
+    """403 for a district officer and another district's floating support, or a provider and an episode in a
+    scheme not theirs."""
+    if principal.is_district_officer or principal.role is Role.provider:
+        episode = store.get_floating_support(episode_id)
+        principal.confine_to(episode.district)
+        principal.confine_to_provider(episode.provider_id)

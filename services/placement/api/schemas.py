@@ -227,7 +227,7 @@ class Breakdown(PlacementChange):
     reason: BreakdownReason
     destination: Destination | None = Field(
         default=None, description="Where the young person went, if known (abandonment: abandoned; custody: custody; "
-                                  "hospital: hospital_or_care_home; otherwise other_or_not_known)")
+                                  "hospital: hospital_or_care_home; otherwise not_known)")
 
 
 class BedAndBreakfastNights(Body):
@@ -371,3 +371,107 @@ class KnownCaseView(BaseModel):
     allocated: bool
     legal_status: LegalStatus | None = Field(description="The young person's legal status now")
     under_18: bool = Field(description="Under 18 at the last age the referral service published")
+
+
+# -- floating support -----------------------------------------------------------------------------
+
+
+class NewFloatingSupport(Body):
+    """Floating support starting for a young person: a place in a floating support scheme, alongside a placement
+    or in their own home. Their case must be open; no panel decision is needed."""
+
+    case_id: UUID
+    scheme_id: UUID = Field(description="A scheme whose provision type is floating_support")
+    occurred_at: Moment = Field(description="When the support started")
+
+
+class FloatingSupportWritten(BaseModel):
+    episode_id: UUID
+    case_id: UUID
+    person_ref: UUID
+    position: str = Field(description="Pass as ?after= to a read to see this write")
+
+
+class FloatingSupportEnding(Body):
+    """The floating support ending: planned or not, with where the young person then lived."""
+
+    planned: bool
+    destination: Destination = Field(description="e.g. remained_in_own_home; not_known if nobody knows")
+    hours_delivered: float | None = Field(default=None, ge=0, le=100_000,
+                                          description="Hours of support given over the episode, if counted")
+    occurred_at: Moment = Field(description="When it ended")
+
+
+class FloatingSupportEndingView(BaseModel):
+    planned: bool
+    destination: Destination
+    hours_delivered: float | None
+
+
+class FloatingSupportView(BaseModel):
+    """A floating support episode as its own events tell it (never behind a write)."""
+
+    episode_id: UUID
+    episode_number: int
+    case_id: UUID
+    person_ref: UUID = Field(description="The young person's pseudonym")
+    district: str
+    cohort: Cohort
+    status: Literal["open", "ended"]
+    scheme_id: UUID
+    provider_id: UUID
+    started_at: datetime
+    in_placement_id: UUID | None = Field(description="The placement the young person was in when it started")
+    days_supported: int = Field(description="Whole days from the night it started to today, or to its end")
+    ended_at: datetime | None
+    ending: FloatingSupportEndingView | None
+    version: int
+
+
+class OpenEpisode(BaseModel):
+    episode_id: UUID
+    case_id: UUID
+    person_ref: UUID
+    district: str = Field(description="The case's district")
+    started_at: datetime
+    days_supported: int
+    in_placement_id: UUID | None
+
+
+class SchemeSupporting(BaseModel):
+    scheme_id: UUID
+    scheme_name: str | None
+    scheme_district: str
+    capacity_units: int | None = Field(description="Support places (from the catalogue read model)")
+    episodes: list[OpenEpisode]
+
+
+class OpenFloatingSupport(BaseModel):
+    """Open floating support episodes, by scheme."""
+
+    as_of: date
+    district: str | None
+    schemes: list[SchemeSupporting]
+
+
+class SchemeDestinationsNotKnown(BaseModel):
+    scheme_id: UUID
+    scheme_name: str | None
+    scheme_district: str | None
+    provision_type: ProvisionType | None
+    departures: int
+    destination_not_known: int
+    percent_not_known: float
+
+
+class DestinationsNotKnown(BaseModel):
+    """Departures (moves, move-ons, breakdowns, ends of floating support) whose destination is not known: a
+    data-quality measure, per scheme, and pooled (never an average of percentages)."""
+
+    district: str | None
+    first_day: date | None
+    last_day: date | None
+    departures: int
+    destination_not_known: int
+    percent_not_known: float | None
+    schemes: list[SchemeDestinationsNotKnown]

@@ -7,18 +7,24 @@ from datetime import UTC, date
 from typing import Any
 from uuid import UUID
 
-from services.placement.domain import Occupancy, Placement, Scheme
+from services.placement.domain import FloatingSupportEpisode, Occupancy, Placement, Scheme
 from shared.contracts.placement import PlacementBrokeDown, PlacementEnded
 
 from .schemas import (
     AverageStay,
     AwaitingCase,
+    DestinationsNotKnown,
     Ending,
+    FloatingSupportEndingView,
+    FloatingSupportView,
     KnownCaseView,
     NightView,
     OccupancyView,
     OfstedRegistrationView,
+    OpenEpisode,
     PlacementView,
+    SchemeDestinationsNotKnown,
+    SchemeSupporting,
     SchemeView,
     StayLimitsView,
     StayOverLimit,
@@ -97,3 +103,44 @@ def catalogue_row(row: Mapping[str, Any]) -> dict[str, Any]:
     """A catalogue read-model row as JSON values, without its bookkeeping."""
     return {key: (str(value) if isinstance(value, UUID) else value) for key, value in row.items()
             if key != "last_sequence"}
+
+
+# -- floating support
+
+
+def floating_support_view(episode: FloatingSupportEpisode, today: date) -> FloatingSupportView:
+    ending = episode.ending
+    return FloatingSupportView(
+        episode_id=episode.id, episode_number=episode.number, case_id=episode.case_id, person_ref=episode.person_ref,
+        district=episode.district, cohort=episode.cohort, status=episode.status, scheme_id=episode.scheme_id,
+        provider_id=episode.provider_id, started_at=episode.started_at, in_placement_id=episode.in_placement_id,
+        days_supported=episode.days_supported(today), ended_at=episode.ended_at,
+        ending=None if ending is None else FloatingSupportEndingView(
+            planned=ending.planned, destination=ending.destination, hours_delivered=ending.hours_delivered),
+        version=episode.version)
+
+
+def schemes_supporting(rows: list[Mapping[str, Any]], today: date) -> list[SchemeSupporting]:
+    schemes: dict[UUID, SchemeSupporting] = {}
+    for row in rows:
+        scheme = schemes.setdefault(row["scheme_id"], SchemeSupporting(
+            scheme_id=row["scheme_id"], scheme_name=row["scheme_name"], scheme_district=row["scheme_district"],
+            capacity_units=row["scheme_capacity_units"], episodes=[]))
+        scheme.episodes.append(OpenEpisode(
+            episode_id=row["episode_id"], case_id=row["case_id"], person_ref=row["person_ref"],
+            district=row["district"], started_at=row["started_at"], in_placement_id=row["in_placement_id"],
+            days_supported=(today - row["started_at"].astimezone(UTC).date()).days))
+    return list(schemes.values())
+
+
+def destinations_not_known(rows: list[Mapping[str, Any]], *, district: str | None, first_day: date | None,
+                           last_day: date | None) -> DestinationsNotKnown:
+    departures = sum(row["departures"] for row in rows)
+    not_known = sum(row["destination_not_known"] for row in rows)
+    return DestinationsNotKnown(
+        district=district, first_day=first_day, last_day=last_day, departures=departures,
+        destination_not_known=not_known,
+        percent_not_known=round(100 * not_known / departures, 1) if departures else None,
+        schemes=[SchemeDestinationsNotKnown(
+            **row, percent_not_known=round(100 * row["destination_not_known"] / row["departures"], 1))
+            for row in rows])

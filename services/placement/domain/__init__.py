@@ -1,12 +1,29 @@
 """The placement service's domain: providers, schemes with their units, and young people's placements.
 
 Pure: imports only the aggregate base, the event contracts and the error kinds in `shared/`. One module per
-aggregate (`provider`, `scheme`, `placement`), each with its value objects and, at the bottom, its errors;
-`errors` holds the kinds of placement error and those the aggregates share.
+aggregate (`provider`, `scheme`, `placement`, `floating_support`), each with its value objects and, at the
+bottom, its errors; `errors` holds the kinds of placement error and those the aggregates share; `vocabulary`
+which words a new record may use.
 """
 
 from .base import KindOfAggregate, check_dated, check_district, night_of
 from .errors import EventDatedInTheFuture, PlacementConflict, PlacementRefused, UnknownDistrict
+from .floating_support import (
+    FloatingSupportAlreadyEnded,
+    FloatingSupportBeforeReferral,
+    FloatingSupportEndsBeforeItStarted,
+    FloatingSupportEpisode,
+    FloatingSupportEpisodesWouldOverlap,
+    FloatingSupportNeedsAnOpenCase,
+    FloatingSupportNotFound,
+    FloatingSupportSchemeTakesNoPlacements,
+    NoFloatingSupportNow,
+    NoSupportPlaceFree,
+    NotAFloatingSupportScheme,
+    YoungPersonAlreadyHasFloatingSupport,
+    check_takes_placements,
+    floating_support_episode_id_for,
+)
 from .placement import (
     LONGEST_OVERLAP_DAYS,
     CaseIsClosed,
@@ -69,6 +86,13 @@ from .scheme import (
     TargetStayLongerThanMaximum,
     UnknownScheme,
 )
+from .vocabulary import (
+    DestinationNoLongerRecorded,
+    DestinationOnlyForFloatingSupport,
+    ProvisionTypeNoLongerRecorded,
+    check_new_destination,
+    check_new_provision_type,
+)
 
 __all__ = [
     "LONGEST_OVERLAP_DAYS",
@@ -90,4 +114,12 @@ __all__ = [
     "OfstedRegistrationsWouldOverlap", "PathwayPlanOnlyForCareLeavers", "PlacementRules", "PlannedMoveHasNoReason",
     "StayLimits", "StayLimitsChangeBeforeTheLastOne", "StayLimitsChangeBeforeTheSchemeOpened",
     "SupportedAccommodationRule", "UnplannedMoveNeedsAReason", "UnregisteredSupportedAccommodation",
+]
+__all__ += [
+    "DestinationNoLongerRecorded", "DestinationOnlyForFloatingSupport", "FloatingSupportAlreadyEnded",
+    "FloatingSupportBeforeReferral", "FloatingSupportEndsBeforeItStarted", "FloatingSupportEpisode",
+    "FloatingSupportEpisodesWouldOverlap", "FloatingSupportNeedsAnOpenCase", "FloatingSupportNotFound",
+    "FloatingSupportSchemeTakesNoPlacements", "NoFloatingSupportNow", "NoSupportPlaceFree",
+    "NotAFloatingSupportScheme", "ProvisionTypeNoLongerRecorded", "YoungPersonAlreadyHasFloatingSupport",
+    "check_new_destination", "check_new_provision_type", "check_takes_placements", "floating_support_episode_id_for",
 ]
