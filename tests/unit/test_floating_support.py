@@ -30,11 +30,20 @@ from services.placement.domain import (
     placement_id_for,
 )
 from shared.contracts import parse_event
-from shared.contracts.placement_vocabulary import BreakdownReason, Destination, MoveDirection, ProvisionType
+from shared.contracts.placement_vocabulary import (
+    BreakdownReason,
+    Destination,
+    MoveDirection,
+    PlacementRoute,
+    ProvisionType,
+)
 from shared.eventstore import IN_MEMORY_ENV
 
 from .floating_support_builders import FLOATING_SUPPORT, a_floating_support_scheme
 from .placement_builders import EMERGENCY, Catalogue, days_ago, in_memory_placements, night
+
+PANEL = PlacementRoute.panel
+
 
 
 @pytest.fixture
@@ -70,7 +79,7 @@ def test_floating_support_runs_alongside_a_placement_and_goes_on_after_the_place
     foyer, support = catalogue.scheme(), a_floating_support_scheme(catalogue)
     case = catalogue.case()
     placement, _ = store.start_placement(catalogue.context, case_id=case.case_id, scheme_id=foyer,
-                                         occurred_at=days_ago(60))
+                                         route=PANEL, occurred_at=days_ago(60))
 
     episode = start(store, catalogue, case.case_id, support, days=30)
     store.end_placement(catalogue.context, placement.id, planned=True, destination=Destination.social_rented,
@@ -108,7 +117,7 @@ def test_an_episode_started_while_a_placement_had_ended_is_not_alongside_it(stor
     emergency, support = catalogue.scheme(**EMERGENCY), a_floating_support_scheme(catalogue)
     case = catalogue.case()
     placement, _ = store.start_placement(catalogue.context, case_id=case.case_id, scheme_id=emergency,
-                                         occurred_at=days_ago(40))
+                                         route=PANEL, occurred_at=days_ago(40))
     store.record_breakdown(catalogue.context, placement.id, reason=BreakdownReason.young_person_left,
                            destination=None, occurred_at=days_ago(30))
 
@@ -123,9 +132,10 @@ def test_a_floating_support_scheme_takes_no_placement_started_or_moved_into_it(s
     case = catalogue.case()
 
     with pytest.raises(FloatingSupportSchemeTakesNoPlacements) as refused:
-        store.start_placement(catalogue.context, case_id=case.case_id, scheme_id=support, occurred_at=days_ago(5))
+        store.start_placement(catalogue.context, case_id=case.case_id, scheme_id=support, route=PANEL,
+                              occurred_at=days_ago(5))
     placement, _ = store.start_placement(catalogue.context, case_id=case.case_id, scheme_id=foyer,
-                                         occurred_at=days_ago(5))
+                                         route=PANEL, occurred_at=days_ago(5))
     with pytest.raises(FloatingSupportSchemeTakesNoPlacements) as moving:
         store.move_placement(catalogue.context, placement.id, to_scheme_id=support, direction=MoveDirection.step_down,
                              planned=True, overlap_until=None, occurred_at=days_ago(2))
@@ -280,7 +290,7 @@ def test_a_placement_cannot_end_or_break_down_to_a_retired_or_a_floating_support
         store, catalogue, destination, error):
     case = catalogue.case()
     placement, _ = store.start_placement(catalogue.context, case_id=case.case_id, scheme_id=catalogue.scheme(),
-                                         occurred_at=days_ago(10))
+                                         route=PANEL, occurred_at=days_ago(10))
 
     with pytest.raises(error):
         handlers.end_placement(store, catalogue.context, handlers.EndPlacement(
@@ -296,7 +306,7 @@ def test_a_placement_cannot_end_or_break_down_to_a_retired_or_a_floating_support
 def test_a_breakdown_that_does_not_say_where_the_young_person_went_is_not_known_not_other(store, catalogue):
     case = catalogue.case()
     placement, _ = store.start_placement(catalogue.context, case_id=case.case_id, scheme_id=catalogue.scheme(),
-                                         occurred_at=days_ago(10))
+                                         route=PANEL, occurred_at=days_ago(10))
 
     handlers.record_breakdown(store, catalogue.context, handlers.RecordBreakdown(
         placement_id=placement.id, reason=BreakdownReason.evicted_by_provider, occurred_at=days_ago(1)))

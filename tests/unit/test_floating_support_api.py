@@ -9,6 +9,7 @@ from fastapi.testclient import TestClient
 
 from services.placement.api import router
 from services.placement.application import Placements
+from shared.contracts.placement_vocabulary import PlacementRoute
 from shared.errors import map_domain_errors
 from shared.web import today_utc
 
@@ -16,6 +17,9 @@ from .floating_support_builders import a_floating_support_scheme
 from .placement_builders import TODAY, Catalogue, days_ago, in_memory_placements
 from .test_placement_api import StandInRunner, StandInRuntime
 from .tokens import bearer, trusting_test_tokens
+
+PANEL = PlacementRoute.panel
+
 
 
 @pytest.fixture
@@ -71,7 +75,7 @@ def test_refusals_are_named_and_store_nothing(client, store, catalogue):
     into_foyer = client.post("/floating-support", json={"case_id": str(case.case_id), "scheme_id": str(foyer),
                                                         "occurred_at": days_ago(3).isoformat()})
     placed_in_support = client.post("/placements", json={"case_id": str(case.case_id), "scheme_id": str(support),
-                                                         "occurred_at": days_ago(3).isoformat()})
+                                                         "occurred_at": days_ago(3).isoformat(), "route": "panel"})
     old_scheme = client.post("/schemes", json={
         "provider_id": str(catalogue.provider()), "name": "Old Words", "district": "preston",
         "provision_type": "visiting_floating_support", "pathway_stage": "progression", "support_level": "low",
@@ -88,7 +92,7 @@ def test_refusals_are_named_and_store_nothing(client, store, catalogue):
 def test_a_placement_ending_with_other_or_not_known_is_a_422_naming_the_split(client, store, catalogue):
     case = catalogue.case()
     placement, _ = store.start_placement(catalogue.context, case_id=case.case_id, scheme_id=catalogue.scheme(),
-                                         occurred_at=days_ago(9))
+                                         route=PANEL, occurred_at=days_ago(9))
 
     response = client.post(f"/placements/{placement.id}/ending", json={
         "planned": False, "destination": "other_or_not_known", "occurred_at": days_ago(1).isoformat()})

@@ -13,7 +13,7 @@ from services.placement.application import Placements
 from services.placement.projections.departures import DeparturesReadModel, destinations_not_known
 from services.placement.projections.floating_support import FloatingSupportReadModel, open_floating_support
 from services.placement.projections.placements import PlacementReadModel
-from shared.contracts.placement_vocabulary import BreakdownReason, Destination, MoveDirection
+from shared.contracts.placement_vocabulary import BreakdownReason, Destination, MoveDirection, PlacementRoute
 from shared.projections import prepare_projection
 
 from .floating_support_builders import a_floating_support_scheme
@@ -21,6 +21,9 @@ from .placement_builders import Catalogue, days_ago, in_memory_placements, night
 from .test_placement_read_model import Feed, events_of
 
 PROJECTIONS = (PlacementReadModel, FloatingSupportReadModel, DeparturesReadModel)
+
+PANEL = PlacementRoute.panel
+
 
 
 @pytest.fixture
@@ -44,16 +47,16 @@ def scenario() -> tuple[Placements, dict[str, Any]]:
     cases = {name: catalogue.case(district="burnley" if name == "burnley" else "preston")
              for name in ("alongside", "at_home", "burnley", "foyer_only")}
     placed, _ = store.start_placement(catalogue.context, case_id=cases["alongside"].case_id, scheme_id=foyer,
-                                      occurred_at=days_ago(40))
+                                      route=PANEL, occurred_at=days_ago(40))
     episodes = {name: store.start_floating_support(catalogue.context, case_id=cases[name].case_id,
                                                    scheme_id=support, occurred_at=days_ago(30 - n))[0]
                 for n, name in enumerate(("alongside", "at_home", "burnley"))}
-    store.move_placement(catalogue.context, placed.id, to_scheme_id=cluster, direction=MoveDirection.step_down,
+    store.move_placement(catalogue.context, placed.id, to_scheme_id=cluster, direction=MoveDirection.lateral,
                          planned=True, overlap_until=None, occurred_at=days_ago(20))
     store.record_breakdown(catalogue.context, placed.id, reason=BreakdownReason.evicted_by_provider,
                            destination=None, occurred_at=days_ago(10))
     other, _ = store.start_placement(catalogue.context, case_id=cases["foyer_only"].case_id, scheme_id=foyer,
-                                     occurred_at=days_ago(40))
+                                     route=PANEL, occurred_at=days_ago(40))
     store.end_placement(catalogue.context, other.id, planned=False, destination=Destination.other,
                         occurred_at=days_ago(15))
     store.end_floating_support(catalogue.context, episodes["at_home"].id, planned=True,

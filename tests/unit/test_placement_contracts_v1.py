@@ -12,9 +12,18 @@ from pydantic import ValidationError
 from services.placement.domain import Scheme
 from shared.contracts import parse_event
 from shared.contracts.placement import SchemeRegistered
-from shared.contracts.placement_vocabulary import KENT_SHORT_TERM_ROWS, BreakdownReason, Destination, ProvisionType
+from shared.contracts.placement_vocabulary import (
+    KENT_SHORT_TERM_ROWS,
+    BreakdownReason,
+    Destination,
+    PlacementRoute,
+    ProvisionType,
+)
 
 from .placement_builders import Catalogue, days_ago, in_memory_placements
+
+PANEL = PlacementRoute.panel
+
 
 
 def stored_v1(event: Any, **old: Any) -> str:
@@ -29,7 +38,7 @@ def history() -> dict[str, Any]:
     catalogue = Catalogue(store)
     foyer = catalogue.scheme()
     ended, broke_down = (store.start_placement(catalogue.context, case_id=catalogue.case().case_id, scheme_id=foyer,
-                                               occurred_at=days_ago(20))[0] for _ in range(2))
+                                               route=PANEL, occurred_at=days_ago(20))[0] for _ in range(2))
     store.end_placement(catalogue.context, ended.id, planned=False, destination=Destination.other,
                         occurred_at=days_ago(5))
     store.record_breakdown(catalogue.context, broke_down.id, reason=BreakdownReason.evicted_by_provider,
