@@ -4,7 +4,9 @@ from fastapi import FastAPI
 
 from services.referral.api import router
 from services.referral.application import Referrals
+from services.referral.birthdays import start_birthday_sweep
 from services.referral.district_inbox import open_district_inbox
+from services.referral.projections.case_ages import CaseAgesProjection
 from services.referral.projections.caseload import CaseloadProjection
 from services.referral.projections.emergency_placements import EmergencyPlacementsProjection
 from shared.service import ServiceRuntime, service_app
@@ -13,9 +15,9 @@ from shared.settings import Settings
 
 def build(settings: Settings) -> FastAPI:
     runtime = ServiceRuntime(name="referral", settings=settings, store_class=Referrals,
-                             projections=[CaseloadProjection(), EmergencyPlacementsProjection()],
+                             projections=[CaseloadProjection(), EmergencyPlacementsProjection(), CaseAgesProjection()],
                              store_env={"VAULT_KEY": settings.vault_secret},
-                             starting=[open_district_inbox])
+                             starting=[open_district_inbox, start_birthday_sweep])
     app = service_app(runtime, "casetrack referral", "Young people's cases from presentation to closure")
     app.state.runtime = runtime
     app.include_router(router)

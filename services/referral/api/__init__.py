@@ -6,8 +6,8 @@ answers once, by the exception handlers `service_app` registers (`shared.errors`
 
 from fastapi import APIRouter
 
-from services.referral.api import caseload, cases, inbox, people, referrals
+from services.referral.api import caseload, cases, inbox, people, referrals, status
 
 router = APIRouter()
-for part in (referrals, cases, people, inbox, caseload):
+for part in (referrals, cases, people, inbox, caseload, status):
     router.include_router(part.router)

@@ -31,12 +31,15 @@ from services.referral.district_inbox.records import InboxRecords
 from services.referral.handlers import (
     AttemptMediation,
     ChangedConcurrently,
+    ChangeLegalStatus,
     CloseCase,
     CompleteAssessment,
     ConcludeMediation,
     DecideAtPanel,
     DecideEligibility,
+    EndFlag,
     MakeReferral,
+    RaiseFlag,
     ReopenCase,
     decide,
     save_together,
@@ -48,6 +51,9 @@ from shared.contracts.inbound import (
     CaseClosure,
     DistrictMessage,
     EligibilityDecision,
+    FlagStarted,
+    FlagStopped,
+    LegalStatusChange,
     MediationEnded,
     MediationStarted,
     MessageAccepted,
@@ -76,6 +82,9 @@ COMMANDS: dict[type[DistrictMessage], type[BaseModel]] = {
     PanelDecided: DecideAtPanel,
     CaseClosure: CloseCase,
     ReReferral: ReopenCase,
+    LegalStatusChange: ChangeLegalStatus,
+    FlagStarted: RaiseFlag,
+    FlagStopped: EndFlag,
 }
 """The command each update to a case becomes (a referral becomes MakeReferral)."""
 
