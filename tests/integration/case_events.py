@@ -19,6 +19,7 @@ from shared.contracts.vocabulary import (
     ClosureReason,
     Cohort,
     Gateway,
+    LegalStatus,
     Level,
     PanelDecision,
     PresentingReason,
@@ -53,6 +54,7 @@ class ACase:
 
     def referred(self, at: datetime = days_ago(90)) -> ReferralMade:
         return self._event(ReferralMade, at, gateway=Gateway.hub, cohort=Cohort.care_leaver, age_at_event=19,
+                           legal_status=LegalStatus.former_relevant,
                            presenting_reason=PresentingReason.leaving_care)
 
     def eligible(self, at: datetime) -> EligibilityDecided:
@@ -75,4 +77,6 @@ class ACase:
 
     def reopened(self, at: datetime, cohort: Cohort = Cohort.care_leaver) -> CaseReopened:
         return self._event(CaseReopened, at, presenting_reason=PresentingReason.loss_of_tenancy,
-                           cohort=cohort, age_at_event=19)
+                           cohort=cohort, age_at_event=19,
+                           legal_status=LegalStatus.former_relevant if cohort is Cohort.care_leaver
+                           else LegalStatus.not_looked_after)
