@@ -428,7 +428,7 @@ def end_flag(referrals: Referrals, command: EndFlag, context: EventContext,
     if isinstance(command.flag, SafeguardingFlag):
         flag_id = referrals.safeguarding.raised_now(case.id).get(command.flag)
         if flag_id is None:
-            raise FlagNotRaised(f"{command.flag.value} is not raised on case {case.id}")
+            raise FlagNotRaised(f"that safeguarding flag is not raised on case {case.id}")
         case.end_restricted_flag(flag_id=flag_id, occurred_at=command.occurred_at, now=utc_now())
         writes.append(referrals.safeguarding.ending(flag_id, command.occurred_at))
     else:

@@ -228,3 +228,16 @@ def test_a_case_may_turn_18_only_from_the_earliest_day_its_age_allows():
 def test_someone_born_on_29_february_turns_18_on_1_march_in_a_common_year():
     assert eighteenth_birthday(date(2008, 2, 29)) == datetime(2026, 3, 1, tzinfo=UTC)
     assert eighteenth_birthday(date(2008, 3, 14)) == datetime(2026, 3, 14, tzinfo=UTC)
+
+
+def test_a_case_stored_under_schema_1_replays_with_the_legal_status_its_cohort_implied():
+    from services.referral.domain import Case
+    from shared.contracts import parse_event
+
+    [made] = events_of(a_case(date_of_birth=born(19), cohort=Cohort.care_leaver))
+    version_1 = made.model_dump(mode="json", exclude={"legal_status"}) | {"schema_version": 1}
+
+    case = Case.from_history([parse_event(version_1)])
+
+    assert (case.legal_status, case.cohort, case.age) == (LegalStatus.former_relevant, Cohort.care_leaver, 19)
+    assert not case.may_turn_18_by(NOW.date())

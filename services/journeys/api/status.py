@@ -3,7 +3,6 @@ by the young person's age on the night (aggregates only: analysts and commission
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query
@@ -15,6 +14,7 @@ from services.journeys.projections.status_periods import (
     counts_by_status,
 )
 from shared.auth import Role, requires
+from shared.contracts.envelope import Day
 from shared.service import After
 from shared.web import District, Runtime, Today
 
@@ -28,7 +28,7 @@ LONGEST_NIGHTS_RANGE_DAYS = 366 * 3
 
 @router.get("/counts-by-status")
 async def get_counts_by_status(runtime: Runtime, caller: StatusCountsReader, today: Today, district: District,
-                               on: Annotated[date | None, Query(description="The day (UTC); today if none")] = None,
+                               on: Annotated[Day | None, Query(description="The day (UTC); today if none")] = None,
                                after: After = None) -> CountsByStatus:
     """Open cases per district by the cohort, legal status and age band (16-17, 18+) each had on the day `on`."""
     district = caller.district_filter(district)
@@ -40,8 +40,8 @@ async def get_counts_by_status(runtime: Runtime, caller: StatusCountsReader, tod
 @router.get("/bed-and-breakfast-nights-by-age")
 async def get_bed_and_breakfast_nights_by_age(
     runtime: Runtime, caller: StatusCountsReader, district: District,
-    start: Annotated[date, Query(description="The first night counted")],
-    end: Annotated[date, Query(description="The last night counted")],
+    start: Annotated[Day, Query(description="The first night counted")],
+    end: Annotated[Day, Query(description="The last night counted")],
     after: After = None,
 ) -> BedAndBreakfastByAge:
     """B&B nights per district from `start` to `end`, by the young person's age band on each night."""

@@ -17,6 +17,7 @@ from services.referral.api.cases import Changed
 from services.referral.api.deps import CaseWorker, ReferralsStore, case_within_reach
 from services.referral.handlers import ChangeLegalStatus, EndFlag, RaiseFlag, RecordBirthdays, handle
 from shared.auth import Role, requires
+from shared.contracts.envelope import Day
 from shared.contracts.inbound import FlagEndingFacts, FlagFacts, LegalStatusFacts
 from shared.contracts.vocabulary import SafeguardingFlag
 from shared.web import Context, Runtime, Today
@@ -83,7 +84,7 @@ class Birthdays(BaseModel):
 
 @router.post("/birthdays")
 def record_birthdays(referrals: ReferralsStore, runtime: Runtime, context: Context, _: BirthdaySweeper,
-                     today: Today, on: Annotated[date | None, Query(description="Up to this day; today if none")] = None
+                     today: Today, on: Annotated[Day | None, Query(description="Up to this day; today if none")] = None
                      ) -> Birthdays:
     """Run the birthday sweep: AgeReached (18) on each open case whose young person turned 18 by `on`."""
     on = on or today

@@ -268,7 +268,7 @@ class Case(Aggregate):
         """A safeguarding flag applies from `occurred_at`: its event carries a new flag id, never its kind (the
         kind, and which kinds are `raised_now`, are kept by the referral service beside the case)."""
         if SafeguardingFlag(flag) in raised_now:
-            raise FlagAlreadyRaised(f"{SafeguardingFlag(flag).value} is already raised")
+            raise FlagAlreadyRaised("that safeguarding flag is already raised")  # its kind named nowhere outside
         flag_id = uuid4()
         self._change(RestrictedFlagRaised, occurred_at, now, flag_id=flag_id)
         return flag_id
