@@ -12,8 +12,10 @@ from shared.contracts.placement import EVENTS as PLACEMENT_EVENTS
 from shared.contracts.placement import NO_CASE
 from shared.contracts.referral import EVENTS as REFERRAL_EVENTS
 from shared.contracts.referral import (
+    AgeReached,
     CaseClosed,
     CaseReopened,
+    LegalStatusChanged,
     PersonLinked,
     PersonUnlinked,
     ReferralMade,
@@ -76,6 +78,8 @@ def case_changes(event: Event) -> list[Statement]:
     if isinstance(event, (CaseClosed, CaseReopened)):
         return [("UPDATE case_journeys SET status = $2 WHERE case_id = $1",
                  (event.case_id, "closed" if isinstance(event, CaseClosed) else "open"))]
+    if isinstance(event, (LegalStatusChanged, AgeReached)):
+        return [("UPDATE case_journeys SET cohort = $2 WHERE case_id = $1", (event.case_id, event.cohort.value))]
     if isinstance(event, (PersonLinked, PersonUnlinked)):
         return [("UPDATE case_journeys SET person_ref = $2 WHERE case_id = $1", (event.case_id, event.person_ref))]
     return []

@@ -15,10 +15,12 @@ import asyncpg
 from pydantic import AwareDatetime, BaseModel, Field
 
 from shared.contracts.referral import (
+    AgeReached,
     AssessmentCompleted,
     CaseClosed,
     CaseReopened,
     EligibilityDecided,
+    LegalStatusChanged,
     PanelDecisionMade,
     PersonLinked,
     PersonUnlinked,
@@ -42,7 +44,8 @@ class CaseloadProjection(Projection):
 
     name = "caseload"
     follows = {"referral": event_types([ReferralMade, EligibilityDecided, AssessmentCompleted, PanelDecisionMade,
-                                        CaseClosed, CaseReopened, PersonLinked, PersonUnlinked])}
+                                        CaseClosed, CaseReopened, PersonLinked, PersonUnlinked,
+                                        LegalStatusChanged, AgeReached])}
     tables = [
         "CREATE TABLE IF NOT EXISTS caseload ("
         " case_id uuid PRIMARY KEY, person_ref uuid NOT NULL, district text NOT NULL, cohort text NOT NULL,"
@@ -82,6 +85,8 @@ class CaseloadProjection(Projection):
         elif isinstance(event, CaseReopened):
             await self._update(conn, event, delivery, "status = 'open', cohort = $5, awaiting_panel_since = NULL",
                                event.cohort.value)
+        elif isinstance(event, (LegalStatusChanged, AgeReached)):
+            await self._update(conn, event, delivery, "cohort = $5", event.cohort.value)
         elif isinstance(event, (PersonLinked, PersonUnlinked)):
             await self._update(conn, event, delivery, "person_ref = $5", event.person_ref)
 
