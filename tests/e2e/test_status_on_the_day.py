@@ -120,3 +120,12 @@ def test_analysts_read_counts_by_status_but_not_a_cases_safeguarding_flags(syste
     [step] = [step for step in journey["steps"] if step["event_type"] == "RestrictedFlagRaised"]
     assert step["facts"]["flag"] == "restricted"
     assert "exploitation" not in str(journey)
+
+
+def test_casetrack_birthdays_runs_the_sweep_of_the_running_system(system):
+    from tests.e2e.test_projections_cli import casetrack
+
+    done = casetrack(system, "birthdays")
+
+    assert done.returncode == 0, done.stderr
+    assert f"turned 18 by {TODAY.isoformat()}" in done.stdout
