@@ -439,6 +439,23 @@ def rebuild(name: Annotated[str | None, typer.Argument(help="the projection; all
         raise typer.Exit(1)
 
 
+@app.command(help="Run the referral service's birthday sweep now: AgeReached on each open case whose young person "
+                  "turned 18 by ON (today if left out). The service also runs it at start and every hour.")
+def birthdays(on: Annotated[str | None, typer.Option(help="YYYY-MM-DD; today if left out")] = None) -> None:
+    import httpx
+
+    settings = load_settings()
+    response = httpx.post(f"{settings.url_of('referral')}/birthdays", params={"on": on} if on else {}, timeout=60,
+                          headers=administrator(settings))
+    if response.status_code != 200:
+        err.print(f"[red]casetrack: the birthday sweep answered {response.status_code}: {response.text}[/red]",
+                  highlight=False)
+        raise typer.Exit(1)
+    body = response.json()
+    console.print(f"{len(body['case_ids'])} young people turned 18 by {body['on']} ({body['position']})",
+                  highlight=False)
+
+
 @app.command(help="Print a bearer token for the system `casetrack up` runs, signed with its key (made on its first "
                   "start under DATA_DIR/secrets). Send it as `Authorization: Bearer <token>`. Roles: "
                   "district_officer (needs --district), provider (needs --provider), childrens_services, "

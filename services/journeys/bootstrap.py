@@ -6,6 +6,7 @@ from services.journeys.api import router
 from services.journeys.api.journeys import prepare_journey_reads
 from services.journeys.projections.cases_by_district import CasesByDistrict
 from services.journeys.projections.journeys import JourneyProjection
+from services.journeys.projections.status_periods import StatusPeriods
 from shared.service import ServiceRuntime, service_app
 from shared.settings import Settings
 
@@ -14,7 +15,7 @@ def build(settings: Settings) -> FastAPI:
     runtime = ServiceRuntime(
         name="journeys",
         settings=settings,
-        projections=[JourneyProjection(), CasesByDistrict()],
+        projections=[JourneyProjection(), CasesByDistrict(), StatusPeriods()],
         starting=[prepare_journey_reads],
     )
     app = service_app(runtime, "casetrack journeys",

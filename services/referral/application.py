@@ -7,7 +7,7 @@ after commands are shorthands for scripts and tests: each builds its command and
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +21,7 @@ from services.referral.domain import (  # noqa: F401 - re-exported: where caller
     PersonWasErased,
     UnknownPerson,
 )
+from services.referral.safeguarding import SafeguardingFlags
 from services.referral.vault import PersonVault
 from shared.contracts import EventContext
 from shared.eventstore import ServiceApplication, SqlWrite
@@ -38,6 +39,8 @@ class Referrals(ServiceApplication):
         self.vault = PersonVault(self.recorder.datastore, self.recorder.datastore.schema,
                                  self.env.get("VAULT_KEY") or DEVELOPMENT_VAULT_KEY)
         self.vault.prepare()
+        self.safeguarding = SafeguardingFlags(self.recorder.datastore, self.recorder.datastore.schema)
+        self.safeguarding.prepare()
 
     def get_case(self, case_id: UUID) -> Case:
         case = self.load(case_id)
@@ -48,6 +51,17 @@ class Referrals(ServiceApplication):
     def districts_of(self, person_ref: UUID) -> set[str]:
         """The districts where the young person has a case (none if unknown)."""
         return {self.get_case(case_id).district for case_id in self.vault.cases_of(person_ref)}
+
+    def cases_that_may_turn_18_by(self, day: date) -> list[UUID]:
+        """Open cases whose young person may have turned 18 by `day` (from the case_ages read model; before it
+        exists, every case: the sweep then reads more dates of birth, never fewer)."""
+        with self.recorder.datastore.transaction() as cursor:
+            cursor.execute("SELECT to_regclass(%s) IS NOT NULL AS present", (f"{self.vault.schema}.case_ages",))
+            if cursor.fetchone()["present"]:
+                cursor.execute(f"SELECT case_id FROM {self.vault.schema}.case_ages WHERE open"
+                               " AND turns_18_earliest <= %s ORDER BY case_id", (day,))
+                return [row["case_id"] for row in cursor.fetchall()]
+        return [n.originator_id for n in self.recorder.select_notifications(1, 1_000_000, topics=["ReferralMade"])]
 
     def shred_refused_messages_of(self, case_ids: list[UUID], person_digests: Sequence[bytes] = ()) -> None:
         """Destroy the kept copies of refused district messages about these cases, or naming the young person
@@ -70,6 +84,11 @@ class Referrals(ServiceApplication):
                       **facts: Any) -> tuple[Case, int]:
         saved = handlers.handle(self, handlers.MakeReferral(**facts), context, also_write)
         return saved.case, saved.position
+
+    def record_birthdays(self, context: EventContext, on: date) -> tuple[list[UUID], int]:
+        """Record AgeReached on each open case whose young person turned 18 by `on`; the cases and the position."""
+        saved = handlers.handle(self, handlers.RecordBirthdays(on=on), context)
+        return [case.id for case in saved.cases], saved.position
 
     def reopen_case(self, context: EventContext, case_id: UUID, **facts: Any) -> int:
         return handlers.handle(self, handlers.ReopenCase(case_id=case_id, **facts), context).position

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, TypeVar
 from uuid import UUID, uuid4
 
@@ -22,6 +22,9 @@ from services.referral.domain import (
     FOLLOW_UP_EARLY_BY,
     Case,
     CaseAlreadyLinked,
+    DependantsOnlyForTeenageParent,
+    EventDatedInTheFuture,
+    FlagNotRaised,
     PersonalDataErased,
     PersonalDataNeeded,
     PersonHasOtherCases,
@@ -30,7 +33,7 @@ from services.referral.domain import (
     UnknownPerson,
 )
 from shared.contracts import EventContext
-from shared.contracts.envelope import utc_now
+from shared.contracts.envelope import Day, utc_now
 from shared.contracts.inbound import (
     AssessmentFacts,
     ClosureFacts,
@@ -38,6 +41,9 @@ from shared.contracts.inbound import (
     DutyEndFacts,
     DutyStartFacts,
     EligibilityFacts,
+    FlagEndingFacts,
+    FlagFacts,
+    LegalStatusFacts,
     MediationOutcomeFacts,
     MediationStartFacts,
     PanelDecisionFacts,
@@ -45,7 +51,7 @@ from shared.contracts.inbound import (
     ReopeningFacts,
     ReturnHomeFollowUpFacts,
 )
-from shared.contracts.vocabulary import LinkBasis
+from shared.contracts.vocabulary import LinkBasis, SafeguardingFlag
 from shared.errors import Conflict
 from shared.eventstore import Change, SqlWrite
 
@@ -129,6 +135,24 @@ class DismissPossibleMatch(CaseCommand, Dated):
     candidate_person_ref: UUID
 
 
+class ChangeLegalStatus(CaseCommand, LegalStatusFacts):
+    """Record the young person's new legal status (and cohort) from a day on."""
+
+
+class RaiseFlag(CaseCommand, FlagFacts):
+    """Record that a flag (a safeguarding flag: restricted) applies from a day on."""
+
+
+class EndFlag(CaseCommand, FlagEndingFacts):
+    """Record that a flag stops applying from a day on."""
+
+
+class RecordBirthdays(BaseModel):
+    """Record AgeReached on every open case whose young person turned 18 by `on` (the birthday sweep)."""
+
+    on: Day
+
+
 class ErasePersonalData(BaseModel):
     """Erase a young person's personal data: their key is destroyed, the case histories keep their facts."""
 
@@ -206,7 +230,7 @@ def make_referral(referrals: Referrals, command: MakeReferral, context: EventCon
     case = Case.make_referral(
         person_ref=uuid4(), district=command.district, gateway=command.gateway, cohort=command.cohort,
         date_of_birth=person.date_of_birth, presenting_reason=command.presenting_reason, flags=command.flags,
-        occurred_at=command.occurred_at, now=now, case_id=command.case_id)
+        occurred_at=command.occurred_at, now=now, case_id=command.case_id, legal_status=command.legal_status)
     writes = [*also_write]
     candidates = vault.candidates_for(person)
     certain = [c for c in candidates if c.certain
@@ -231,6 +255,7 @@ def _case_change(change: Callable[[Case, Any, datetime], None]) -> Handler:
     def handler(referrals: Referrals, command: CaseCommand, context: EventContext,
                 also_write: Sequence[SqlWrite] = ()) -> Change:
         case = referrals.get_case(command.case_id)
+        record_birthday_if_due(referrals, case, command.occurred_at)
         change(case, command, utc_now())
         return Change.of(context, case, also_write=also_write)
 
@@ -297,7 +322,8 @@ def reopen_case(referrals: Referrals, command: ReopenCase, context: EventContext
     else:
         writes = referrals.vault.keep_details(case.id, case.person_ref, person)
     case.reopen(presenting_reason=command.presenting_reason, cohort=command.cohort,
-                date_of_birth=person.date_of_birth, occurred_at=command.occurred_at, now=utc_now())
+                date_of_birth=person.date_of_birth, occurred_at=command.occurred_at, now=utc_now(),
+                legal_status=command.legal_status)
     return Change.of(context, case, also_write=[*writes, *also_write])
 
 
@@ -360,6 +386,94 @@ def erase_personal_data(referrals: Referrals, command: ErasePersonalData, contex
     for case in cases:
         case.erase_personal_data(occurred_at=utc_now())
     return Change.of(context, *cases, also_write=also_write)
+
+
+# -- legal status and age ------------------------------------------------------------------------------------
+
+
+def record_birthday_if_due(referrals: Referrals, case: Case, by: datetime) -> None:
+    """Before a change dated `by`: AgeReached, if the young person turned 18 since the case's last age fact. The
+    date of birth is read from the vault only when the case's age says a birthday may have passed; an erased
+    young person has none, and no AgeReached is recorded for them."""
+    if case.may_turn_18_by(by.date()) and (date_of_birth := referrals.vault.date_of_birth_of_case(case.id)):
+        case.reach_18_if_due(date_of_birth, by)
+
+
+def date_of_birth_for_age(referrals: Referrals, case: Case) -> date:
+    date_of_birth = referrals.vault.date_of_birth_of_case(case.id)
+    if date_of_birth is None:
+        raise PersonalDataNeeded("the young person's age cannot be derived: their date of birth was erased or never "
+                                 "given (re-refer them with their details)")
+    return date_of_birth
+
+
+@handles(ChangeLegalStatus)
+def change_legal_status(referrals: Referrals, command: ChangeLegalStatus, context: EventContext,
+                        also_write: Sequence[SqlWrite] = ()) -> Change:
+    """The new legal status, with the young person's age on that day derived from the vault's date of birth."""
+    case = referrals.get_case(command.case_id)
+    case.change_legal_status(legal_status=command.legal_status, reason=command.reason, cohort=command.cohort,
+                             date_of_birth=date_of_birth_for_age(referrals, case), occurred_at=command.occurred_at,
+                             now=utc_now())
+    return Change.of(context, case, also_write=also_write)
+
+
+@handles(RecordBirthdays)
+def record_birthdays(referrals: Referrals, command: RecordBirthdays, context: EventContext,
+                     also_write: Sequence[SqlWrite] = ()) -> Change:
+    """AgeReached on each open case whose young person turned 18 by `on` (dated at the start of the birthday)."""
+    if command.on > utc_now().date():
+        raise EventDatedInTheFuture(f"birthdays are recorded up to today, not {command.on.isoformat()}", field="on")
+    by = datetime.combine(command.on, time(0), tzinfo=UTC)
+    turned = []
+    for case_id in referrals.cases_that_may_turn_18_by(command.on):
+        case = referrals.get_case(case_id)
+        if not case.may_turn_18_by(command.on):
+            continue
+        date_of_birth = referrals.vault.date_of_birth_of_case(case.id)
+        if date_of_birth and case.reach_18_if_due(date_of_birth, by):
+            turned.append(case)
+    return Change.of(context, *turned, also_write=also_write)
+
+
+# -- flags ---------------------------------------------------------------------------------------------------
+
+
+@handles(RaiseFlag)
+def raise_flag(referrals: Referrals, command: RaiseFlag, context: EventContext,
+               also_write: Sequence[SqlWrite] = ()) -> Change:
+    """A flag from a day on; a safeguarding flag's kind is kept in the referral service's own table (its event
+    carries only an id), written in the same transaction."""
+    case = referrals.get_case(command.case_id)
+    record_birthday_if_due(referrals, case, command.occurred_at)
+    writes: list[SqlWrite] = []
+    if isinstance(command.flag, SafeguardingFlag):
+        if command.dependants is not None:
+            raise DependantsOnlyForTeenageParent("only a teenage parent flag has dependants", field="dependants")
+        flag_id = case.raise_restricted_flag(flag=command.flag, raised_now=set(referrals.safeguarding.raised_now(
+            case.id)), occurred_at=command.occurred_at, now=utc_now())
+        writes.append(referrals.safeguarding.raising(flag_id, case.id, command.flag, command.occurred_at))
+    else:
+        case.raise_flag(flag=command.flag, dependants=command.dependants, occurred_at=command.occurred_at,
+                        now=utc_now())
+    return Change.of(context, case, also_write=[*writes, *also_write])
+
+
+@handles(EndFlag)
+def end_flag(referrals: Referrals, command: EndFlag, context: EventContext,
+             also_write: Sequence[SqlWrite] = ()) -> Change:
+    case = referrals.get_case(command.case_id)
+    record_birthday_if_due(referrals, case, command.occurred_at)
+    writes: list[SqlWrite] = []
+    if isinstance(command.flag, SafeguardingFlag):
+        flag_id = referrals.safeguarding.raised_now(case.id).get(command.flag)
+        if flag_id is None:
+            raise FlagNotRaised(f"that safeguarding flag is not raised on case {case.id}")
+        case.end_restricted_flag(flag_id=flag_id, occurred_at=command.occurred_at, now=utc_now())
+        writes.append(referrals.safeguarding.ending(flag_id, command.occurred_at))
+    else:
+        case.end_flag(flag=command.flag, occurred_at=command.occurred_at, now=utc_now())
+    return Change.of(context, case, also_write=[*writes, *also_write])
 
 
 class ChangedConcurrently(Conflict):

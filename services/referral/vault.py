@@ -21,6 +21,7 @@ import json
 import os
 import unicodedata
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 from uuid import UUID
 
@@ -167,6 +168,15 @@ class PersonVault:
         if row["wrapped_key"] is None:
             raise PersonalDataErased(f"the personal data given for case {case_id} was erased")
         return self._open(case_id, row["person_ref"], bytes(row["sealed"]))
+
+    def date_of_birth_of_case(self, case_id: UUID) -> date | None:
+        """The date of birth given for a case, for deriving an age (it never leaves the referral service); None if
+        no details were given or they were erased (no age can be derived then)."""
+        try:
+            person = self.details_of_case(case_id)
+        except PersonalDataErased:
+            return None
+        return person.date_of_birth if person else None
 
     def move_case(self, case_id: UUID, from_person_ref: UUID, to_person_ref: UUID) -> list[SqlWrite]:
         """The writes that re-seal a case's details under another person's key (on link or unlink).

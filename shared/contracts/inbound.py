@@ -21,11 +21,14 @@ from shared.contracts.vocabulary import (
     DutyEndReason,
     Flag,
     Gateway,
+    LegalStatus,
     Level,
     MediationOutcome,
     PanelDecision,
     PresentingReason,
     PriorityBand,
+    SafeguardingFlag,
+    StatusChangeReason,
     SupportNeed,
 )
 
@@ -69,6 +72,10 @@ class ReferralFacts(Dated):
         description="Who the young person is: kept sealed in the person vault, never leaves the referral service")
     presenting_reason: PresentingReason
     flags: list[Flag] = Field(default_factory=list)
+    legal_status: LegalStatus | None = Field(
+        default=None, description="The legal status on the day of the referral; by default the one the cohort "
+                                  "implies at the young person's age (a care leaver: relevant at 16/17, former "
+                                  "relevant from 18)")
 
 
 class EligibilityFacts(Dated):
@@ -117,6 +124,34 @@ class ReopeningFacts(Dated):
     cohort: Cohort
     young_person: YoungPerson | None = Field(
         default=None, description="Only if the details changed or were erased; otherwise the vault's are used")
+    legal_status: LegalStatus | None = Field(
+        default=None, description="The legal status on the day of the re-referral; by default the one the cohort "
+                                  "implies at the young person's age")
+
+
+class LegalStatusFacts(Dated):
+    """The young person's legal status changes from `occurred_at` on (e.g. accommodated under section 20 after a
+    Southwark assessment; became eligible; left care; a correction)."""
+
+    legal_status: LegalStatus
+    reason: StatusChangeReason
+    cohort: Cohort | None = Field(
+        default=None, description="The cohort from that day; by default the current one if the status allows it, "
+                                  "else the one the status implies at the young person's age")
+
+
+class FlagFacts(Dated):
+    """A flag starts to apply. A safeguarding flag (exploitation, missing_episodes, marac, mappa, risk_to_others)
+    is restricted: which one it is never leaves the referral service."""
+
+    flag: Flag | SafeguardingFlag
+    dependants: int | None = Field(default=None, ge=1, le=20, description="teenage_parent only: how many children")
+
+
+class FlagEndingFacts(Dated):
+    """A flag (or a safeguarding flag) stops applying."""
+
+    flag: Flag | SafeguardingFlag
 
 
 # -- homelessness duties and mediation follow-up ------------------------------------------------------------
@@ -198,6 +233,18 @@ class ReturnHomeFollowUpReported(DistrictMessage, ReturnHomeFollowUpFacts):
     """A return home after mediation was followed up at 3 or 6 months (kind `return-home-follow-up`)."""
 
 
+class LegalStatusChange(DistrictMessage, LegalStatusFacts):
+    """The young person's legal status changed (kind `legal-status`)."""
+
+
+class FlagStarted(DistrictMessage, FlagFacts):
+    """A flag (safeguarding flags included) started to apply (kind `flag-raised`)."""
+
+
+class FlagStopped(DistrictMessage, FlagEndingFacts):
+    """A flag (safeguarding flags included) stopped applying (kind `flag-ended`)."""
+
+
 MESSAGE_KINDS: dict[str, type[DistrictMessage]] = {
     "referral": ReferralReceived,
     "eligibility": EligibilityDecision,
@@ -211,6 +258,9 @@ MESSAGE_KINDS: dict[str, type[DistrictMessage]] = {
     "duty-start": DutyStartReported,
     "duty-end": DutyEndReported,
     "return-home-follow-up": ReturnHomeFollowUpReported,
+    "legal-status": LegalStatusChange,
+    "flag-raised": FlagStarted,
+    "flag-ended": FlagStopped,
 }
 """Subject kind -> the message model a district publishes on `casetrack.ingest.<district>.<kind>`."""
 

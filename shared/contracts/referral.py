@@ -153,6 +153,37 @@ class AgeReached(ReferralEvent):
     cohort: Cohort = Field(description="The cohort from the birthday on")
 
 
+class FlagRaised(ReferralEvent):
+    """A cross-cutting flag starts to apply to the young person from `occurred_at` (a teenage parent: with how
+    many dependants; raised again when that number changes). Flags given with the referral are in ReferralMade."""
+
+    event_type: Literal["FlagRaised"] = "FlagRaised"
+    flag: Flag
+    dependants: int | None = Field(default=None, ge=1, le=20, description="teenage_parent only: how many children")
+
+
+class FlagEnded(ReferralEvent):
+    """A cross-cutting flag stopped applying from `occurred_at`."""
+
+    event_type: Literal["FlagEnded"] = "FlagEnded"
+    flag: Flag
+
+
+class RestrictedFlagRaised(ReferralEvent):
+    """A safeguarding flag was raised on the case from `occurred_at`. Which one stays in the referral service:
+    only its id is published."""
+
+    event_type: Literal["RestrictedFlagRaised"] = "RestrictedFlagRaised"
+    flag_id: UUID
+
+
+class RestrictedFlagEnded(ReferralEvent):
+    """The restricted (safeguarding) flag `flag_id` stopped applying from `occurred_at`."""
+
+    event_type: Literal["RestrictedFlagEnded"] = "RestrictedFlagEnded"
+    flag_id: UUID
+
+
 class PersonLinked(ReferralEvent):
     """The case's young person is a person already known: from now on the case carries their person_ref."""
 
@@ -208,6 +239,10 @@ EVENTS: list[type[Event]] = [
     PersonalDataErased,
     LegalStatusChanged,
     AgeReached,
+    FlagRaised,
+    FlagEnded,
+    RestrictedFlagRaised,
+    RestrictedFlagEnded,
 ]
 
 STATUS_ASSUMED_FOR_COHORT: dict[str, str] = {

@@ -62,7 +62,8 @@ class ACase:
 
     def referred(self, at: datetime = days_ago(90)) -> ReferralMade:
         return self._event(ReferralMade, at, gateway=Gateway.hub, cohort=Cohort.care_leaver, age_at_event=19,
-                           legal_status=LegalStatus.former_relevant, presenting_reason=PresentingReason.leaving_care)
+                           legal_status=LegalStatus.former_relevant,
+                           presenting_reason=PresentingReason.leaving_care)
 
     def eligible(self, at: datetime) -> EligibilityDecided:
         return self._event(EligibilityDecided, at, eligible=True)

@@ -292,3 +292,19 @@ async def test_each_row_records_the_position_of_the_last_event_applied(caseload)
     row = await caseload.row(case.case_id)
     assert (row["last_sequence"], row["last_position"]) == (3, 3)
     assert row["assessed_at"] == days_ago(20) and row["cohort"] == "care_leaver"
+
+
+async def test_the_caseload_keeps_the_cohort_a_status_change_gave_the_case(caseload):
+    from shared.contracts.referral import LegalStatusChanged
+    from shared.contracts.vocabulary import Cohort, LegalStatus, StatusChangeReason
+
+    case = ACase()
+    await caseload.apply(case.referred(), case._event(
+        LegalStatusChanged, days_ago(3), legal_status=LegalStatus.qualifying,
+        previous_legal_status=LegalStatus.former_relevant, cohort=Cohort.care_leaver,
+        reason=StatusChangeReason.corrected, age_at_event=19))
+    await caseload.apply(case._event(LegalStatusChanged, days_ago(2), legal_status=LegalStatus.not_looked_after,
+                                     previous_legal_status=LegalStatus.qualifying, cohort=Cohort.young_person_at_risk,
+                                     reason=StatusChangeReason.corrected, age_at_event=19))
+
+    assert (await caseload.row(case.case_id))["cohort"] == "young_person_at_risk"

@@ -36,3 +36,20 @@ async def test_cases_are_counted_per_district_and_cohort_with_how_many_are_open(
         {"district": "wyre", "cohort": Cohort.young_person_at_risk.value, "cases": 1, "open": 1},
     ]
     assert only_dover == every[:1]
+
+
+async def test_a_case_is_counted_under_the_cohort_a_status_change_or_turning_18_gave_it(pool, schema):
+    from shared.contracts.referral import AgeReached
+    from shared.contracts.vocabulary import LegalStatus
+
+    async with pool.acquire() as conn:
+        await prepare_projection(conn, schema, CasesByDistrict())
+    case = ACase("thanet")
+    await project(pool, schema, case.referred(),
+                  case._event(AgeReached, days_ago(3), age=18, legal_status=LegalStatus.not_looked_after,
+                              cohort=Cohort.young_person_at_risk))
+
+    async with pool.acquire() as conn:
+        counted = await cases_by_district(conn, "thanet", schema)
+
+    assert counted == [{"district": "thanet", "cohort": Cohort.young_person_at_risk.value, "cases": 1, "open": 1}]

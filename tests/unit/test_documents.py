@@ -3,6 +3,7 @@ every reference resolves, each district message kind has its own schema, and eve
 
 import re
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 from uuid import uuid4
@@ -175,7 +176,7 @@ def test_the_rejected_example_gives_the_reasons_the_model_gives_for_its_two_mist
 def test_the_example_messages_make_one_case_the_referral_rules_accept_in_order():
     from services.referral.domain import Case
 
-    now = datetime.now(UTC)
+    now = datetime(2026, 12, 1, tzinfo=UTC)  # after every example, before the young person turns 18 (2027-01-15)
     messages = {kind: MESSAGE_KINDS[kind].model_validate(example) for kind, example in INBOUND_EXAMPLES.items()}
     referral = messages.pop("referral")
     case = Case.make_referral(person_ref=uuid4(), district="preston", gateway=referral.gateway,
@@ -186,7 +187,9 @@ def test_the_example_messages_make_one_case_the_referral_rules_accept_in_order()
     changes = {"eligibility": Case.decide_eligibility, "mediation-attempt": Case.attempt_mediation,
                "mediation-outcome": Case.conclude_mediation, "assessment": Case.complete_assessment,
                "panel-decision": Case.decide_at_panel, "closure": Case.close, "duty-start": Case.start_duty,
-               "duty-end": Case.end_duty, "return-home-follow-up": Case.follow_up_return_home}
+               "duty-end": Case.end_duty, "return-home-follow-up": Case.follow_up_return_home,
+               "legal-status": partial(Case.change_legal_status, date_of_birth=referral.young_person.date_of_birth),
+               "flag-raised": Case.raise_flag, "flag-ended": Case.end_flag}
     for kind, message in messages.items():
         changes[kind](case, now=now, **message.model_dump(exclude={"district_ref", "message_id"}))
     case.reopen(presenting_reason=reopening.presenting_reason, cohort=reopening.cohort,

@@ -24,7 +24,9 @@ EXPECTED: dict[tuple[str, str, str], set[Role]] = {
     **{("referral", "POST", f"/cases/{{case_id}}/{step}"): CASE_WORKERS for step in (
         "eligibility", "mediation-attempts", "mediation-outcomes", "assessments", "closure", "reopening",
         "person-link", "person-unlink", "possible-matches/{candidate_person_ref}/dismissal",
-        "duty-starts", "duty-ends", "return-home-follow-ups")},
+        "duty-starts", "duty-ends", "return-home-follow-ups", "legal-status", "flags", "flag-endings")},
+    ("referral", "GET", "/cases/{case_id}/safeguarding-flags"): {R.childrens_services, R.district_officer},
+    ("referral", "POST", "/birthdays"): {R.admin},
     ("referral", "POST", "/cases/{case_id}/panel-decisions"): {R.panel_member, R.admin},
     ("referral", "GET", "/cases/{case_id}"): CASE_WORKERS | {R.panel_member, R.data_protection_officer},
     ("referral", "GET", "/people/possible-matches"): CASE_WORKERS,
@@ -63,6 +65,8 @@ EXPECTED: dict[tuple[str, str, str], set[Role]] = {
     ("journeys", "GET", "/journey-reads"): {R.admin},
     ("journeys", "GET", "/cases-by-district"): {R.analyst, R.commissioner, R.finance_officer, R.auditor,
                                                 R.district_officer, R.childrens_services, R.admin},
+    **{("journeys", "GET", path): {R.analyst, R.commissioner, R.childrens_services, R.district_officer, R.admin}
+       for path in ("/counts-by-status", "/bed-and-breakfast-nights-by-age")},
 }
 
 PERSONAL_DATA = {("referral", "GET", "/people/{person_ref}/personal-data"),

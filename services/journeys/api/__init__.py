@@ -2,7 +2,8 @@
 
 from fastapi import APIRouter
 
-from services.journeys.api import journeys
+from services.journeys.api import journeys, status
 
 router = APIRouter()
 router.include_router(journeys.router)
+router.include_router(status.router)

@@ -1,5 +1,6 @@
 """Cases per district and cohort: how many young people each district has referred, by cohort, and how many
-of those cases are open. Each case is counted once, under its current cohort (a re-referral may change it)."""
+of those cases are open. Each case is counted once, under its current cohort (a re-referral, a legal status change
+or turning 18 may change it; counts by the cohort on a given day are `status_periods`')."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from collections.abc import Sequence
 import asyncpg
 
 from shared.contracts import Event
-from shared.contracts.referral import CaseClosed, CaseReopened, ReferralMade
+from shared.contracts.referral import AgeReached, CaseClosed, CaseReopened, LegalStatusChanged, ReferralMade
 from shared.projections import Projection, Recorded, Statement, event_types, execute_in_runs
 
 
@@ -16,7 +17,7 @@ class CasesByDistrict(Projection):
     """One row per case with its district, cohort and status; counted per district and cohort when read."""
 
     name = "cases_by_district"
-    follows = {"referral": event_types([ReferralMade, CaseClosed, CaseReopened])}
+    follows = {"referral": event_types([ReferralMade, CaseClosed, CaseReopened, LegalStatusChanged, AgeReached])}
     tables = [
         "CREATE TABLE IF NOT EXISTS district_cases ("
         " case_id uuid PRIMARY KEY, district text NOT NULL, cohort text NOT NULL, open boolean NOT NULL)",
@@ -36,6 +37,8 @@ class CasesByDistrict(Projection):
         if isinstance(event, CaseReopened):
             return [("UPDATE district_cases SET open = true, cohort = $2 WHERE case_id = $1",
                      (event.case_id, event.cohort.value))]
+        if isinstance(event, (LegalStatusChanged, AgeReached)):
+            return [("UPDATE district_cases SET cohort = $2 WHERE case_id = $1", (event.case_id, event.cohort.value))]
         return []
 
 

@@ -11,7 +11,17 @@ from shared.contracts import Event
 from shared.contracts.placement import EVENTS as PLACEMENT_EVENTS
 from shared.contracts.placement import NO_CASE
 from shared.contracts.referral import EVENTS as REFERRAL_EVENTS
-from shared.contracts.referral import CaseClosed, CaseReopened, PersonLinked, PersonUnlinked, ReferralMade
+from shared.contracts.referral import (
+    AgeReached,
+    CaseClosed,
+    CaseReopened,
+    LegalStatusChanged,
+    PersonLinked,
+    PersonUnlinked,
+    ReferralMade,
+    RestrictedFlagEnded,
+    RestrictedFlagRaised,
+)
 from shared.projections import Projection, Recorded, Statement, event_types, execute_in_runs
 
 ENVELOPE = set(Event.model_fields)
@@ -44,11 +54,18 @@ class JourneyProjection(Projection):
             [step_of(recorded) for recorded in steps])
 
 
+RESTRICTED = event_types([RestrictedFlagRaised, RestrictedFlagEnded])
+"""Safeguarding flags: which one never leaves the referral service; a journey shows the flag as "restricted"."""
+
+
 def step_of(recorded: Recorded) -> tuple:
     """The journey step an event adds: its type, service, dates, and its facts (the envelope aside)."""
     event = recorded.event
+    facts = event.model_dump_json(exclude=ENVELOPE)
+    if event.event_type in RESTRICTED:
+        facts = json.dumps({**json.loads(facts), "flag": "restricted"})
     return (event.event_id, event.case_id, event.event_type, event.service, event.district, event.occurred_at,
-            event.recorded_at, recorded.stream, recorded.sequence, event.model_dump_json(exclude=ENVELOPE))
+            event.recorded_at, recorded.stream, recorded.sequence, facts)
 
 
 def case_changes(event: Event) -> list[Statement]:
@@ -61,6 +78,8 @@ def case_changes(event: Event) -> list[Statement]:
     if isinstance(event, (CaseClosed, CaseReopened)):
         return [("UPDATE case_journeys SET status = $2 WHERE case_id = $1",
                  (event.case_id, "closed" if isinstance(event, CaseClosed) else "open"))]
+    if isinstance(event, (LegalStatusChanged, AgeReached)):
+        return [("UPDATE case_journeys SET cohort = $2 WHERE case_id = $1", (event.case_id, event.cohort.value))]
     if isinstance(event, (PersonLinked, PersonUnlinked)):
         return [("UPDATE case_journeys SET person_ref = $2 WHERE case_id = $1", (event.case_id, event.person_ref))]
     return []

@@ -6,8 +6,8 @@ answers once, by the exception handlers `service_app` registers (`shared.errors`
 
 from fastapi import APIRouter
 
-from services.referral.api import caseload, cases, duties, inbox, mediation, people, referrals
+from services.referral.api import caseload, cases, duties, inbox, mediation, people, referrals, status
 
 router = APIRouter()
-for part in (referrals, cases, people, inbox, caseload, duties, mediation):
+for part in (referrals, cases, people, inbox, caseload, duties, mediation, status):
     router.include_router(part.router)

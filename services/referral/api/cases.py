@@ -114,6 +114,8 @@ def get_case(case_id: UUID, referrals: ReferralsStore, caller: CaseReader) -> di
     caller.confine_to(case.district)
     return {"case_id": str(case.id), "person_ref": str(case.person_ref), "district": case.district,
             "cohort": case.cohort.value, "referred_at": case.referred_at.isoformat(), "version": case.version,
+            "legal_status": case.legal_status.value, "age_at_last_age_fact": case.age,
+            "flags": sorted(flag.value for flag in case.flags), "restricted_flags": len(case.restricted_flags),
             "status": "closed" if case.closed else "open", "assessed": case.assessed,
             "mediation_attempts": case.mediation_attempts, "linked": case.person_ref != case.own_person_ref,
             "possible_matches": sorted(str(ref) for ref in people_in_sight(referrals, caller, case.possible_matches)),

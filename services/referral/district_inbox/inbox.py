@@ -31,14 +31,17 @@ from services.referral.district_inbox.records import InboxRecords
 from services.referral.handlers import (
     AttemptMediation,
     ChangedConcurrently,
+    ChangeLegalStatus,
     CloseCase,
     CompleteAssessment,
     ConcludeMediation,
     DecideAtPanel,
     DecideEligibility,
     EndDuty,
+    EndFlag,
     FollowUpReturnHome,
     MakeReferral,
+    RaiseFlag,
     ReopenCase,
     StartDuty,
     decide,
@@ -53,6 +56,9 @@ from shared.contracts.inbound import (
     DutyEndReported,
     DutyStartReported,
     EligibilityDecision,
+    FlagStarted,
+    FlagStopped,
+    LegalStatusChange,
     MediationEnded,
     MediationStarted,
     MessageAccepted,
@@ -86,6 +92,9 @@ COMMANDS: dict[type[DistrictMessage], type[BaseModel]] = {
     DutyStartReported: StartDuty,
     DutyEndReported: EndDuty,
     ReturnHomeFollowUpReported: FollowUpReturnHome,
+    LegalStatusChange: ChangeLegalStatus,
+    FlagStarted: RaiseFlag,
+    FlagStopped: EndFlag,
 }
 """The command each update to a case becomes (a referral becomes MakeReferral)."""
 

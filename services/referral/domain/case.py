@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import singledispatchmethod
 from uuid import UUID, uuid4
 
@@ -10,12 +10,16 @@ from shared.aggregate import Aggregate
 from shared.contracts import Event
 from shared.contracts.referral import (
     STATUS_ASSUMED_FOR_COHORT,
+    AgeReached,
     AssessmentCompleted,
     CaseClosed,
     CaseReopened,
     DutyEnded,
     DutyStarted,
     EligibilityDecided,
+    FlagEnded,
+    FlagRaised,
+    LegalStatusChanged,
     MediationAttempted,
     MediationConcluded,
     PanelDecisionMade,
@@ -25,6 +29,8 @@ from shared.contracts.referral import (
     PossibleMatchDismissed,
     PossibleMatchFlagged,
     ReferralMade,
+    RestrictedFlagEnded,
+    RestrictedFlagRaised,
     ReturnHomeFollowedUp,
 )
 from shared.contracts.vocabulary import (
@@ -42,6 +48,8 @@ from shared.contracts.vocabulary import (
     PanelDecision,
     PresentingReason,
     PriorityBand,
+    SafeguardingFlag,
+    StatusChangeReason,
     SupportNeed,
     district_in_force,
 )
@@ -102,6 +110,13 @@ class Case(Aggregate):
     eligible: bool | None = None
     last_occurred_at: datetime
     personal_data_erased: bool = False
+    legal_status: LegalStatus
+    age: int
+    """The young person's age at the latest age fact (referral, re-referral, status change, age reached)."""
+    age_on: date
+    """The day of that age fact."""
+    status_since: datetime
+    """When the current legal status and cohort took effect."""
 
     def __init__(self, id: UUID):
         super().__init__(id)
@@ -112,6 +127,10 @@ class Case(Aggregate):
         self.returned_home: dict[int, datetime] = {}
         """Mediation attempts that ended with the young person home, and when."""
         self.return_home_follow_ups: set[tuple[int, int]] = set()
+        self.flags: dict[Flag, FlagState] = {}
+        """The flags raised now, and since when (a teenage parent: with dependants)."""
+        self.restricted_flags: dict[UUID, datetime] = {}
+        """The safeguarding flags raised now (their kind is not in the case's events), and since when."""
 
     @classmethod
     def make_referral(
@@ -140,6 +159,7 @@ class Case(Aggregate):
             raise EventDatedInTheFuture(f"the referral is dated {occurred_at.isoformat()}, after now")
         age = age_at(date_of_birth, occurred_at)
         check_cohort(cohort, age)
+        legal_status = legal_status_given_or_implied(legal_status, cohort, age)
         case = cls(case_id or uuid4())
         case.record(
             ReferralMade,
@@ -149,11 +169,12 @@ class Case(Aggregate):
             occurred_at=occurred_at,
             gateway=gateway,
             cohort=cohort,
-            legal_status=legal_status or STATUS_ASSUMED_FOR_COHORT[cohort],
+            legal_status=legal_status,
             age_at_event=age,
             flags=sorted(set(flags)),
             presenting_reason=presenting_reason,
         )
+        case.reach_18_if_due(date_of_birth, now)  # a referral dated before a birthday already passed
         return case
 
     def _change(self, event_class: type[Event], occurred_at: datetime, now: datetime, **facts) -> Event:
@@ -231,7 +252,7 @@ class Case(Aggregate):
         self._change(CaseClosed, occurred_at, now, reason=reason)
 
     def reopen(self, *, presenting_reason: PresentingReason, cohort: Cohort, date_of_birth: date,
-               occurred_at: datetime, now: datetime) -> None:
+               occurred_at: datetime, now: datetime, legal_status: LegalStatus | None = None) -> None:
         if not self.closed:
             raise CaseIsNotClosed(f"case {self.id} is open: record the new facts on it instead")
         self._check_dated(occurred_at, now)
@@ -240,8 +261,100 @@ class Case(Aggregate):
         cohort = Cohort(cohort)
         age = age_at(date_of_birth, occurred_at)
         check_cohort(cohort, age)
+        legal_status = legal_status_given_or_implied(legal_status, cohort, age)
         self._record_fact(CaseReopened, occurred_at, presenting_reason=presenting_reason, cohort=cohort,
-                          legal_status=STATUS_ASSUMED_FOR_COHORT[cohort], age_at_event=age)
+                          legal_status=legal_status, age_at_event=age)
+        self.reach_18_if_due(date_of_birth, now)
+
+    # -- legal status and age ---------------------------------------------------------------------
+
+    def change_legal_status(self, *, legal_status: LegalStatus, reason: StatusChangeReason, date_of_birth: date,
+                            occurred_at: datetime, now: datetime, cohort: Cohort | None = None) -> None:
+        """The young person's legal status (and perhaps cohort) is `legal_status` from `occurred_at` on."""
+        if self.closed:
+            raise CaseAlreadyClosed(f"case {self.id} is closed: reopen it before recording a legal status")
+        self._check_dated(occurred_at, now)
+        self.reach_18_if_due(date_of_birth, occurred_at)
+        if occurred_at < self.status_since:
+            raise LegalStatusChangeBeforeLastStatus(
+                f"the legal status recorded from {self.status_since.isoformat()} is the latest: a change is dated "
+                "on or after it (to correct it, record `corrected` from that day)", field="occurred_at")
+        if reason is StatusChangeReason.turned_18:
+            raise TurningEighteenIsRecordedByCasetrack(
+                "turning 18 is recorded by casetrack itself (AgeReached) from the date of birth", field="reason")
+        legal_status = LegalStatus(legal_status)
+        age = age_at(date_of_birth, occurred_at)
+        cohort = Cohort(cohort) if cohort else cohort_for(legal_status, age, self.cohort)
+        check_legal_status(legal_status, cohort, age)
+        if (legal_status, cohort) == (self.legal_status, self.cohort):
+            raise LegalStatusUnchanged(f"the young person is already {legal_status.value} ({cohort.value})")
+        self._record_fact(LegalStatusChanged, occurred_at, legal_status=legal_status,
+                          previous_legal_status=self.legal_status, cohort=cohort, reason=reason, age_at_event=age)
+
+    def may_turn_18_by(self, day: date) -> bool:
+        """Whether the young person may have turned 18 by `day` while the case is open (so their date of birth is
+        worth reading): under 18 at the last age fact, and `day` after the earliest their birthday can be."""
+        return not self.closed and self.age < ADULT and day >= earliest_18th_birthday(self.age, self.age_on)
+
+    def reach_18_if_due(self, date_of_birth: date, by: datetime) -> bool:
+        """Record AgeReached (18), dated at the start of the birthday, if the young person turned 18 after the
+        last age fact and by `by` while the case is open: a relevant, eligible or looked-after child becomes
+        former relevant (a care leaver); a child in need or not looked after a young person at risk."""
+        if self.closed or self.age >= ADULT:
+            return False
+        birthday = eighteenth_birthday(date_of_birth)
+        if birthday > by or birthday.date() <= self.age_on:
+            return False
+        legal_status = STATUS_AT_18[self.legal_status]
+        self._record_fact(AgeReached, birthday, age=ADULT, legal_status=legal_status,
+                          cohort=COHORT_AT_18.get(legal_status, self.cohort))
+        return True
+
+    # -- flags -----------------------------------------------------------------------------------
+
+    def raise_flag(self, *, flag: Flag, occurred_at: datetime, now: datetime, dependants: int | None = None) -> None:
+        """`flag` applies from `occurred_at` (a teenage parent's dependants: raised again when they change)."""
+        flag = Flag(flag)
+        if flag is Flag.teenage_parent and dependants is None:
+            raise TeenageParentNeedsDependants("a teenage parent flag says how many dependants", field="dependants")
+        if flag is not Flag.teenage_parent and dependants is not None:
+            raise DependantsOnlyForTeenageParent("only a teenage parent flag has dependants", field="dependants")
+        current = self.flags.get(flag)
+        if current is not None:
+            if current.dependants == dependants:
+                raise FlagAlreadyRaised(f"{flag.value} is already raised (since {current.since.isoformat()})")
+            self._check_flag_dated(current.since, occurred_at)
+        self._change(FlagRaised, occurred_at, now, flag=flag, dependants=dependants)
+
+    def end_flag(self, *, flag: Flag, occurred_at: datetime, now: datetime) -> None:
+        flag = Flag(flag)
+        if flag not in self.flags:
+            raise FlagNotRaised(f"{flag.value} is not raised on case {self.id}")
+        self._check_flag_dated(self.flags[flag].since, occurred_at)
+        self._change(FlagEnded, occurred_at, now, flag=flag)
+
+    def raise_restricted_flag(self, *, flag: SafeguardingFlag, raised_now: set[SafeguardingFlag],
+                              occurred_at: datetime, now: datetime) -> UUID:
+        """A safeguarding flag applies from `occurred_at`: its event carries a new flag id, never its kind (the
+        kind, and which kinds are `raised_now`, are kept by the referral service beside the case)."""
+        if SafeguardingFlag(flag) in raised_now:
+            raise FlagAlreadyRaised("that safeguarding flag is already raised")  # its kind named nowhere outside
+        flag_id = uuid4()
+        self._change(RestrictedFlagRaised, occurred_at, now, flag_id=flag_id)
+        return flag_id
+
+    def end_restricted_flag(self, *, flag_id: UUID, occurred_at: datetime, now: datetime) -> None:
+        if flag_id not in self.restricted_flags:
+            raise FlagNotRaised(f"restricted flag {flag_id} is not raised on case {self.id}")
+        self._check_flag_dated(self.restricted_flags[flag_id], occurred_at)
+        self._change(RestrictedFlagEnded, occurred_at, now, flag_id=flag_id)
+
+    @staticmethod
+    def _check_flag_dated(since: datetime, occurred_at: datetime) -> None:
+        if occurred_at < since:
+            raise FlagChangeBeforeItWasRaised(
+                f"the flag was raised on {since.isoformat()}: a change to it is dated on or after that",
+                field="occurred_at")
 
     # -- homelessness duties ------------------------------------------------------------------------------------
 
@@ -330,6 +443,8 @@ class Case(Aggregate):
         self.cohort = event.cohort
         self.referred_at = event.occurred_at
         self.last_occurred_at = event.occurred_at
+        self._new_status(event.legal_status, event.cohort, event.occurred_at, event.age_at_event)
+        self.flags = {flag: FlagState(event.occurred_at) for flag in event.flags}
 
     @apply.register
     def _(self, event: EligibilityDecided) -> None:
@@ -370,6 +485,7 @@ class Case(Aggregate):
         self.cohort = event.cohort
         self.personal_data_erased = False  # a re-referral gives the details again
         self.last_occurred_at = max(self.last_occurred_at, event.occurred_at)
+        self._new_status(event.legal_status, event.cohort, event.occurred_at, event.age_at_event)
 
     @apply.register
     def _(self, event: PersonLinked) -> None:
@@ -410,6 +526,47 @@ class Case(Aggregate):
         self.return_home_follow_ups.add((event.attempt, event.months_after))
 
 
+    # -- legal status and age: applying ------------------------------------------------------------
+
+    def _new_status(self, legal_status: LegalStatus, cohort: Cohort, since: datetime, age: int) -> None:
+        self.legal_status, self.cohort, self.status_since = legal_status, cohort, since
+        if not hasattr(self, "age_on") or since.date() >= self.age_on:
+            self.age, self.age_on = age, since.date()
+
+    @apply.register
+    def _(self, event: LegalStatusChanged) -> None:
+        self._new_status(event.legal_status, event.cohort, event.occurred_at, event.age_at_event)
+        self.last_occurred_at = max(self.last_occurred_at, event.occurred_at)
+
+    @apply.register
+    def _(self, event: AgeReached) -> None:
+        self._new_status(event.legal_status, event.cohort, event.occurred_at, event.age)
+        self.last_occurred_at = max(self.last_occurred_at, event.occurred_at)
+
+    # -- flags: applying -----------------------------------------------------------------------------
+
+    @apply.register
+    def _(self, event: FlagRaised) -> None:
+        self.flags[event.flag] = FlagState(self.flags[event.flag].since if event.flag in self.flags
+                                           else event.occurred_at, event.dependants)
+        self.last_occurred_at = max(self.last_occurred_at, event.occurred_at)
+
+    @apply.register
+    def _(self, event: FlagEnded) -> None:
+        self.flags.pop(event.flag, None)
+        self.last_occurred_at = max(self.last_occurred_at, event.occurred_at)
+
+    @apply.register
+    def _(self, event: RestrictedFlagRaised) -> None:
+        self.restricted_flags[event.flag_id] = event.occurred_at
+        self.last_occurred_at = max(self.last_occurred_at, event.occurred_at)
+
+    @apply.register
+    def _(self, event: RestrictedFlagEnded) -> None:
+        self.restricted_flags.pop(event.flag_id, None)
+        self.last_occurred_at = max(self.last_occurred_at, event.occurred_at)
+
+
 def age_at(date_of_birth: date, occurred_at: datetime) -> int:
     if date_of_birth > occurred_at.date():
         raise DateOfBirthInTheFuture("the date of birth is after the date of the event")
@@ -433,6 +590,85 @@ def check_cohort(cohort: Cohort, age: int) -> None:
             f"cohort {cohort.value} is for ages {cohort.ages.start}-{cohort.ages.stop - 1}, "
             f"but the young person is {age} at the event"
         )
+
+
+# -- legal status and age: the rules --------------------------------------------------------------------------
+
+ADULT = 18
+
+STATUS_AT_18: dict[LegalStatus, LegalStatus] = {
+    LegalStatus.eligible: LegalStatus.former_relevant,
+    LegalStatus.relevant: LegalStatus.former_relevant,
+    LegalStatus.looked_after_section_20: LegalStatus.former_relevant,
+    LegalStatus.looked_after_care_order: LegalStatus.former_relevant,
+    LegalStatus.child_in_need: LegalStatus.not_looked_after,
+    LegalStatus.not_looked_after: LegalStatus.not_looked_after,
+}
+"""The legal status a young person has from their 18th birthday, by their status the day before."""
+COHORT_AT_18: dict[LegalStatus, Cohort] = {
+    LegalStatus.former_relevant: Cohort.care_leaver,
+    LegalStatus.not_looked_after: Cohort.young_person_at_risk,
+}
+"""The cohort from the 18th birthday, by the status from that day."""
+
+
+def eighteenth_birthday(date_of_birth: date) -> datetime:
+    """The start (UTC midnight) of the day the young person turns 18 (born on 29 February: 1 March)."""
+    try:
+        day = date_of_birth.replace(year=date_of_birth.year + ADULT)
+    except ValueError:
+        day = date(date_of_birth.year + ADULT, 3, 1)
+    return datetime.combine(day, time(0), tzinfo=UTC)
+
+
+def earliest_18th_birthday(age: int, on: date) -> date:
+    """The earliest day a young person who was `age` on `on` can turn 18: the day after `on`, 17 - age years on."""
+    years = ADULT - 1 - age
+    try:
+        later = on.replace(year=on.year + years)
+    except ValueError:  # 29 February: the 28th is the earlier
+        later = date(on.year + years, 2, 28)
+    return later + timedelta(days=1)
+
+
+def legal_status_given_or_implied(legal_status: LegalStatus | None, cohort: Cohort, age: int) -> LegalStatus:
+    """The legal status given, checked against the cohort and age; or, if none was given, the one the cohort
+    implies at that age (a care leaver: relevant at 16/17, former relevant from 18)."""
+    if legal_status is None:
+        if cohort is Cohort.care_leaver:
+            return LegalStatus.relevant if age < ADULT else LegalStatus.former_relevant
+        return LegalStatus(STATUS_ASSUMED_FOR_COHORT[cohort])
+    legal_status = LegalStatus(legal_status)
+    check_legal_status(legal_status, cohort, age)
+    return legal_status
+
+
+def cohort_for(legal_status: LegalStatus, age: int, current: Cohort) -> Cohort:
+    """The cohort a new status puts the young person in: the current one if the status allows it at that age,
+    else the first the status allows at that age."""
+    fitting = [cohort for cohort in legal_status.cohorts if age in cohort.ages]
+    return current if current in fitting else (fitting or [current])[0]
+
+
+def check_legal_status(legal_status: LegalStatus, cohort: Cohort, age: int) -> None:
+    if age not in legal_status.ages:
+        raise LegalStatusDoesNotMatchAge(
+            f"legal status {legal_status.value} is for ages {legal_status.ages.start}-{legal_status.ages.stop - 1}, "
+            f"but the young person is {age} at the event", field="legal_status")
+    if cohort not in legal_status.cohorts:
+        raise CohortDoesNotMatchLegalStatus(
+            f"a young person who is {legal_status.value} is in the cohort "
+            f"{' or '.join(c.value for c in legal_status.cohorts)}, not {cohort.value}", field="cohort")
+    check_cohort(cohort, age)
+
+
+class FlagState:
+    """A flag raised now: since when, and (a teenage parent) with how many dependants."""
+
+    __slots__ = ("since", "dependants")
+
+    def __init__(self, since: datetime, dependants: int | None = None):
+        self.since, self.dependants = since, dependants
 
 
 class ReferralRefused(Refused):
@@ -561,3 +797,48 @@ class FollowUpNotAtThreeOrSixMonths(ReferralRefused):
 
 class FollowUpNotYetDue(ReferralRefused):
     """A follow-up is recorded no earlier than its 3 or 6 months less the tolerance allowed."""
+# -- legal status and age: errors ----------------------------------------------------------------------------
+
+
+class LegalStatusDoesNotMatchAge(ReferralRefused):
+    """The legal status given is not possible at the young person's age at the event (e.g. former relevant at 17,
+    relevant at 18)."""
+
+
+class CohortDoesNotMatchLegalStatus(ReferralRefused):
+    """The cohort given is not one a young person with that legal status can be in."""
+
+
+class TurningEighteenIsRecordedByCasetrack(ReferralRefused):
+    """casetrack records turning 18 itself (AgeReached), from the date of birth: it is not a status change."""
+
+
+class LegalStatusChangeBeforeLastStatus(CaseConflict):
+    """A legal status change is dated on or after the latest status recorded (a correction too)."""
+
+
+class LegalStatusUnchanged(CaseConflict):
+    """The young person already has that legal status and cohort."""
+
+
+# -- flags: errors -------------------------------------------------------------------------------------------
+
+
+class TeenageParentNeedsDependants(ReferralRefused):
+    """A teenage parent flag says how many dependants the young person has."""
+
+
+class DependantsOnlyForTeenageParent(ReferralRefused):
+    """Only a teenage parent flag has dependants."""
+
+
+class FlagChangeBeforeItWasRaised(ReferralRefused):
+    """A flag ends (or changes) on or after the day it was raised."""
+
+
+class FlagAlreadyRaised(CaseConflict):
+    """The flag is already raised on the case (end it first, or for a teenage parent give new dependants)."""
+
+
+class FlagNotRaised(CaseConflict):
+    """Only a flag raised on the case can end."""

@@ -16,11 +16,13 @@ from pydantic import AwareDatetime, BaseModel, Field
 
 from services.referral.domain import PREVENTION_REVIEW_AFTER, RELIEF_PERIOD
 from shared.contracts.referral import (
+    AgeReached,
     AssessmentCompleted,
     CaseClosed,
     CaseReopened,
     DutyEnded,
     DutyStarted,
+    LegalStatusChanged,
     PanelDecisionMade,
     PersonLinked,
     PersonUnlinked,
@@ -46,7 +48,8 @@ class CaseloadProjection(Projection):
 
     name = "caseload"
     follows = {"referral": event_types([ReferralMade, AssessmentCompleted, PanelDecisionMade, CaseClosed,
-                                        CaseReopened, PersonLinked, PersonUnlinked, DutyStarted, DutyEnded])}
+                                        CaseReopened, PersonLinked, PersonUnlinked, DutyStarted, DutyEnded,
+                                        LegalStatusChanged, AgeReached])}
     version = 2  # 1 kept a prevention due date (decision + 56 days); 2 keeps the duty running and its start
     tables = [
         "CREATE TABLE IF NOT EXISTS caseload ("
@@ -84,6 +87,8 @@ class CaseloadProjection(Projection):
         elif isinstance(event, CaseReopened):
             await self._update(conn, event, delivery, "status = 'open', cohort = $5, awaiting_panel_since = NULL",
                                event.cohort.value)
+        elif isinstance(event, (LegalStatusChanged, AgeReached)):
+            await self._update(conn, event, delivery, "cohort = $5", event.cohort.value)
         elif isinstance(event, (PersonLinked, PersonUnlinked)):
             await self._update(conn, event, delivery, "person_ref = $5", event.person_ref)
         elif isinstance(event, DutyStarted):
