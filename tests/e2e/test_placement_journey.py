@@ -344,6 +344,27 @@ def test_each_route_needs_a_panel_allocation_only_where_the_districts_register_s
     assert routes == {route: route for route in made}
 
 
+def test_whether_the_placement_team_needs_a_panel_is_each_districts_own_rule(referral, placement):
+    """The shipped register: Lancashire's placement team places only after a panel allocation, Kent's without
+    one (illustrative rules, one file, no code). The same request is refused in West Lancashire and made in
+    Ashford."""
+    worker = CaseWorker(referral)
+    answers = {}
+    for district in ("west-lancashire", "ashford"):
+        team = PlacementTeam(placement, district)
+        foyer = team.scheme(f"{district} Foyer", "foyer", "progression", "medium", units=5)
+        case = worker.refer(district, days_ago(20))
+        answers[district] = placement.post("/placements", params={"after": worker.position}, json={
+            "case_id": case["case_id"], "scheme_id": foyer, "route": "placement_team",
+            "occurred_at": days_ago(10).isoformat()})
+
+    assert answers["west-lancashire"].status_code == 409, answers["west-lancashire"].text
+    assert answers["west-lancashire"].json()["detail"][0]["type"] == "NoPanelAllocation"
+    assert answers["ashford"].status_code == 201, answers["ashford"].text
+    made = placement.get(f"/placements/{answers['ashford'].json()['placement_id']}").json()
+    assert made["route"] == "placement_team"
+
+
 def test_a_looked_after_17_year_old_is_placed_only_in_supported_accommodation_registered_with_ofsted(
         referral, placement):
     worker, team = CaseWorker(referral), PlacementTeam(placement, "ribble-valley")
