@@ -53,13 +53,13 @@ class Referrals(ServiceApplication):
         return {self.get_case(case_id).district for case_id in self.vault.cases_of(person_ref)}
 
     def cases_that_may_turn_18_by(self, day: date) -> list[UUID]:
-        """Open cases whose young person may have turned 18 by `day` (from the case_ages read model; before it
+        """Open cases whose young person may be counted as 18 by `day` (from the case_ages read model; before it
         exists, every case: the sweep then reads more dates of birth, never fewer)."""
         with self.recorder.datastore.transaction() as cursor:
             cursor.execute("SELECT to_regclass(%s) IS NOT NULL AS present", (f"{self.vault.schema}.case_ages",))
             if cursor.fetchone()["present"]:
                 cursor.execute(f"SELECT case_id FROM {self.vault.schema}.case_ages WHERE open"
-                               " AND turns_18_earliest <= %s ORDER BY case_id", (day,))
+                               " AND counted_as_18_earliest <= %s ORDER BY case_id", (day,))
                 return [row["case_id"] for row in cursor.fetchall()]
         return [n.originator_id for n in self.recorder.select_notifications(1, 1_000_000, topics=["ReferralMade"])]
 
@@ -86,7 +86,8 @@ class Referrals(ServiceApplication):
         return saved.case, saved.position
 
     def record_birthdays(self, context: EventContext, on: date) -> tuple[list[UUID], int]:
-        """Record AgeReached on each open case whose young person turned 18 by `on`; the cases and the position."""
+        """Record AgeReached on each open case whose young person is counted as 18 by `on`; the cases and the
+        position."""
         saved = handlers.handle(self, handlers.RecordBirthdays(on=on), context)
         return [case.id for case in saved.cases], saved.position
 

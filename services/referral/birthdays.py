@@ -1,6 +1,8 @@
-"""The birthday sweep: the referral service records AgeReached on open cases whose young person turned 18 while
-nothing else happened on the case (a change dated after the birthday records it first anyway). It runs when the
-service starts and every hour; `casetrack birthdays` and `POST /birthdays` run it at once."""
+"""The birthday sweep: the referral service records AgeReached on open cases whose young person is counted as 18
+(from 00:00 UTC on the first day of the month after their 18th birthday, never the birthday itself: see
+`counted_as_18_from`) while nothing else happened on the case (a change dated on or after that day records it
+first anyway). It runs when the service starts and every hour; `casetrack birthdays` and `POST /birthdays` run it
+at once."""
 
 from __future__ import annotations
 
@@ -22,8 +24,8 @@ SWEEPER = "casetrack:birthdays"
 
 
 def sweep(referrals: Referrals, on: date | None = None) -> tuple[int, int]:
-    """Record the birthdays passed by `on` (today); (cases that turned 18, store position). A case changed at the
-    same moment makes it try again once (the next sweep catches anything left)."""
+    """Record AgeReached on the cases counted as 18 by `on` (today); (those cases, store position). A case changed
+    at the same moment makes it try again once (the next sweep catches anything left)."""
     on = on or datetime.now(UTC).date()
     for attempt in (1, 2):
         try:
@@ -44,7 +46,7 @@ async def start_birthday_sweep(runtime: ServiceRuntime, _js: JetStreamContext) -
                 turned, position = await asyncio.to_thread(sweep, runtime.store)
                 if turned:
                     runtime.saved(position)
-                    log.info("birthday sweep: %s young people turned 18", turned)
+                    log.info("birthday sweep: %s young people counted as 18", turned)
             except Exception as error:  # noqa: BLE001 - the next sweep tries again
                 log.warning("birthday sweep failed: %s", type(error).__name__)
             await asyncio.sleep(SWEEP_EVERY_SECONDS)

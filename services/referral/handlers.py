@@ -148,7 +148,8 @@ class EndFlag(CaseCommand, FlagEndingFacts):
 
 
 class RecordBirthdays(BaseModel):
-    """Record AgeReached on every open case whose young person turned 18 by `on` (the birthday sweep)."""
+    """Record AgeReached on every open case whose young person is counted as 18 by `on` (the birthday sweep: from the
+    first day of the month after the 18th birthday)."""
 
     on: Day
 
@@ -392,9 +393,10 @@ def erase_personal_data(referrals: Referrals, command: ErasePersonalData, contex
 
 
 def record_birthday_if_due(referrals: Referrals, case: Case, by: datetime) -> None:
-    """Before a change dated `by`: AgeReached, if the young person turned 18 since the case's last age fact. The
-    date of birth is read from the vault only when the case's age says a birthday may have passed; an erased
-    young person has none, and no AgeReached is recorded for them."""
+    """Before a change dated `by`: AgeReached, if the young person is counted as 18 by then (from the first of the
+    month after their 18th birthday) and was not at the case's last age fact. The date of birth is read from the
+    vault only when the case's age says that day may have come; an erased young person has none, and no
+    AgeReached is recorded for them."""
     if case.may_turn_18_by(by.date()) and (date_of_birth := referrals.vault.date_of_birth_of_case(case.id)):
         case.reach_18_if_due(date_of_birth, by)
 
@@ -421,7 +423,8 @@ def change_legal_status(referrals: Referrals, command: ChangeLegalStatus, contex
 @handles(RecordBirthdays)
 def record_birthdays(referrals: Referrals, command: RecordBirthdays, context: EventContext,
                      also_write: Sequence[SqlWrite] = ()) -> Change:
-    """AgeReached on each open case whose young person turned 18 by `on` (dated at the start of the birthday)."""
+    """AgeReached on each open case whose young person is counted as 18 by `on` (dated 00:00 UTC on the first day
+    of the month after the 18th birthday, never the birthday: decision 10)."""
     if command.on > utc_now().date():
         raise EventDatedInTheFuture(f"birthdays are recorded up to today, not {command.on.isoformat()}", field="on")
     by = datetime.combine(command.on, time(0), tzinfo=UTC)

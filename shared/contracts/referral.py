@@ -144,13 +144,14 @@ class LegalStatusChanged(ReferralEvent):
 
 class AgeReached(ReferralEvent):
     """The young person reached an age that changes what counts (18: no longer a child; a relevant child
-    becomes former relevant). Dated at the start of the birthday; the age is derived from the vault's date of
-    birth and published as a fact, never the date of birth itself."""
+    becomes former relevant). Dated 00:00 UTC on the first day of the month after the birthday, never the
+    birthday itself (its date with its age would be the date of birth); the age is derived from the vault's date
+    of birth and published as a fact, never the date of birth itself."""
 
     event_type: Literal["AgeReached"] = "AgeReached"
     age: int = Field(ge=16, le=26)
-    legal_status: LegalStatus = Field(description="The legal status from the birthday on")
-    cohort: Cohort = Field(description="The cohort from the birthday on")
+    legal_status: LegalStatus = Field(description="The legal status from this event's day on")
+    cohort: Cohort = Field(description="The cohort from this event's day on")
 
 
 class FlagRaised(ReferralEvent):

@@ -15,7 +15,7 @@ from services.referral.projections.case_ages import CaseAgesProjection
 from shared.contracts.inbound import MessageAccepted, MessageRejected
 from shared.projections import Recorded, prepare_projection
 from tests.unit.builders import a_context
-from tests.unit.test_status_and_flags_store import a_case_referred_before_the_birthday
+from tests.unit.test_status_and_flags_store import COUNTED_AS_18, a_case_referred_before_the_birthday
 
 TODAY = datetime.now(UTC).date()
 SEVENTEENTH = TODAY - timedelta(days=200)
@@ -132,6 +132,9 @@ async def test_the_sweep_reads_the_dates_of_birth_of_only_the_cases_the_case_age
             await CaseAgesProjection().apply(conn, [
                 Recorded(referrals_store.mapper.to_domain_event(n), "CASETRACK_REFERRAL", n.id, n.id)
                 for n in notifications])
+            earliest = dict(await conn.fetch("SELECT case_id, counted_as_18_earliest FROM case_ages"))
+    assert earliest[adult.id] is None and earliest[young.id] > TODAY
+    assert earliest[turning.id].day == 1 and earliest[turning.id] <= COUNTED_AS_18  # a first of the month
     read = []
     dates_of_birth = referrals_store.vault.date_of_birth_of_case
     monkeypatch.setattr(referrals_store.vault, "date_of_birth_of_case",

@@ -24,7 +24,10 @@ from shared.contracts.vocabulary import (
 from shared.projections import Recorded, prepare_projection
 from tests.integration.case_events import TODAY, ACase, on
 
-BIRTHDAY = TODAY - timedelta(days=10)
+BIRTHDAY = date(2026, 3, 10)
+"""An 18th birthday: the date of no event (TODAY is 1 May 2026)."""
+COUNTED_AS_18 = date(2026, 4, 1)
+"""The first day of the month after it: AgeReached's day (30 days before TODAY)."""
 
 
 def day(days_ago: int) -> date:
@@ -62,15 +65,33 @@ def referred(case: ACase, days_ago: int, cohort: Cohort, legal_status: LegalStat
                        legal_status=legal_status, age_at_event=age, presenting_reason=PresentingReason.other)
 
 
-async def test_a_relevant_child_is_counted_16_17_until_the_birthday_and_former_relevant_18_from_it(periods):
-    case = ACase(district="wyre")
-    await periods.apply(referred(case, 40, Cohort.care_leaver, LegalStatus.relevant, 17),
-                        case._event(AgeReached, on(BIRTHDAY, 0), age=18, legal_status=LegalStatus.former_relevant,
-                                    cohort=Cohort.care_leaver))
+def reached_18(case: ACase) -> Event:
+    return case._event(AgeReached, on(COUNTED_AS_18, 0), age=18, legal_status=LegalStatus.former_relevant,
+                       cohort=Cohort.care_leaver)
 
-    assert await periods.on(day(41)) == set()
-    assert await periods.on(day(11)) == {("wyre", "care_leaver", "relevant", "16-17", 1)}
-    assert await periods.on(BIRTHDAY) == {("wyre", "care_leaver", "former_relevant", "18+", 1)}
+
+async def test_a_relevant_child_is_counted_16_17_to_the_end_of_the_birthday_month_and_former_relevant_18_after(
+        periods):
+    case = ACase(district="wyre")
+    await periods.apply(referred(case, 60, Cohort.care_leaver, LegalStatus.relevant, 17), reached_18(case))
+
+    assert await periods.on(day(61)) == set()
+    assert await periods.on(BIRTHDAY) == {("wyre", "care_leaver", "relevant", "16-17", 1)}
+    assert await periods.on(COUNTED_AS_18 - timedelta(days=1)) == {("wyre", "care_leaver", "relevant", "16-17", 1)}
+    assert await periods.on(COUNTED_AS_18) == {("wyre", "care_leaver", "former_relevant", "18+", 1)}
+
+
+async def test_a_status_recorded_between_the_birthday_and_the_months_end_counts_by_its_real_age(periods):
+    case = ACase(district="pendle")
+    changed_on = BIRTHDAY + timedelta(days=10)
+    await periods.apply(referred(case, 60, Cohort.care_leaver, LegalStatus.relevant, 17),
+                        case._event(LegalStatusChanged, on(changed_on), legal_status=LegalStatus.former_relevant,
+                                    previous_legal_status=LegalStatus.relevant, cohort=Cohort.care_leaver,
+                                    reason=StatusChangeReason.corrected, age_at_event=18))
+
+    assert await periods.on(changed_on - timedelta(days=1), "pendle") == {
+        ("pendle", "care_leaver", "relevant", "16-17", 1)}
+    assert await periods.on(changed_on, "pendle") == {("pendle", "care_leaver", "former_relevant", "18+", 1)}
 
 
 async def test_a_status_change_counts_from_its_day_and_a_closed_case_is_not_counted_until_reopened(periods):
@@ -94,14 +115,13 @@ async def test_a_status_change_counts_from_its_day_and_a_closed_case_is_not_coun
 
 async def test_facts_recorded_out_of_order_count_by_the_day_they_happened(periods):
     case = ACase(district="chorley")
-    made = referred(case, 40, Cohort.care_leaver, LegalStatus.relevant, 17)
-    reached = case._event(AgeReached, on(BIRTHDAY, 0), age=18, legal_status=LegalStatus.former_relevant,
-                          cohort=Cohort.care_leaver)
-    closed = case._event(CaseClosed, on(day(15)), reason=ClosureReason.moved_on)  # recorded after, dated before
+    made = referred(case, 60, Cohort.care_leaver, LegalStatus.relevant, 17)
+    reached = reached_18(case)
+    closed = case._event(CaseClosed, on(day(35)), reason=ClosureReason.moved_on)  # recorded after, dated before
 
     await periods.apply(made, reached, closed)
 
-    assert await periods.on(day(16), "chorley") == {("chorley", "care_leaver", "relevant", "16-17", 1)}
+    assert await periods.on(day(36), "chorley") == {("chorley", "care_leaver", "relevant", "16-17", 1)}
     assert await periods.on(TODAY, "chorley") == set()
 
 
@@ -110,14 +130,12 @@ async def test_bed_and_breakfast_nights_are_counted_by_the_age_on_each_night(per
     nights = BedAndBreakfastNightsRecorded(
         aggregate_id=uuid4(), aggregate_version=2, case_id=case.case_id, person_ref=case.person_ref,
         district="lancaster", occurred_at=on(day(3)), placement_id=uuid4(), scheme_id=uuid4(),
-        first_night=day(14), nights=7, cohort=Cohort.care_leaver)
-    await periods.apply(referred(case, 40, Cohort.care_leaver, LegalStatus.relevant, 17),
-                        case._event(AgeReached, on(BIRTHDAY, 0), age=18, legal_status=LegalStatus.former_relevant,
-                                    cohort=Cohort.care_leaver), nights)
+        first_night=day(34), nights=7, cohort=Cohort.care_leaver)  # 28 March to 3 April
+    await periods.apply(referred(case, 60, Cohort.care_leaver, LegalStatus.relevant, 17), reached_18(case), nights)
 
     async with pool.acquire() as conn:
-        by_age = await bed_and_breakfast_by_age(conn, day(30), TODAY, "lancaster", schema)
-        first_two = await bed_and_breakfast_by_age(conn, day(30), day(13), None, schema)
+        by_age = await bed_and_breakfast_by_age(conn, day(60), TODAY, "lancaster", schema)
+        first_two = await bed_and_breakfast_by_age(conn, day(60), day(33), None, schema)
 
     assert {(n.age_band, n.nights) for n in by_age.nights} == {("16-17", 4), ("18+", 3)}
     assert {(n.age_band, n.nights) for n in first_two.nights} == {("16-17", 2)}

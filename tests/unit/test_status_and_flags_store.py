@@ -23,12 +23,18 @@ from shared.contracts.vocabulary import Cohort, Flag, LegalStatus, SafeguardingF
 from .builders import a_context, a_referral, a_young_person
 
 TODAY = datetime.now(UTC).date()
-BIRTHDAY = TODAY - timedelta(days=30)
-"""The 18th birthday of the young people referred here at 17: a month ago."""
+COUNTED_AS_18 = (TODAY.replace(day=1) - timedelta(days=1)).replace(day=1)
+"""The first day of last month: from it the young people referred here at 17 are counted as 18 (AgeReached)."""
+BIRTHDAY = (COUNTED_AS_18 - timedelta(days=1)).replace(day=10)
+"""Their 18th birthday: the 10th of the month before that (the date of no event)."""
 
 
 def at(day: date, hour: int = 10) -> datetime:
     return datetime(day.year, day.month, day.day, hour, tzinfo=UTC)
+
+
+def midnight(day: date) -> datetime:
+    return at(day, 0)
 
 
 def born_18_years_before(day: date) -> date:
@@ -86,31 +92,48 @@ def test_a_status_impossible_at_the_age_on_its_day_is_refused_and_nothing_is_sav
     assert store.position() == position
 
 
-def test_a_change_dated_after_the_birthday_records_age_reached_first(store):
+def test_a_change_dated_on_or_after_the_first_of_the_month_after_the_birthday_records_age_reached_first(store):
     case, _ = a_case_referred_before_the_birthday(store)
 
     handlers.handle(store, handlers.DecideEligibility(case_id=case.id, eligible=True,
-                                                      occurred_at=at(BIRTHDAY + timedelta(days=2))), a_context())
+                                                      occurred_at=at(COUNTED_AS_18 + timedelta(days=2))), a_context())
 
     assert types_of(store, case.id) == ["ReferralMade", "AgeReached", "EligibilityDecided"]
     reached = events_of(store, case.id)[1]
     assert (reached.age, reached.legal_status, reached.cohort) == (18, LegalStatus.former_relevant,
                                                                    Cohort.care_leaver)
-    assert reached.occurred_at == datetime.combine(BIRTHDAY, datetime.min.time(), tzinfo=UTC)
+    assert reached.occurred_at == midnight(COUNTED_AS_18)
 
 
-def test_a_change_dated_before_the_birthday_records_no_age_reached(store):
+@pytest.mark.parametrize("days_after_the_birthday", [-1, 0, 2])
+def test_a_change_dated_before_the_month_after_the_birthday_records_no_age_reached(store, days_after_the_birthday):
     case, _ = a_case_referred_before_the_birthday(store)
 
-    handlers.handle(store, handlers.RaiseFlag(case_id=case.id, flag=Flag.in_education,
-                                              occurred_at=at(BIRTHDAY - timedelta(days=1))), a_context())
+    handlers.handle(store, handlers.RaiseFlag(case_id=case.id, flag=Flag.in_education, occurred_at=at(
+        BIRTHDAY + timedelta(days=days_after_the_birthday))), a_context())
 
     assert types_of(store, case.id) == ["ReferralMade", "FlagRaised"]
 
 
-def test_the_birthday_sweep_records_age_reached_once_on_each_open_case_that_turned_18(store):
+def test_former_relevant_recorded_between_the_birthday_and_the_months_end_is_18_and_needs_no_age_reached(store):
+    case, _ = a_case_referred_before_the_birthday(store)
+
+    handlers.handle(store, handlers.ChangeLegalStatus(
+        case_id=case.id, legal_status=LegalStatus.former_relevant, reason=StatusChangeReason.corrected,
+        occurred_at=at(BIRTHDAY + timedelta(days=3))), a_context())
+    swept, _ = store.record_birthdays(a_context(), on=TODAY)
+    handlers.handle(store, handlers.DecideEligibility(case_id=case.id, eligible=True, occurred_at=at(TODAY, 0)),
+                    a_context())
+
+    changed = events_of(store, case.id)[1]
+    assert (changed.legal_status, changed.age_at_event) == (LegalStatus.former_relevant, 18)
+    assert swept == []
+    assert types_of(store, case.id) == ["ReferralMade", "LegalStatusChanged", "EligibilityDecided"]
+
+
+def test_the_birthday_sweep_records_age_reached_once_on_each_open_case_counted_as_18(store):
     turned, _ = a_case_referred_before_the_birthday(store)
-    adult = Case.make_referral(person_ref=uuid4(), now=at(TODAY), **a_referral())  # 20 already
+    adult = Case.make_referral(person_ref=uuid4(), now=at(TODAY, 0), **a_referral())  # 20 already
     store.record(a_context(), adult)
 
     cases, _ = store.record_birthdays(a_context(), on=TODAY)
@@ -118,14 +141,19 @@ def test_the_birthday_sweep_records_age_reached_once_on_each_open_case_that_turn
 
     assert (cases, again) == ([turned.id], [])
     assert types_of(store, turned.id) == ["ReferralMade", "AgeReached"]
+    assert events_of(store, turned.id)[1].occurred_at == midnight(COUNTED_AS_18)
     assert types_of(store, adult.id) == ["ReferralMade"]
 
 
-def test_the_sweep_records_only_birthdays_up_to_its_day_and_not_in_the_future(store):
+def test_the_sweep_records_age_reached_from_the_first_of_the_month_after_the_birthday_and_not_in_the_future(store):
     case, _ = a_case_referred_before_the_birthday(store)
+    this_month, _ = a_case_referred_before_the_birthday(store, birthday=TODAY.replace(day=1))
 
-    assert store.record_birthdays(a_context(), on=BIRTHDAY - timedelta(days=1))[0] == []
-    assert store.record_birthdays(a_context(), on=BIRTHDAY)[0] == [case.id]
+    assert store.record_birthdays(a_context(), on=BIRTHDAY)[0] == []
+    assert store.record_birthdays(a_context(), on=COUNTED_AS_18 - timedelta(days=1))[0] == []
+    assert store.record_birthdays(a_context(), on=COUNTED_AS_18)[0] == [case.id]
+    assert store.record_birthdays(a_context(), on=TODAY)[0] == []  # 18 this month: counted from the next
+    assert "AgeReached" not in types_of(store, this_month.id)
     with pytest.raises(EventDatedInTheFuture):
         store.record_birthdays(a_context(), on=TODAY + timedelta(days=1))
 
@@ -151,6 +179,7 @@ def test_a_referral_back_dated_before_a_passed_birthday_is_saved_with_its_age_re
 
     assert types_of(store, case.id) == ["ReferralMade", "AgeReached"]
     assert events_of(store, case.id)[0].legal_status is LegalStatus.relevant  # implied for a 17-year-old
+    assert events_of(store, case.id)[1].occurred_at == midnight(COUNTED_AS_18)
 
 
 def test_a_safeguarding_flag_kind_is_kept_beside_the_case_never_in_its_event(store):

@@ -86,7 +86,8 @@ class Birthdays(BaseModel):
 def record_birthdays(referrals: ReferralsStore, runtime: Runtime, context: Context, _: BirthdaySweeper,
                      today: Today, on: Annotated[Day | None, Query(description="Up to this day; today if none")] = None
                      ) -> Birthdays:
-    """Run the birthday sweep: AgeReached (18) on each open case whose young person turned 18 by `on`."""
+    """Run the birthday sweep: AgeReached (18) on each open case whose young person is counted as 18 by `on` (from
+    the first day of the month after the 18th birthday)."""
     on = on or today
     saved = handle(referrals, RecordBirthdays(on=on), context)
     return Birthdays(on=on, case_ids=[case.id for case in saved.cases], position=runtime.saved(saved.position))

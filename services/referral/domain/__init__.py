@@ -52,7 +52,8 @@ from services.referral.domain.case import (
     age_on,
     check_cohort,
     check_legal_status,
-    earliest_18th_birthday,
+    counted_as_18_from,
+    earliest_counted_as_18,
     eighteenth_birthday,
     legal_status_given_or_implied,
 )
@@ -127,7 +128,8 @@ __all__ = [
     "STATUS_AT_18",
     "COHORT_AT_18",
     "eighteenth_birthday",
-    "earliest_18th_birthday",
+    "counted_as_18_from",
+    "earliest_counted_as_18",
     "legal_status_given_or_implied",
     "check_legal_status",
 ]

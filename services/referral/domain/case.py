@@ -174,7 +174,7 @@ class Case(Aggregate):
             flags=sorted(set(flags)),
             presenting_reason=presenting_reason,
         )
-        case.reach_18_if_due(date_of_birth, now)  # a referral dated before a birthday already passed
+        case.reach_18_if_due(date_of_birth, now)  # back-dated before a day counted as 18 already come
         return case
 
     def _change(self, event_class: type[Event], occurred_at: datetime, now: datetime, **facts) -> Event:
@@ -292,21 +292,25 @@ class Case(Aggregate):
                           previous_legal_status=self.legal_status, cohort=cohort, reason=reason, age_at_event=age)
 
     def may_turn_18_by(self, day: date) -> bool:
-        """Whether the young person may have turned 18 by `day` while the case is open (so their date of birth is
-        worth reading): under 18 at the last age fact, and `day` after the earliest their birthday can be."""
-        return not self.closed and self.age < ADULT and day >= earliest_18th_birthday(self.age, self.age_on)
+        """Whether the young person may be counted as 18 by `day` while the case is open (so their date of birth is
+        worth reading): under 18 at the last age fact, and `day` on or after the earliest day they can be counted
+        as 18 (the first of the month after the earliest their birthday can be)."""
+        return not self.closed and self.age < ADULT and day >= earliest_counted_as_18(self.age, self.age_on)
 
     def reach_18_if_due(self, date_of_birth: date, by: datetime) -> bool:
-        """Record AgeReached (18), dated at the start of the birthday, if the young person turned 18 after the
-        last age fact and by `by` while the case is open: a relevant, eligible or looked-after child becomes
-        former relevant (a care leaver); a child in need or not looked after a young person at risk."""
+        """Record AgeReached (18), dated 00:00 UTC on the first day of the month after the 18th birthday
+        (`counted_as_18_from`, never the birthday itself: see there), once that day has come by `by` and the young
+        person is under 18 at the case's last age fact, while the case is open: a relevant, eligible or
+        looked-after child becomes former relevant (a care leaver); a child in need or not looked after a young
+        person at risk; any other status is kept. None is needed once the case's age fact is 18 (a status change
+        recorded between the birthday and the month's end carries the real age, 18)."""
         if self.closed or self.age >= ADULT:
             return False
-        birthday = eighteenth_birthday(date_of_birth)
-        if birthday > by or birthday.date() <= self.age_on:
+        counted_from = counted_as_18_from(date_of_birth)
+        if counted_from > by or counted_from.date() <= self.age_on:
             return False
-        legal_status = STATUS_AT_18[self.legal_status]
-        self._record_fact(AgeReached, birthday, age=ADULT, legal_status=legal_status,
+        legal_status = STATUS_AT_18.get(self.legal_status, self.legal_status)
+        self._record_fact(AgeReached, counted_from, age=ADULT, legal_status=legal_status,
                           cohort=COHORT_AT_18.get(legal_status, self.cohort))
         return True
 
@@ -604,31 +608,50 @@ STATUS_AT_18: dict[LegalStatus, LegalStatus] = {
     LegalStatus.child_in_need: LegalStatus.not_looked_after,
     LegalStatus.not_looked_after: LegalStatus.not_looked_after,
 }
-"""The legal status a young person has from their 18th birthday, by their status the day before."""
+"""The legal status a young person has once counted as 18, by their status the day before (a status not here,
+one only an adult can have, is kept)."""
 COHORT_AT_18: dict[LegalStatus, Cohort] = {
     LegalStatus.former_relevant: Cohort.care_leaver,
     LegalStatus.not_looked_after: Cohort.young_person_at_risk,
 }
-"""The cohort from the 18th birthday, by the status from that day."""
+"""The cohort once counted as 18, by the status from that day."""
 
 
-def eighteenth_birthday(date_of_birth: date) -> datetime:
-    """The start (UTC midnight) of the day the young person turns 18 (born on 29 February: 1 March)."""
+def eighteenth_birthday(date_of_birth: date) -> date:
+    """The day the young person turns 18 (born on 29 February: 1 March in a common year, as `age_on` counts it).
+    Never an event's date: see `counted_as_18_from`."""
     try:
-        day = date_of_birth.replace(year=date_of_birth.year + ADULT)
+        return date_of_birth.replace(year=date_of_birth.year + ADULT)
     except ValueError:
-        day = date(date_of_birth.year + ADULT, 3, 1)
-    return datetime.combine(day, time(0), tzinfo=UTC)
+        return date(date_of_birth.year + ADULT, 3, 1)
 
 
-def earliest_18th_birthday(age: int, on: date) -> date:
-    """The earliest day a young person who was `age` on `on` can turn 18: the day after `on`, 17 - age years on."""
+def counted_as_18_from(date_of_birth: date) -> datetime:
+    """When turning 18 is published (AgeReached): 00:00 UTC on the first day of the month after the 18th birthday.
+
+    Why the month, not the day: every subscriber of the referral stream reads AgeReached, and its date with its
+    age 18 would be the young person's date of birth, which only the vault may hold (ARCHITECTURE.md, decision 10).
+    Dated at the first of the next month it reveals at most the month of birth, the precision UK statistical
+    returns use. The young person is counted as 16/17 until the end of their birthday month, so a measure of
+    16/17 year olds (nights in bed and breakfast) never counts fewer than there were, and relevant becomes former
+    relevant on that day too. Ages on other events (`age_at_event`, the real age on the event's day) can still
+    narrow the birthday down when events fall either side of it."""
+    return datetime.combine(first_of_next_month(eighteenth_birthday(date_of_birth)), time(0), tzinfo=UTC)
+
+
+def earliest_counted_as_18(age: int, on: date) -> date:
+    """The earliest day a young person who was `age` on `on` can be counted as 18: the first of the month after the
+    earliest their 18th birthday can be (the day after `on`, 17 - age years on)."""
     years = ADULT - 1 - age
     try:
         later = on.replace(year=on.year + years)
     except ValueError:  # 29 February: the 28th is the earlier
         later = date(on.year + years, 2, 28)
-    return later + timedelta(days=1)
+    return first_of_next_month(later + timedelta(days=1))
+
+
+def first_of_next_month(day: date) -> date:
+    return (day.replace(day=28) + timedelta(days=4)).replace(day=1)
 
 
 def legal_status_given_or_implied(legal_status: LegalStatus | None, cohort: Cohort, age: int) -> LegalStatus:
