@@ -80,7 +80,8 @@ def test_the_split_words_are_refused_and_unknown_destinations_are_counted(referr
         "provision_type": "visiting_floating_support", "pathway_stage": "progression", "support_level": "low",
         "support_hours_per_week": 2, "capacity_units": 4, "opened_on": days_ago(100).date().isoformat()})
     into_support = placement.post("/placements", params={"after": worker.position}, json={
-        "case_id": case["case_id"], "scheme_id": support, "occurred_at": days_ago(25).isoformat()})
+        "case_id": case["case_id"], "scheme_id": support, "route": "panel",
+        "occurred_at": days_ago(25).isoformat()})
     placed = team.start(case["case_id"], foyer, days_ago(25), after=worker.position)
     old_destination = placement.post(f"/placements/{placed['placement_id']}/ending", json={
         "planned": False, "destination": "other_or_not_known", "occurred_at": days_ago(5).isoformat()})

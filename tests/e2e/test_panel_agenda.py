@@ -94,4 +94,4 @@ def test_the_caseload_reads_refuse_an_unknown_district_a_duty_not_known_and_a_po
     assert no_such_duty.status_code == 422 and no_such_duty.json()["detail"][0]["loc"] == ["query", "duty"]
     assert not_followed.status_code == 422 and not_followed.json()["detail"][0]["follows"] == ["referral"]
     assert set(referral.get("/health").json()["projection_lag"]) == {"caseload", "emergency_placements",
-                                                                     "mediation_returns"}
+                                                                     "mediation_returns", "case_ages"}

@@ -12,8 +12,8 @@ import httpx
 from shared.devservers import System
 from tests.e2e.helpers import auth_headers, post_referral
 
-READ_MODELS = {"caseload", "emergency_placements", "known_cases", "placements", "floating_support", "departures",
-               "journeys", "cases_by_district"}
+READ_MODELS = {"caseload", "emergency_placements", "mediation_returns", "case_ages", "known_cases", "placements",
+               "floating_support", "departures", "journeys", "cases_by_district", "status_periods"}
 
 
 def casetrack(system: System, *args: str) -> subprocess.CompletedProcess:
