@@ -103,7 +103,9 @@ def test_a_care_leaver_referred_at_17_turning_18_during_a_placement_is_counted_b
 
 
 def test_analysts_read_counts_by_status_but_not_a_cases_safeguarding_flags(system, referral, journeys):
-    referred = post_referral(referral, district="rossendale", occurred_at=moment(day(5)), date_of_birth="2009-03-14")
+    seventeen = date(TODAY.year - 17, TODAY.month, 1)  # 16 or 17 five days ago, whatever today is
+    referred = post_referral(referral, district="rossendale", occurred_at=moment(day(5)),
+                             date_of_birth=seventeen.isoformat())
     raised = written(referral.post(f"/cases/{referred['case_id']}/flags", json={
         "occurred_at": moment(day(4)), "flag": "exploitation"}))
     analyst = auth_headers(system, role="analyst")

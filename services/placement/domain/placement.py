@@ -55,7 +55,7 @@ def placement_id_for(person_ref: UUID, number: int, key: bytes) -> UUID:
 
 @dataclass(frozen=True)
 class DatedStatus:
-    """The young person's legal status and cohort from a moment on (a referral, re-referral, change or birthday)."""
+    """The young person's legal status and cohort from a moment on (a referral, re-referral, change or turning 18)."""
 
     since: datetime
     legal_status: LegalStatus
@@ -86,7 +86,8 @@ class KnownCase:
     under_18: bool = False
     """Under 18 at the last age fact published (an age at an event; AgeReached(18) makes them 18 or over)."""
     adult_from: datetime | None = None
-    """When they were first known to be 18 or over: their 18th birthday, or the first event giving 18+."""
+    """When they were first known to be 18 or over: the day `AgeReached` (18) is dated (the first of the month
+    after the birthday), or the first event giving 18+."""
     statuses: tuple[DatedStatus, ...] = ()
     """Their legal status and cohort over time, in the order they took effect."""
 

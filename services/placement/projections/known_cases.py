@@ -111,7 +111,7 @@ class KnownCasesProjection(Projection):
 _NEW_STATUS = ("legal_status = $6, under_18 = $7 < 18,"
                " adult_from = CASE WHEN $7 >= 18 THEN least(adult_from, $5) ELSE adult_from END,"
                " statuses = statuses || $8::jsonb")
-"""A status fact (referral, re-referral, change of status, birthday): $5 when, $6 the legal status, $7 the age,
+"""A status fact (referral, re-referral, change of status, turning 18): $5 when, $6 the legal status, $7 the age,
 $8 the dated status to append."""
 
 
