@@ -1,4 +1,4 @@
-"""Issue 11, done when: a care leaver referred at 17, turning 18 during a placement, counted by status on each day.
+"""Issue 11, done when: a care leaver referred at 16, turning 18 during a placement, counted by status on each day.
 
 The referral is back-dated to before the young person's 18th birthday, and the first day of the month after it
 is in the past: casetrack records AgeReached dated 00:00 UTC on that first day, never the birthday (decision 10:
@@ -23,7 +23,8 @@ COUNTED_AS_18 = (TODAY.replace(day=1) - timedelta(days=1)).replace(day=1)
 """The first day of last month (28 to 61 days ago): the young person is counted as 18 from it."""
 BIRTHDAY = (COUNTED_AS_18 - timedelta(days=1)).replace(day=10)
 """Their 18th birthday: the 10th of the month before (19 to 22 days earlier), the date of no event."""
-REFERRED = BIRTHDAY - timedelta(days=30)
+REFERRED = BIRTHDAY - timedelta(days=400)
+"""Referred at 16 (a relevant child: care leavers include 16/17 year olds), more than a year before turning 18."""
 DISTRICT = "pendle"  # a district of its own in the module's shared system: the counts are this test's alone
 
 
@@ -52,13 +53,15 @@ def counts_on(journeys: httpx.Client, on: date, *after: str) -> set[tuple[str, s
     return {(c["cohort"], c["legal_status"], c["age_band"], c["cases"]) for c in body["counts"]}
 
 
-def test_a_care_leaver_referred_at_17_turning_18_during_a_placement_is_counted_by_status_on_each_day(
+def test_a_care_leaver_referred_at_16_turning_18_during_a_placement_is_counted_by_status_on_each_day(
         system, referral, placement, journeys):
     date_of_birth = BIRTHDAY.replace(year=BIRTHDAY.year - 18)  # born on the 10th
     referred = post_referral(referral, district=DISTRICT, gateway="leaving_care_team", cohort="care_leaver",
                              legal_status="relevant", presenting_reason="leaving_care",
                              date_of_birth=date_of_birth.isoformat(), occurred_at=moment(REFERRED))
     case_id = referred["case_id"]
+    referral_made = written(journeys.get(f"/journeys/{case_id}", params={"after": [referred["position"]]}))["steps"][0]
+    assert (referral_made["event_type"], referral_made["facts"]["age_at_event"]) == ("ReferralMade", 16)
 
     provider = written(placement.post("/providers", json={"name": "Pendle Young People's Trust",
                                                           "district": DISTRICT}), 201)
