@@ -3,9 +3,13 @@
 Left alone, the eventsourcing recorder retries each statement ten times and its pool waits 30 s for a
 connection, so a write with PostgreSQL down answered after 30 s (and a health check hung for minutes). Here:
 - `FailFastRecorder` is the service's recorder without those retries (its pool waits
-  `database_timeout_seconds`, set by `postgres_env`); once the database has proved out of reach it refuses at
-  once for that long again, so the writes of a group commit that failed together fail together, not one by
-  one, each after its own wait;
+  `database_timeout_seconds`, set by `postgres_env`); once a request's read or write has found the database out
+  of reach it refuses requests at once for that long again, so the writes of a group commit that failed together
+  fail together, not one by one, each after its own wait. The background readers of the notification log (the
+  relay, each projection of the service's own events, the health check) neither trip nor obey that refusal: each
+  tries once and waits its own turn, so a reader meeting a connection broken by a database restart does not
+  refuse the requests that follow it (with four projections reading the referral store, one of them often met
+  one just after a restart, and the next second's writes answered 503 although the database was back);
 - `read_pool` is the asyncpg pool of the read models, whose connects and acquires wait that long at most;
 - `database_unreachable` tells an outage (or a database that cannot take writes now) from a statement's fault.
 """
@@ -63,22 +67,27 @@ class FailFastRecorder(TransactionalRecorder):
         return self._once(PostgresAggregateRecorder.select_events, originator_id, **kwargs)
 
     def select_notifications(self, start, limit, *args: Any, **kwargs: Any):  # type: ignore[override]
-        return self._once(PostgresApplicationRecorder.select_notifications, start, limit, *args, **kwargs)
+        return _without_retries(PostgresApplicationRecorder.select_notifications)(self, start, limit, *args, **kwargs)
 
     def max_notification_id(self) -> int | None:
-        return self._once(PostgresApplicationRecorder.max_notification_id)
+        return _without_retries(PostgresApplicationRecorder.max_notification_id)(self)
 
     def _once(self, retrying: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        """Call the library's method without its retry decorator; refuse at once while the database was found
-        out of reach less than one pool timeout ago."""
+        """A request's call of the library's method, without its retry decorator; refused at once while a request
+        found the database out of reach less than one pool timeout ago."""
         if time.monotonic() < self._unreachable_until:
             raise OperationalError("the database was out of reach a moment ago: not trying again yet")
         try:
-            return getattr(retrying, "__wrapped__", retrying)(self, *args, **kwargs)
+            return _without_retries(retrying)(self, *args, **kwargs)
         except (InterfaceError, OperationalError) as error:
             if database_unreachable(error):
                 self._unreachable_until = time.monotonic() + self.datastore.pool.timeout
             raise
+
+
+def _without_retries(method: Callable[..., Any]) -> Callable[..., Any]:
+    """The eventsourcing recorder's method without its retry decorator."""
+    return getattr(method, "__wrapped__", method)
 
 
 def reconnect_every_second() -> None:
