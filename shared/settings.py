@@ -143,6 +143,9 @@ class Settings(BaseSettings):
     """The district register in force (TOML: districts, their councils, areas, history and dated local rules);
     unset = the shipped `shared/data/district_register.toml`. Read at each process's start: an administrator changes
     the file and restarts casetrack (a file that cannot be used stops the start with one line saying why)."""
+    outcomes_rules_file: Path | None = None
+    """The outcomes service's measuring rules (TOML: service types, KPI targets and exclusions, return windows, each
+    dated); unset = the shipped `services/outcomes/rules.toml`. Read when the outcomes service starts."""
     write_rate_per_minute: int = Field(600, ge=1)
     """Writes a token's subject may make a minute, on average, in each service process (then 429)."""
     write_burst: int = Field(120, ge=1)
@@ -153,7 +156,7 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
-    @field_validator("district_register_file")
+    @field_validator("district_register_file", "outcomes_rules_file")
     @classmethod
     def _absolute_file(cls, value: Path | None) -> Path | None:
         return value.expanduser().resolve() if value is not None else None

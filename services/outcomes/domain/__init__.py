@@ -1,2 +1,21 @@
-"""The outcomes service's aggregates, their events' rules and named errors (pure: imports only shared.aggregate,
-shared.contracts and shared.errors). None yet: they come with the outcomes issue."""
+"""The outcomes service's rules: pure (no store, web or NATS). See support_episode.py."""
+
+from services.outcomes.domain.support_episode import (
+    DepartureAlreadyRecorded,
+    EpisodeNotEnded,
+    KnownEpisode,
+    NoSupportPlan,
+    OutcomeDatedInTheFuture,
+    OutcomeNeverNeeded,
+    OutcomeResultMissing,
+    PlanOutsideEpisode,
+    SupportEpisode,
+    SupportPlanAlreadyAgreed,
+    SupportPlanClosed,
+    UnknownSupportEpisode,
+    day_of,
+)
+
+__all__ = ["DepartureAlreadyRecorded", "EpisodeNotEnded", "KnownEpisode", "NoSupportPlan", "OutcomeDatedInTheFuture",
+           "OutcomeNeverNeeded", "OutcomeResultMissing", "PlanOutsideEpisode", "SupportEpisode",
+           "SupportPlanAlreadyAgreed", "SupportPlanClosed", "UnknownSupportEpisode", "day_of"]
