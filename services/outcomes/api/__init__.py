@@ -2,4 +2,8 @@
 
 from fastapi import APIRouter
 
+from services.outcomes.api import measures, support
+
 router = APIRouter()
+router.include_router(support.router)
+router.include_router(measures.router)
