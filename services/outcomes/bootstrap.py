@@ -4,6 +4,8 @@ from fastapi import FastAPI
 
 from services.outcomes.api import router
 from services.outcomes.application import Outcomes
+from services.outcomes.projections.mediation_sustained import MediationSustainedProjection
+from services.outcomes.projections.returns import ReturnsProjection
 from services.outcomes.projections.support_episodes import SupportEpisodes
 from services.outcomes.projections.support_plans import SupportPlans
 from services.outcomes.rules import outcomes_rules
@@ -17,7 +19,7 @@ def build(settings: Settings) -> FastAPI:
         name="outcomes",
         settings=settings,
         store_class=Outcomes,
-        projections=[SupportEpisodes(rules), SupportPlans()],
+        projections=[SupportEpisodes(rules), SupportPlans(), ReturnsProjection(), MediationSustainedProjection()],
     )
     app = service_app(runtime, "casetrack outcomes",
                       "Support plans against the outcomes framework, outcomes at departure, and the commissioners' "

@@ -67,6 +67,13 @@ EXPECTED: dict[tuple[str, str, str], set[Role]] = {
                                                 R.district_officer, R.childrens_services, R.admin},
     **{("journeys", "GET", path): {R.analyst, R.commissioner, R.childrens_services, R.district_officer, R.admin}
        for path in ("/counts-by-status", "/bed-and-breakfast-nights-by-age")},
+    **{("outcomes", "POST", f"/support-episodes/{{episode_id}}/{step}"): {R.provider, R.childrens_services, R.admin}
+       for step in ("support-plan", "reviews", "departure-outcomes")},
+    **{("outcomes", "GET", path): {R.provider, R.childrens_services, R.district_officer, R.commissioner, R.admin}
+       for path in ("/support-episodes", "/support-episodes/{episode_id}")},
+    **{("outcomes", "GET", path): {R.commissioner, R.analyst, R.finance_officer, R.auditor, R.district_officer,
+                                   R.admin}
+       for path in ("/kpi1", "/kpi2", "/destinations", "/outcomes-table", "/returns", "/mediation-sustained")},
 }
 
 PERSONAL_DATA = {("referral", "GET", "/people/{person_ref}/personal-data"),

@@ -17,9 +17,10 @@ from fastapi.responses import Response
 
 from services.outcomes import kpis
 from services.outcomes.kpis import KPI1_SERVICES, KPI2_SERVICES, Period
+from services.outcomes.projections import mediation_sustained, returns
 from shared.contracts.envelope import Day
 
-from .deps import After, District, MeasuresReader, Rules, Runtime
+from .deps import After, District, MeasuresReader, Rules, Runtime, Today
 
 router = APIRouter(tags=["KPIs and tables"])
 
@@ -154,3 +155,41 @@ async def get_outcomes_table(runtime: Runtime, caller: MeasuresReader, district:
     if format == "csv":
         return as_csv(table.rows, "outcomes")
     return asdict(table) | {"overall_percent": table.overall_percent}
+
+
+@router.get("/returns")
+async def get_returns(runtime: Runtime, rules: Rules, caller: MeasuresReader, district: District, today: Today,
+                      quarter: Quarter = None, first_day: FirstDay = None, last_day: LastDay = None,
+                      format: Format = "json", after: After = None) -> Any:
+    """Returns (the revolving door): of the planned move-ons in the period, how many young people were referred
+    again (the same person, linked cases included) within each window of the rule (6, 12, 24 months). A window not
+    over yet is `not_yet_due`, out of the denominator; each return names its move-on and referral events."""
+    period = period_of(quarter, first_day, last_day)
+    district = caller.district_filter(district)
+    await runtime.wait_for_positions(after or [])
+    async with runtime.pool.acquire() as conn:
+        table = await returns.returns_after_move_on(
+            conn, first_day=period.first_day, last_day=period.last_day, today=today,
+            within_months=rules.return_windows_on(period.last_day), district=district)
+    if format == "csv":
+        return as_csv([{key: value for key, value in asdict(row).items() if key != "returns"} for row in table.rows],
+                      "returns")
+    return asdict(table)
+
+
+@router.get("/mediation-sustained")
+async def get_mediation_sustained(runtime: Runtime, caller: MeasuresReader, district: District,
+                                  quarter: Quarter = None, first_day: FirstDay = None, last_day: LastDay = None,
+                                  format: Format = "json", after: After = None) -> Any:
+    """Mediation sustained: of the young people who went home after mediation in the period, the share still at
+    home at the 3 and the 6 month follow-ups (pooled counts; those not yet followed up counted apart)."""
+    period = period_of(quarter, first_day, last_day)
+    district = caller.district_filter(district)
+    await runtime.wait_for_positions(after or [])
+    async with runtime.pool.acquire() as conn:
+        table = await mediation_sustained.mediation_sustained(conn, first_day=period.first_day,
+                                                              last_day=period.last_day, district=district)
+    if format == "csv":
+        return as_csv([{key: value for key, value in asdict(row).items() if key != "follow_up_event_ids"}
+                       for row in table.at], "mediation-sustained")
+    return asdict(table)
