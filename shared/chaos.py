@@ -45,8 +45,13 @@ NIL_CASE = "00000000-0000-0000-0000-000000000000"
 RETRYABLE = {429, 502, 503, 504}
 SCHEME_LETS = 400
 """Placements the workload makes in one scheme before registering another (a large hostel's year)."""
-STORES = {"referral": "referrals_events", "placement": "placements_events"}
+STORES = {"referral": "referrals_events", "placement": "placements_events", "outcomes": "outcomes_events"}
 """Each service with events, and its events table (in the service's own schema)."""
+JOURNEY_SOURCES = ("referral", "placement")
+"""The stores whose events make the journeys' steps."""
+EPISODE_OPENINGS = ("PlacementStarted", "PlacementMoved", "FloatingSupportStarted")
+EPISODE_ENDINGS = ("PlacementMoved", "PlacementEnded", "PlacementBrokeDown", "FloatingSupportEnded")
+"""The placement events that open and end the outcomes service's support episodes."""
 
 
 # ---------------------------------------------------------------------------------------------------- the clients
@@ -575,7 +580,8 @@ async def verify(database_url: str, nats_url: NatsTarget, ledger: Ledger, poison
                                             "store_checksum": checksum(stored_ids)}
 
         # Every view: the ids it holds against the store's.
-        step_ids = [str(e["event_id"]) for service in STORES for e in events[service] if e["case_id"] != NIL_CASE]
+        step_ids = [str(e["event_id"]) for service in JOURNEY_SOURCES for e in events[service]
+                    if e["case_id"] != NIL_CASE]
         views = {
             "journeys.journey_steps": ("SELECT event_id::text FROM journeys.journey_steps", step_ids),
             "journeys.case_journeys": ("SELECT case_id::text FROM journeys.case_journeys", cases),
@@ -586,6 +592,15 @@ async def verify(database_url: str, nats_url: NatsTarget, ledger: Ledger, poison
             "placement.placements ended": (
                 "SELECT placement_id::text FROM placement.placements WHERE status = 'ended'", ended),
             "referral.emergency_placements": ("SELECT placement_id::text FROM referral.emergency_placements", started),
+            # A support episode per placement start, move and floating support start; ended by the next departure.
+            "outcomes.support_episodes": ("SELECT episode_id::text FROM outcomes.support_episodes", [
+                e["event_id"] for e in placement if e["event_type"] in EPISODE_OPENINGS]),
+            "outcomes.support_episodes ended": (
+                "SELECT departure_event_id::text FROM outcomes.support_episodes WHERE ended_at IS NOT NULL", [
+                    e["event_id"] for e in placement if e["event_type"] in EPISODE_ENDINGS]),
+            "outcomes.returns_move_ons": ("SELECT event_id::text FROM outcomes.returns_move_ons", [
+                e["event_id"] for e in placement
+                if e["event_type"] in ("PlacementEnded", "FloatingSupportEnded") and e["planned"]]),
         }
         for view, (sql, expected) in views.items():
             held = [row[0] for row in await conn.fetch(sql)]
