@@ -4,6 +4,7 @@ from fastapi import FastAPI
 
 from services.outcomes.api import router
 from services.outcomes.application import Outcomes
+from services.outcomes.projections.catalogue import Catalogue
 from services.outcomes.projections.mediation_sustained import MediationSustainedProjection
 from services.outcomes.projections.returns import ReturnsProjection
 from services.outcomes.projections.support_episodes import SupportEpisodes
@@ -19,7 +20,8 @@ def build(settings: Settings) -> FastAPI:
         name="outcomes",
         settings=settings,
         store_class=Outcomes,
-        projections=[SupportEpisodes(rules), SupportPlans(), ReturnsProjection(), MediationSustainedProjection()],
+        projections=[SupportEpisodes(rules), SupportPlans(), ReturnsProjection(), MediationSustainedProjection(),
+                     Catalogue()],
     )
     app = service_app(runtime, "casetrack outcomes",
                       "Support plans against the outcomes framework, outcomes at departure, and the commissioners' "

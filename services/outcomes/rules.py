@@ -8,7 +8,7 @@ from __future__ import annotations
 import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -119,8 +119,8 @@ def _in_force(entries: Sequence[Rule], on: date, name: str) -> Rule:
 
 def load_outcomes_rules(path: Path = OUTCOMES_RULES) -> OutcomesRules:
     """The rules in the file at `path`; a ValueError naming what is wrong with it."""
-    data = tomllib.loads(path.read_text())
     try:
+        data = tomllib.loads(path.read_text())
         return OutcomesRules(
             service_types=_sorted(ServiceTypeRule(
                 _day(entry["from"]), _provision_types(entry.get("long_term", ())),
@@ -142,11 +142,30 @@ def outcomes_rules(settings: Settings) -> OutcomesRules:
 def _kpi_rule(entry: dict[str, Any]) -> KpiRule:
     return KpiRule(
         since=_day(entry["from"]), target_percent=float(entry["target_percent"]),
-        exclusions=tuple(Exclusion(reason=str(rule["reason"]),
-                                   destinations=frozenset(Destination(d) for d in rule.get("destinations", ())),
-                                   stays_under_days=rule.get("stays_under_days"), planned=rule.get("planned"))
-                         for rule in entry.get("exclusions", ())),
+        exclusions=tuple(_exclusion(rule) for rule in entry.get("exclusions", ())),
         independent_destinations=frozenset(Destination(d) for d in entry.get("independent_destinations", ())))
+
+
+EXCLUSION_KEYS = {"reason", "destinations", "stays_under_days", "planned"}
+
+
+def _exclusion(rule: dict[str, Any]) -> Exclusion:
+    """One exclusion, checked whole: a misspelt key or a value of the wrong kind would otherwise leave every
+    departure out of the KPI, or none, without a word."""
+    if unknown := sorted(set(rule) - EXCLUSION_KEYS):
+        raise ValueError(f"exclusion {rule.get('reason')!r} has unknown keys {unknown}: use {sorted(EXCLUSION_KEYS)}")
+    stays, planned = rule.get("stays_under_days"), rule.get("planned")
+    if stays is not None and (isinstance(stays, bool) or not isinstance(stays, int) or stays < 1):
+        raise ValueError(f"exclusion {rule.get('reason')!r}: stays_under_days is a whole number of days, not {stays!r}")
+    if planned is not None and not isinstance(planned, bool):
+        raise ValueError(f"exclusion {rule.get('reason')!r}: planned is true or false, not {planned!r}")
+    exclusion = Exclusion(reason=str(rule["reason"]),
+                          destinations=frozenset(Destination(d) for d in rule.get("destinations", ())),
+                          stays_under_days=stays, planned=planned)
+    if not exclusion.destinations and stays is None:
+        raise ValueError(f"exclusion {exclusion.reason!r} names no destinations and no stays_under_days: it would "
+                         "leave every departure out")
+    return exclusion
 
 
 def _sorted(entries: Any) -> tuple[Any, ...]:
@@ -158,4 +177,6 @@ def _provision_types(names: Any) -> frozenset[ProvisionType]:
 
 
 def _day(value: object) -> date:
+    if isinstance(value, datetime):
+        raise ValueError(f"'from' is a day (2013-04-01), not a moment ({value.isoformat()})")
     return value if isinstance(value, date) else date.fromisoformat(str(value))

@@ -105,7 +105,8 @@ def test_a_young_persons_support_episodes_plans_and_outcomes_reach_the_kpis(syst
         ("moved", in_hostel["departure_event_id"]),
         ("ended", outcomes.get(f"/support-episodes/{foyer_episode}").json()["departure_event_id"]))}
     assert sorted(pooled["explanation"]["numerator"]) == sorted(str(e) for e in placement_events.values())
-    assert {figure["scheme"] for figure in by_scheme} == {hostel, foyer}
+    assert {(figure["scheme"], figure["scheme_name"]) for figure in by_scheme} == {
+        (hostel, "Tonbridge Hostel"), (foyer, "Malling Foyer")}
 
     destinations = outcomes.get("/destinations", params=period).json()
     assert {(row["destination"], row["departures"]) for row in destinations["planned"]} == {

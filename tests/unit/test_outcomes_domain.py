@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from uuid import uuid4
 
 import pytest
@@ -22,6 +22,7 @@ from services.outcomes.domain import (
     OutcomeNeverNeeded,
     OutcomeResultMissing,
     PlanOutsideEpisode,
+    ReviewBeforePlan,
     SupportEpisode,
     SupportPlanAlreadyAgreed,
     SupportPlanClosed,
@@ -261,6 +262,19 @@ def test_a_review_dated_in_the_future_is_refused():
     with pytest.raises(OutcomeDatedInTheFuture):
         plan.review(episode, outcomes_added=[], results={}, independence=None,
                     occurred_at=NOW + timedelta(seconds=1), now=NOW)
+
+
+def test_a_review_dated_before_the_plan_was_agreed_is_refused():
+    episode = an_episode()
+    plan = a_plan(episode)
+    with pytest.raises(ReviewBeforePlan) as refused:
+        plan.review(episode, outcomes_added=[], results={}, independence=None,
+                    occurred_at=plan_day(plan) - timedelta(days=1), now=NOW)
+    assert refused.value.field == "occurred_at"
+
+
+def plan_day(plan: SupportEpisode) -> datetime:
+    return datetime(plan.agreed_on.year, plan.agreed_on.month, plan.agreed_on.day, 12, tzinfo=UTC)
 
 
 def test_a_review_dated_after_the_episode_ended_is_refused_as_the_plan_closed():

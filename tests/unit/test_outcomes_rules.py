@@ -200,6 +200,11 @@ MALFORMED = {
     "planned that is no true or false": "[[kpi2]]\nfrom = 2003-04-01\ntarget_percent = 80\n"
                                         "exclusions = [ { reason = \"died\", destinations = [\"died\"],"
                                         " planned = \"no\" } ]\n",
+    "a misspelt exclusion key": "[[kpi2]]\nfrom = 2003-04-01\ntarget_percent = 80\n"
+                                "exclusions = [ { reason = \"short\", stay_under_days = 28 } ]\n",
+    "an exclusion of everything": "[[kpi2]]\nfrom = 2003-04-01\ntarget_percent = 80\n"
+                                  "exclusions = [ { reason = \"all\", planned = false } ]\n",
+    "a moment for a day": "[[kpi2]]\nfrom = 2003-04-01T00:00:00\ntarget_percent = 80\n",
 }
 
 

@@ -17,7 +17,7 @@ from fastapi.responses import Response
 
 from services.outcomes import kpis
 from services.outcomes.kpis import KPI1_SERVICES, KPI2_SERVICES, Period
-from services.outcomes.projections import mediation_sustained, returns
+from services.outcomes.projections import catalogue, mediation_sustained, returns
 from shared.contracts.envelope import Day
 
 from .deps import After, District, MeasuresReader, Rules, Runtime, Today
@@ -67,6 +67,13 @@ def as_csv(rows: Iterable[dict[str, Any]], name: str) -> Response:
                     headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
 
 
+def _named(row: dict[str, Any], named: dict[str, str]) -> dict[str, Any]:
+    """The row with the name of its scheme and provider beside their ids (where the catalogue knows them)."""
+    extra = {f"{key}_name": named.get(row[key]) for key in ("scheme", "provider") if key in row}
+    return {**{key: value for key, value in row.items() if key in kpis.GROUPINGS}, **extra,
+            **{key: value for key, value in row.items() if key not in kpis.GROUPINGS}}
+
+
 def _cell(value: Any) -> Any:
     if isinstance(value, dict):
         return ";".join(f"{key}={item}" for key, item in value.items())
@@ -89,7 +96,8 @@ async def _kpi(which: str, runtime: Runtime, rules: Rules, caller: Any, district
     async with runtime.pool.acquire() as conn:
         figures = await measure(conn, rules, period, by=by, district=district, provider_id=provider,
                                 explain=explain and format == "json")
-    rows = [figure.as_dict() for figure in figures]
+        named = await catalogue.names(conn) if {"scheme", "provider"} & set(by) else {}
+    rows = [_named(figure.as_dict(), named) for figure in figures]
     if format == "csv":
         return as_csv(rows, which)
     return {"kpi": which, "period": period.label, "figures": rows}

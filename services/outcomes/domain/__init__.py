@@ -9,6 +9,7 @@ from services.outcomes.domain.support_episode import (
     OutcomeNeverNeeded,
     OutcomeResultMissing,
     PlanOutsideEpisode,
+    ReviewBeforePlan,
     SupportEpisode,
     SupportPlanAlreadyAgreed,
     SupportPlanClosed,
@@ -17,5 +18,5 @@ from services.outcomes.domain.support_episode import (
 )
 
 __all__ = ["DepartureAlreadyRecorded", "EpisodeNotEnded", "KnownEpisode", "NoSupportPlan", "OutcomeDatedInTheFuture",
-           "OutcomeNeverNeeded", "OutcomeResultMissing", "PlanOutsideEpisode", "SupportEpisode",
+           "OutcomeNeverNeeded", "OutcomeResultMissing", "PlanOutsideEpisode", "ReviewBeforePlan", "SupportEpisode",
            "SupportPlanAlreadyAgreed", "SupportPlanClosed", "UnknownSupportEpisode", "day_of"]

@@ -9,8 +9,8 @@ result of every outcome needed at departure.
 Rules:
 - a plan, a review or departure outcomes name an episode the placement service started (else UnknownSupportEpisode);
 - one plan per episode (SupportPlanAlreadyAgreed), dated within the episode (PlanOutsideEpisode);
-- a review needs a plan (NoSupportPlan) that is still open: not after the episode ended, nor once its departure
-  outcomes are recorded (SupportPlanClosed);
+- a review needs a plan (NoSupportPlan), is dated on or after it (ReviewBeforePlan), and the plan is still
+  open: not after the episode ended, nor once its departure outcomes are recorded (SupportPlanClosed);
 - a result is for an outcome the plan needed (OutcomeNeverNeeded); at departure every outcome needed gets one
   (OutcomeResultMissing), once (DepartureAlreadyRecorded), after the placement service recorded the end
   (EpisodeNotEnded).
@@ -69,6 +69,7 @@ class SupportEpisode(Aggregate):
     results: dict[Outcome, OutcomeResult]
     independence: Independence | None
     departure_recorded: bool
+    agreed_on: date
 
     @classmethod
     def agree_plan(cls, episode: KnownEpisode, *, outcomes_needed: Sequence[Outcome], occurred_at: datetime,
@@ -93,6 +94,9 @@ class SupportEpisode(Aggregate):
         if episode.ended_at is not None and day_of(occurred_at) > day_of(episode.ended_at):
             raise SupportPlanClosed(f"episode {self.id} ended on {day_of(episode.ended_at)}: a review dated "
                                     f"{day_of(occurred_at)} is after it; record the outcomes at departure")
+        if day_of(occurred_at) < self.agreed_on:
+            raise ReviewBeforePlan(f"a review dated {day_of(occurred_at)} is before the plan was agreed "
+                                   f"({self.agreed_on})", field="occurred_at")
         _check_needed(results, self.outcomes_needed | set(outcomes_added))
         self.record(SupportPlanReviewed, **_facts(episode), occurred_at=occurred_at,
                     outcomes_added=[o for o in outcomes_added if o not in self.outcomes_needed],
@@ -123,6 +127,7 @@ class SupportEpisode(Aggregate):
     def _(self, event: SupportPlanAgreed) -> None:
         self.outcomes_needed = set(event.outcomes_needed)
         self.results, self.independence, self.departure_recorded = {}, None, False
+        self.agreed_on = day_of(event.occurred_at)
 
     @apply.register
     def _(self, event: SupportPlanReviewed) -> None:
@@ -184,6 +189,10 @@ class EpisodeNotEnded(Conflict):
 
 class PlanOutsideEpisode(Refused):
     """A plan is agreed between the episode's start and its end."""
+
+
+class ReviewBeforePlan(Refused):
+    """A review is held on or after the day its plan was agreed (itself within the episode)."""
 
 
 class OutcomeNeverNeeded(Refused):
