@@ -8,12 +8,13 @@ from typing import Any
 
 from pydantic_core import from_json
 
-from shared.contracts import outcomes, placement, referral
+from shared.contracts import finance, outcomes, placement, referral
 from shared.contracts.envelope import Event, EventContext
 from shared.contracts.referral import ReferralMade
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.model_fields["event_type"].default: cls for cls in (*referral.EVENTS, *placement.EVENTS, *outcomes.EVENTS)
+    cls.model_fields["event_type"].default: cls
+    for cls in (*referral.EVENTS, *placement.EVENTS, *outcomes.EVENTS, *finance.EVENTS)
 }
 """Each contract module lists its event types in EVENTS; a new module is added here."""
 
