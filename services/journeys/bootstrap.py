@@ -7,6 +7,7 @@ from services.journeys.api.journeys import prepare_journey_reads
 from services.journeys.projections.cases_by_district import CasesByDistrict
 from services.journeys.projections.journeys import JourneyProjection
 from services.journeys.projections.status_periods import StatusPeriods
+from services.journeys.projections.stay_costs import StayCosts
 from shared.service import ServiceRuntime, service_app
 from shared.settings import Settings
 
@@ -15,7 +16,7 @@ def build(settings: Settings) -> FastAPI:
     runtime = ServiceRuntime(
         name="journeys",
         settings=settings,
-        projections=[JourneyProjection(), CasesByDistrict(), StatusPeriods()],
+        projections=[JourneyProjection(), CasesByDistrict(), StatusPeriods(), StayCosts()],
         starting=[prepare_journey_reads],
     )
     app = service_app(runtime, "casetrack journeys",

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 import asyncpg
 
+from services.journeys.projections.stay_costs import costs_of_case
 from shared.contracts import Event
 from shared.contracts.placement import EVENTS as PLACEMENT_EVENTS
 from shared.contracts.placement import NO_CASE
@@ -92,6 +93,7 @@ async def journey_of(conn: asyncpg.Connection, case_id) -> dict | None:
     steps = await conn.fetch(
         "SELECT event_id, event_type, service, occurred_at, recorded_at, facts FROM journeys.journey_steps"
         " WHERE case_id = $1 ORDER BY occurred_at, recorded_at, stream_sequence", case_id)
+    costs = await costs_of_case(conn, case_id)
     return {
         "case_id": str(case["case_id"]),
         "person_ref": str(case["person_ref"]),
@@ -108,7 +110,9 @@ async def journey_of(conn: asyncpg.Connection, case_id) -> dict | None:
                 "occurred_at": step["occurred_at"].isoformat(),
                 "recorded_at": step["recorded_at"].isoformat(),
                 "facts": json.loads(step["facts"]),
+                **({"cost": costs[str(step["event_id"])]} if str(step["event_id"]) in costs else {}),
             }
             for step in steps
         ],
+        "cost_pence": sum(cost["pence"] for cost in costs.values()),
     }
