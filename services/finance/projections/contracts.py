@@ -148,11 +148,11 @@ async def contracts_in_force(conn: asyncpg.Connection, schema: str = "finance") 
     return result
 
 
-async def released_stays(conn: asyncpg.Connection, contracts: list[Contract], schema: str = "finance") -> frozenset:
-    """The stays whose payment-by-results outcome was achieved at departure: their held-back support is paid."""
-    outcomes = {c.payment_by_results.outcome.value for c in contracts if c.payment_by_results}
-    if not outcomes:
-        return frozenset()
+async def achieved_outcomes(conn: asyncpg.Connection, stay_ids: list, schema: str = "finance") -> dict[Any, set[str]]:
+    """The outcomes achieved at each of these stays' departures (a stay's id is its support episode's)."""
     rows = await conn.fetch(f"SELECT stay_id, outcome FROM {schema}.outcome_results WHERE result = $1"
-                            " AND outcome = ANY($2::text[])", OutcomeResult.achieved.value, sorted(outcomes))
-    return frozenset(row["stay_id"] for row in rows)
+                            " AND stay_id = ANY($2::uuid[])", OutcomeResult.achieved.value, stay_ids)
+    achieved: dict[Any, set[str]] = {}
+    for row in rows:
+        achieved.setdefault(row["stay_id"], set()).add(row["outcome"])
+    return achieved
