@@ -5,20 +5,17 @@ kpis.py and the README's "Outcomes and KPIs"."""
 
 from __future__ import annotations
 
-import csv
-import io
-from collections.abc import Iterable
 from dataclasses import asdict
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 from fastapi import APIRouter, HTTPException, Query
-from fastapi.responses import Response
 
 from services.outcomes import kpis
 from services.outcomes.kpis import KPI1_SERVICES, KPI2_SERVICES, Period
 from services.outcomes.projections import catalogue, mediation_sustained, returns
 from shared.contracts.envelope import Day
+from shared.web_tables import as_csv
 
 from .deps import After, District, MeasuresReader, Rules, Runtime, Today
 
@@ -53,33 +50,11 @@ By = Annotated[list[str], Query(description=f"Break down by any of: {', '.join(k
 
 
 
-def as_csv(rows: Iterable[dict[str, Any]], name: str) -> Response:
-    rows = list(rows)
-    columns: list[str] = []
-    for row in rows:
-        columns += [key for key in row if key not in columns]
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=columns, extrasaction="ignore")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({key: _cell(value) for key, value in row.items()})
-    return Response(out.getvalue(), media_type="text/csv",
-                    headers={"Content-Disposition": f'attachment; filename="{name}.csv"'})
-
-
 def _named(row: dict[str, Any], named: dict[str, str]) -> dict[str, Any]:
     """The row with the name of its scheme and provider beside their ids (where the catalogue knows them)."""
     extra = {f"{key}_name": named.get(row[key]) for key in ("scheme", "provider") if key in row}
     return {**{key: value for key, value in row.items() if key in kpis.GROUPINGS}, **extra,
             **{key: value for key, value in row.items() if key not in kpis.GROUPINGS}}
-
-
-def _cell(value: Any) -> Any:
-    if isinstance(value, dict):
-        return ";".join(f"{key}={item}" for key, item in value.items())
-    if isinstance(value, list):
-        return ";".join(str(item) for item in value)
-    return value
 
 
 async def _kpi(which: str, runtime: Runtime, rules: Rules, caller: Any, district: str | None, quarter: str | None,
