@@ -1,15 +1,23 @@
-"""Composition root of the finance service (its events come with their own issue)."""
+"""Composition root of the finance service."""
 
 from fastapi import FastAPI
 
 from services.finance.api import router
+from services.finance.application import Finance
 from shared.service import ServiceRuntime, service_app
 from shared.settings import Settings
 
 
 def build(settings: Settings) -> FastAPI:
-    runtime = ServiceRuntime(name="finance", settings=settings)
-    app = service_app(runtime, "casetrack finance", "The finance service")
+    runtime = ServiceRuntime(
+        name="finance",
+        settings=settings,
+        store_class=Finance,
+        projections=[],
+    )
+    app = service_app(runtime, "casetrack finance",
+                      "Contracts and their revenue packages, funding streams and shares, budgets and individual "
+                      "service funds")
     app.state.runtime = runtime
     app.include_router(router)
     return app

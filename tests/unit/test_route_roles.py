@@ -74,6 +74,11 @@ EXPECTED: dict[tuple[str, str, str], set[Role]] = {
     **{("outcomes", "GET", path): {R.commissioner, R.analyst, R.finance_officer, R.auditor, R.district_officer,
                                    R.admin}
        for path in ("/kpi1", "/kpi2", "/destinations", "/outcomes-table", "/returns", "/mediation-sustained")},
+    **{("finance", "POST", path): {R.commissioner, R.finance_officer, R.admin} for path in (
+        "/contracts", "/contracts/{contract_id}/prices", "/contracts/{contract_id}/funding", "/budgets",
+        "/individual-service-funds", "/individual-service-funds/{fund_id}/spending")},
+    **{("finance", "GET", path): {R.commissioner, R.finance_officer, R.analyst, R.auditor, R.admin} for path in (
+        "/contracts", "/contracts/{contract_id}", "/budgets", "/individual-service-funds/{fund_id}")},
 }
 
 PERSONAL_DATA = {("referral", "GET", "/people/{person_ref}/personal-data"),

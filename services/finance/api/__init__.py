@@ -2,4 +2,9 @@
 
 from fastapi import APIRouter
 
+from services.finance.api import budgets, contracts, funds
+
 router = APIRouter()
+router.include_router(contracts.router)
+router.include_router(budgets.router)
+router.include_router(funds.router)
