@@ -45,7 +45,8 @@ NIL_CASE = "00000000-0000-0000-0000-000000000000"
 RETRYABLE = {429, 502, 503, 504}
 SCHEME_LETS = 400
 """Placements the workload makes in one scheme before registering another (a large hostel's year)."""
-STORES = {"referral": "referrals_events", "placement": "placements_events", "outcomes": "outcomes_events"}
+STORES = {"referral": "referrals_events", "placement": "placements_events", "outcomes": "outcomes_events",
+          "finance": "finance_events"}
 """Each service with events, and its events table (in the service's own schema)."""
 JOURNEY_SOURCES = ("referral", "placement")
 """The stores whose events make the journeys' steps."""
@@ -598,6 +599,8 @@ async def verify(database_url: str, nats_url: NatsTarget, ledger: Ledger, poison
             "outcomes.support_episodes ended": (
                 "SELECT departure_event_id::text FROM outcomes.support_episodes WHERE ended_at IS NOT NULL", [
                     e["event_id"] for e in placement if e["event_type"] in EPISODE_ENDINGS]),
+            "finance.stays": ("SELECT stay_id::text FROM finance.stays", [
+                e["event_id"] for e in placement if e["event_type"] in EPISODE_OPENINGS]),
             "outcomes.returns_move_ons": ("SELECT event_id::text FROM outcomes.returns_move_ons", [
                 e["event_id"] for e in placement
                 if e["event_type"] in ("PlacementEnded", "FloatingSupportEnded") and e["planned"]]),

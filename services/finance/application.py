@@ -4,11 +4,11 @@ individual service funds, in one store)."""
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from datetime import date, datetime
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Self, TypeVar
 from uuid import UUID, uuid4
 
-from eventsourcing.persistence import IntegrityError, StoredEvent
+from eventsourcing.persistence import IntegrityError
 
 from services.finance.domain import (
     KINDS,
@@ -18,18 +18,19 @@ from services.finance.domain import (
     FinanceConflict,
     IndividualServiceFund,
     SchemeCover,
-    SchemeCovered,
+    StayMonthCost,
     UnknownContract,
     UnknownFund,
     budget_id_for,
     scheme_cover_id,
+    stay_cost_id,
 )
 from shared.contracts import Event, EventContext
 from shared.contracts.envelope import utc_now
 from shared.contracts.finance import FundingShare, FundingStream, Package, PaymentByResults, PriceBasis, Procurement
 from shared.contracts.outcomes import ServiceType
 from shared.contracts.vocabulary import Cohort
-from shared.eventstore import ContractMapper, ServiceApplication
+from shared.eventstore import ServiceApplication
 
 A = TypeVar("A", bound=FinanceAggregate)
 T = TypeVar("T")
@@ -50,13 +51,13 @@ class AnyFinanceAggregate(FinanceAggregate):
         return kind.from_history(history)  # type: ignore[return-value]
 
 
-class FinanceMapper(ContractMapper):
-    """The contracts' mapper, also reading back the scheme covers' events (not in the public contracts yet)."""
+def _month_end(month: date) -> date:
+    return (month.replace(day=28) + timedelta(days=4)).replace(day=1) - timedelta(days=1)
 
-    def to_domain_event(self, stored_event: StoredEvent) -> Event:  # type: ignore[override]
-        if stored_event.topic == SchemeCovered.model_fields["event_type"].default:
-            return SchemeCovered.model_validate_json(stored_event.state)
-        return super().to_domain_event(stored_event)
+
+def moment_after(day: date) -> datetime:
+    """The end of a day: when a month's cost to that day has accrued."""
+    return datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
 
 
 class Finance(ServiceApplication):
@@ -67,9 +68,6 @@ class Finance(ServiceApplication):
     ATTEMPTS = 10
     """How often a change is decided again after other requests changed the same contract, scheme cover, budget
     or fund first (each refusal by the store means another change was saved, so deciding again makes progress)."""
-
-    def construct_mapper(self) -> FinanceMapper:
-        return FinanceMapper(transcoder=self.construct_transcoder())
 
     # -- contracts ------------------------------------------------------------------------------------
 
@@ -181,6 +179,36 @@ class Finance(ServiceApplication):
         return fund
 
     # -- the store ------------------------------------------------------------------------------------
+
+    # -- the cost run ----------------------------------------------------------------------------------
+
+    def publish_costs(self, context: EventContext, months: Sequence, through: date,
+                      batch: int = 500) -> tuple[int, int]:
+        """Record a CostAccrued for each stay-month whose cost is new or changed (see cost_run.py), `batch` aggregates
+        a save; (events recorded, the last position)."""
+        recorded, position = 0, self.position()
+        changed: list[StayMonthCost] = []
+        for month in months:
+            accrual = month.first
+            def attempt(month=month, accrual=accrual) -> StayMonthCost | None:
+                cost = self._load(StayMonthCost, stay_cost_id(accrual.stay_id, accrual.month)) \
+                    or StayMonthCost.new(accrual.stay_id, accrual.month)
+                last_day = min(_month_end(accrual.month), through)
+                moved = cost.accrue(case_id=accrual.case_id, person_ref=accrual.person_ref, district=accrual.district,
+                                    stay_id=accrual.stay_id, placement_id=accrual.placement_id,
+                                    scheme_id=accrual.scheme_id, contract_id=month.contract_id, month=accrual.month,
+                                    days=month.days, cost=month.cost, held_back=month.held_back,
+                                    occurred_at=min(moment_after(last_day), utc_now()))
+                return cost if moved else None
+            if (cost := attempt()) is not None:
+                changed.append(cost)
+            if len(changed) >= batch:
+                position = self.record(context, *changed)
+                recorded, changed = recorded + len(changed), []
+        if changed:
+            position = self.record(context, *changed)
+            recorded += len(changed)
+        return recorded, position
 
     def _load(self, kind: type[A], aggregate_id: UUID) -> A | None:
         """The aggregate of this kind with this id, or None (none, or another kind's)."""

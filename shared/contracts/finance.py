@@ -148,6 +148,17 @@ class ContractAgreed(FinanceEvent):
         return self
 
 
+class SchemeCovered(FinanceEvent):
+    """A contract covers the scheme from a day (until a day, or open-ended): recorded on the scheme's cover with the
+    ContractAgreed naming the scheme, so no two contracts ever cover a scheme on the same day."""
+
+    event_type: Literal["SchemeCovered"] = "SchemeCovered"
+    scheme_id: UUID
+    contract_id: UUID
+    starts_on: date
+    ends_on: date | None = None
+
+
 class ContractPriceChanged(FinanceEvent):
     """The contract's package from a day on (an uplift, a variation); earlier days keep their price."""
 
@@ -232,5 +243,5 @@ class CostAccrued(FinanceEvent):
     held_back: int = Field(0, ge=0, description="Pence of support held back for payment by results")
 
 
-EVENTS: list[type[Event]] = [ContractAgreed, ContractPriceChanged, ContractFundingChanged, BudgetSet,
+EVENTS: list[type[Event]] = [ContractAgreed, SchemeCovered, ContractPriceChanged, ContractFundingChanged, BudgetSet,
                              IndividualServiceFundAgreed, IndividualServiceFundSpent, CostAccrued]

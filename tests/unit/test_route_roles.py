@@ -79,6 +79,10 @@ EXPECTED: dict[tuple[str, str, str], set[Role]] = {
         "/individual-service-funds", "/individual-service-funds/{fund_id}/spending")},
     **{("finance", "GET", path): {R.commissioner, R.finance_officer, R.analyst, R.auditor, R.admin} for path in (
         "/contracts", "/contracts/{contract_id}", "/budgets", "/individual-service-funds/{fund_id}")},
+    **{("finance", "GET", path): {R.commissioner, R.finance_officer, R.analyst, R.auditor, R.admin}
+       for path in ("/costs", "/void-costs", "/spend-by-funding-stream", "/unit-costs", "/unfunded-stays",
+                    "/forecast")},
+    ("finance", "POST", "/cost-run"): {R.finance_officer, R.admin},
 }
 
 PERSONAL_DATA = {("referral", "GET", "/people/{person_ref}/personal-data"),

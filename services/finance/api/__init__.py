@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter
 
-from services.finance.api import budgets, contracts, funds
+from services.finance.api import budgets, contracts, costs, funds
 
 router = APIRouter()
 router.include_router(contracts.router)
 router.include_router(budgets.router)
 router.include_router(funds.router)
+router.include_router(costs.router)

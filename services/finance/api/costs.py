@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, HTTPException, Query
 
 from services.finance import reports
+from services.finance.cost_run import run_costs
 from shared.auth import Role, requires
 from shared.contracts.envelope import Day
 from shared.service import After
@@ -107,3 +108,18 @@ async def get_forecast(runtime: Runtime, _: CostReader, today: Today,
     if format == "csv":
         return as_csv([*table["rows"], {"service_type": "total", **table["total"]}], "forecast")
     return table
+
+
+CostRunner = requires(Role.finance_officer, Role.admin)
+
+
+@router.post("/cost-run")
+async def run_the_costs(runtime: Runtime, _: CostRunner,
+                        through: Annotated[Day | None, Query(description="The last day costed; default: the end of "
+                                                                         "last month")] = None,
+                        after: After = None) -> dict[str, Any]:
+    """Publish each stay's cost per month up to `through` as CostAccrued events (new or changed months only; the
+    service also does this every hour for the months that have ended)."""
+    await runtime.wait_for_positions(after or [])
+    recorded, position = await run_costs(runtime, through)
+    return {"published": recorded, "position": f"finance:{position}"}

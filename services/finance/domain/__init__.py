@@ -42,11 +42,13 @@ from .scheme_cover import (
     SchemeCovered,
     scheme_cover_id,
 )
+from .stay_cost import StayMonthCost, stay_cost_id
 
-KINDS: tuple[type[FinanceAggregate], ...] = (Contract, SchemeCover, Budget, IndividualServiceFund)
+KINDS: tuple[type[FinanceAggregate], ...] = (Contract, SchemeCover, Budget, IndividualServiceFund, StayMonthCost)
 """Every kind of aggregate the finance store holds, each known by the event that creates it."""
 
 __all__ = [
+    "StayMonthCost", "stay_cost_id",
     "BUDGET_NAMESPACE", "KINDS", "SCHEME_COVER_NAMESPACE", "BlockContractWithoutUnits", "Budget", "Contract",
     "ContractEndsBeforeItStarts", "Cover", "DatedFunding", "DatedPackage", "DistrictNotInForce",
     "EventDatedInTheFuture", "FinanceAggregate", "FinanceConflict", "FinanceRefused", "FundEndsBeforeItStarts",

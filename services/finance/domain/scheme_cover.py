@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 from functools import singledispatchmethod
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID, uuid5
 
 from shared.contracts import Event
-from shared.contracts.finance import FinanceEvent
+from shared.contracts.finance import SchemeCovered
 
 from .base import FinanceAggregate, about_no_one
 from .contract import Contract
@@ -31,20 +31,6 @@ changing it would lose every scheme's cover."""
 
 def scheme_cover_id(scheme_id: UUID) -> UUID:
     return uuid5(SCHEME_COVER_NAMESPACE, str(scheme_id))
-
-
-class SchemeCovered(FinanceEvent):
-    """A contract covers the scheme from a day (until a day, or open-ended). Recorded with the ContractAgreed that
-    names the scheme.
-
-    Not (yet) in shared/contracts/finance.py: the finance store reads it back itself (application.py), and other
-    services' projections skip it as an event type they do not follow."""
-
-    event_type: Literal["SchemeCovered"] = "SchemeCovered"
-    scheme_id: UUID
-    contract_id: UUID
-    starts_on: date
-    ends_on: date | None = None
 
 
 @dataclass(frozen=True)

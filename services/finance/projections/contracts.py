@@ -1,10 +1,9 @@
-"""The finance service's own facts as tables: contracts with their price and funding history, budgets, the costs it
-has published, and the outcomes that release payment by results.
+"""The finance service's own facts as tables: contracts with their price and funding history and budgets; and the
+outcomes that release payment by results.
 
 `contracts`, `contract_prices`, `contract_funding` and `budgets` follow the finance store; `outcome_results`
 follows the outcomes stream (an outcome achieved at an episode's departure releases the support held back on the
-stay with the episode's id); `published_costs` keeps the last `CostAccrued` of each stay and month, so the monthly
-run publishes only what is new or changed.
+stay with the episode's id).
 """
 
 from __future__ import annotations
@@ -20,7 +19,6 @@ from shared.contracts.finance import (
     ContractAgreed,
     ContractFundingChanged,
     ContractPriceChanged,
-    CostAccrued,
     FundingShare,
     Package,
     PaymentByResults,
@@ -105,25 +103,6 @@ class OutcomeResults(Projection):
             "INSERT INTO outcome_results VALUES ($1, $2, $3, $4) ON CONFLICT (stay_id, outcome) DO NOTHING",
             [(event.episode_id, outcome.value, result.value, event.event_id)
              for outcome, result in event.results.items()])
-
-
-class PublishedCosts(Projection):
-    """The last cost published for each stay and month (a later CostAccrued of the same aggregate replaces it)."""
-
-    name = "published_costs"
-    follows = {"finance": event_types([CostAccrued])}
-    tables = ["CREATE TABLE IF NOT EXISTS published_costs (stay_id uuid NOT NULL, month date NOT NULL,"
-              " case_id uuid NOT NULL, cost jsonb NOT NULL, held_back bigint NOT NULL, days int NOT NULL,"
-              " version int NOT NULL, PRIMARY KEY (stay_id, month))"]
-
-    async def apply_one(self, conn: asyncpg.Connection, recorded: Recorded) -> None:
-        event = recorded.event
-        await conn.execute(
-            "INSERT INTO published_costs VALUES ($1, $2, $3, $4::jsonb, $5, $6, $7) ON CONFLICT (stay_id, month)"
-            " DO UPDATE SET cost = excluded.cost, held_back = excluded.held_back, days = excluded.days,"
-            " version = excluded.version WHERE published_costs.version < excluded.version",
-            event.stay_id, event.month, event.case_id, event.cost.model_dump_json(), event.held_back, event.days,
-            event.aggregate_version)
 
 
 async def contracts_in_force(conn: asyncpg.Connection, schema: str = "finance") -> list[Contract]:

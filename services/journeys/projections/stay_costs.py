@@ -36,8 +36,9 @@ class StayCosts(Projection):
 async def costs_of_case(conn: asyncpg.Connection, case_id) -> dict[str, dict]:
     """Each stay's cost so far (pence, by part), keyed by the stay's id (the event that began it)."""
     rows = await conn.fetch(
-        "SELECT stay_id, sum(days) AS days, sum(rent) AS rent, sum(service_charge) AS service_charge,"
-        " sum(support) AS support, sum(held_back) AS held_back, max(month) AS to_month,"
+        "SELECT stay_id, sum(days)::bigint AS days, sum(rent)::bigint AS rent,"
+        " sum(service_charge)::bigint AS service_charge, sum(support)::bigint AS support,"
+        " sum(held_back)::bigint AS held_back, max(month) AS to_month,"
         " array_agg(event_id ORDER BY month) AS cost_events"
         " FROM journeys.stay_costs WHERE case_id = $1 GROUP BY stay_id", case_id)
     return {str(row["stay_id"]): {
