@@ -11,7 +11,8 @@
   scheme), so schemes are comparable [000 slide 22].
 - **Forecast** (Kent's 2013-14 forecast table [004]): per service type, the budget for the financial year, the
   forecast outturn (actual to date + committed to the year end from live stays and block contracts), the variance,
-  the budgeted capacity units and the usage of block units to date.
+  the budgeted capacity units and the usage of block units to date; and a row for individual service funds (spent
+  to date, and the balance of funds still running, committed).
 """
 
 from __future__ import annotations
@@ -27,10 +28,17 @@ import asyncpg
 
 from services.finance import costing
 from services.finance.costing import Accrual, Contract, Stay
-from services.finance.projections.contracts import achieved_outcomes, contracts_in_force
+from services.finance.projections.contracts import (
+    achieved_outcomes,
+    contracts_in_force,
+    fund_balances,
+    fund_spending,
+)
 from services.finance.projections.stays import stays_between
 from shared.contracts.outcomes import ServiceType
 
+FUNDS = "individual_service_funds"
+"""The forecast's row of money held in individual service funds: spent to date, and still unspent (committed)."""
 BREAKDOWNS = ("stream", "part", "scheme", "contract", "district", "service_type", "month")
 
 
@@ -44,6 +52,8 @@ class Ledger:
     rows: dict[UUID, Any]
     contracts: list[Contract]
     released: frozenset[UUID]
+    fund_spending: list[Any] = field(default_factory=list)
+    """Money spent from individual service funds in the period (each with its fund's stream)."""
 
     def accruals(self) -> list[Accrual]:
         return costing.accrue(self.stays, self.contracts, self.first_day, self.last_day, released=self.released)
@@ -62,7 +72,9 @@ async def ledger(conn: asyncpg.Connection, first_day: date, last_day: date, *, d
         if contract and contract.payment_by_results and \
                 contract.payment_by_results.outcome.value in achieved.get(stay.stay_id, ()):
             released.add(stay.stay_id)
-    return Ledger(first_day, last_day, stays, {row["stay_id"]: row for row in rows}, contracts, frozenset(released))
+    spending = [] if case_id else await fund_spending(conn, first_day, last_day, district, schema)
+    return Ledger(first_day, last_day, stays, {row["stay_id"]: row for row in rows}, contracts, frozenset(released),
+                  spending)
 
 
 def stay_of(row: Any) -> Stay:
@@ -145,7 +157,8 @@ def block_costs(book: Ledger, accruals: Iterable[Accrual] | None = None) -> list
 
 
 def spend_by_stream(book: Ledger) -> dict[str, int]:
-    """Pence per funding stream: the accruals' shares, plus each block's voids split by its shares."""
+    """Pence per funding stream: the accruals' shares, each block's voids split by its shares, and the individual
+    service funds' spending."""
     accruals = book.accruals()
     streams: Counter[str] = Counter()
     for accrual in accruals:
@@ -154,6 +167,8 @@ def spend_by_stream(book: Ledger) -> dict[str, int]:
     for block in block_costs(book, accruals):
         shares = contracts[block.contract_id].funding_on(book.last_day)
         streams.update({stream.value: pence for stream, pence in costing.split(block.void_cost, shares).items()})
+    for spent in book.fund_spending:
+        streams[spent["stream"]] += spent["amount"]
     return dict(sorted(streams.items()))
 
 
@@ -235,6 +250,10 @@ async def forecast(conn: asyncpg.Connection, year: int, today: date, schema: str
             found.actual_to_date += block.contract_value
             found.contracted_unit_days += block.contracted_unit_days
             found.occupied_unit_days += min(block.occupied_unit_days, block.contracted_unit_days)
+        if spent := sum(row["amount"] for row in book.fund_spending):
+            row(FUNDS).actual_to_date += spent
+    if unspent := await fund_balances(conn, to_date, schema):
+        row(FUNDS).committed += unspent
     if to_date < last:
         live = await ledger(conn, to_date + timedelta(days=1), last, schema=schema)
         for service_type in ServiceType:

@@ -21,6 +21,8 @@ from shared.contracts.finance import (
     ContractAgreed,
     ContractPriceChanged,
     FundingShare,
+    IndividualServiceFundAgreed,
+    IndividualServiceFundSpent,
     Package,
     PaymentByResults,
     Procurement,
@@ -192,3 +194,23 @@ async def test_the_forecast_table_is_actual_to_date_plus_committed_to_the_year_e
     assert row["variance"] == row["forecast"] - 500_000
     assert row["usage_percent"] == 0.0 and row["capacity_units"] == 2
     assert table["total"]["forecast"] == row["forecast"]
+
+
+async def test_an_individual_service_fund_is_spent_against_and_shows_in_spend_and_the_forecast(books):
+    fund_id, case_id, person_ref = uuid4(), uuid4(), uuid4()
+    envelope = {"aggregate_id": fund_id, "case_id": case_id, "person_ref": person_ref, "district": "maidstone"}
+    agreed = IndividualServiceFundAgreed(**envelope, aggregate_version=1, occurred_at=at(date(2013, 5, 1)),
+                                         fund_id=fund_id, amount=100_000, stream="leaving_care",
+                                         starts_on=date(2013, 5, 1), ends_on=date(2014, 4, 30))
+    spent = IndividualServiceFundSpent(**envelope, aggregate_version=2, occurred_at=at(date(2013, 6, 2)),
+                                       fund_id=fund_id, amount=30_000, spent_on=date(2013, 6, 2),
+                                       purpose="education_or_training")
+    await books.apply(agreed, spent)
+
+    spend = reports.spend_by_stream(await books.ledger(date(2013, 6, 1), date(2013, 6, 30)))
+    table = await books.forecast(2013, today=date(2013, 9, 30))
+
+    assert spend == {"leaving_care": 30_000}
+    [row] = table["rows"]
+    assert (row["service_type"], row["actual_to_date"], row["committed"], row["forecast"]) == (
+        "individual_service_funds", 30_000, 70_000, 100_000)

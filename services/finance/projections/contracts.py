@@ -1,4 +1,5 @@
-"""The finance service's own facts as tables: contracts with their price and funding history and budgets; and the
+"""The finance service's own facts as tables: contracts with their price and funding history, budgets, individual
+service funds and their spending; and the
 outcomes that release payment by results.
 
 `contracts`, `contract_prices`, `contract_funding` and `budgets` follow the finance store; `outcome_results`
@@ -20,6 +21,8 @@ from shared.contracts.finance import (
     ContractFundingChanged,
     ContractPriceChanged,
     FundingShare,
+    IndividualServiceFundAgreed,
+    IndividualServiceFundSpent,
     Package,
     PaymentByResults,
     PriceBasis,
@@ -33,7 +36,8 @@ class Contracts(Projection):
     """Contracts and budgets from the finance store; each history row is keyed by the event that made it."""
 
     name = "contracts"
-    follows = {"finance": event_types([ContractAgreed, ContractPriceChanged, ContractFundingChanged, BudgetSet])}
+    follows = {"finance": event_types([ContractAgreed, ContractPriceChanged, ContractFundingChanged, BudgetSet,
+                                       IndividualServiceFundAgreed, IndividualServiceFundSpent])}
     tables = [
         "CREATE TABLE IF NOT EXISTS contracts ("
         " contract_id uuid PRIMARY KEY, provider_id uuid NOT NULL, name text NOT NULL, district text NOT NULL,"
@@ -49,6 +53,10 @@ class Contracts(Projection):
         "CREATE TABLE IF NOT EXISTS budgets ("
         " budget_id uuid PRIMARY KEY, financial_year int NOT NULL, service_type text NOT NULL, client_group text,"
         " amount bigint NOT NULL, capacity_units int, version int NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS funds (fund_id uuid PRIMARY KEY, case_id uuid NOT NULL, district text NOT NULL,"
+        " stream text NOT NULL, amount bigint NOT NULL, starts_on date NOT NULL, ends_on date NOT NULL)",
+        "CREATE TABLE IF NOT EXISTS fund_spending (event_id uuid PRIMARY KEY, fund_id uuid NOT NULL,"
+        " amount bigint NOT NULL, spent_on date NOT NULL, purpose text NOT NULL)",
     ]
 
     async def apply_one(self, conn: asyncpg.Connection, recorded: Recorded) -> None:
@@ -67,6 +75,14 @@ class Contracts(Projection):
             await self._price(conn, recorded, event.effective_from, event.package)
         elif isinstance(event, ContractFundingChanged):
             await self._funding(conn, recorded, event.effective_from, event.funding)
+        elif isinstance(event, IndividualServiceFundAgreed):
+            await conn.execute("INSERT INTO funds VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (fund_id) DO NOTHING",
+                               event.fund_id, event.case_id, event.district, event.stream.value, event.amount,
+                               event.starts_on, event.ends_on)
+        elif isinstance(event, IndividualServiceFundSpent):
+            await conn.execute("INSERT INTO fund_spending VALUES ($1, $2, $3, $4, $5)"
+                               " ON CONFLICT (event_id) DO NOTHING", event.event_id, event.fund_id, event.amount,
+                               event.spent_on, event.purpose)
         elif isinstance(event, BudgetSet):
             await conn.execute(
                 "INSERT INTO budgets VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (budget_id) DO UPDATE SET"
@@ -135,3 +151,20 @@ async def achieved_outcomes(conn: asyncpg.Connection, stay_ids: list, schema: st
     for row in rows:
         achieved.setdefault(row["stay_id"], set()).add(row["outcome"])
     return achieved
+
+
+async def fund_spending(conn: asyncpg.Connection, first_day: Any, last_day: Any, district: str | None = None,
+                        schema: str = "finance") -> list[asyncpg.Record]:
+    """Money spent from individual service funds between the two days (both included), with each fund's stream."""
+    return list(await conn.fetch(
+        f"SELECT s.*, f.stream, f.case_id, f.district FROM {schema}.fund_spending s JOIN {schema}.funds f"
+        " USING (fund_id) WHERE s.spent_on BETWEEN $1 AND $2 AND ($3::text IS NULL OR f.district = $3)",
+        first_day, last_day, district))
+
+
+async def fund_balances(conn: asyncpg.Connection, running_on: Any, schema: str = "finance") -> int:
+    """Pence still unspent in the funds running on the day (committed to their young people)."""
+    return await conn.fetchval(
+        f"SELECT coalesce(sum(f.amount - coalesce((SELECT sum(amount) FROM {schema}.fund_spending s"
+        " WHERE s.fund_id = f.fund_id), 0)), 0)::bigint"
+        f" FROM {schema}.funds f WHERE f.ends_on >= $1", running_on)
