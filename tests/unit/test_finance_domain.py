@@ -19,6 +19,7 @@ from services.finance.domain import (
     BUDGET_NAMESPACE,
     SCHEME_COVER_NAMESPACE,
     BlockContractWithoutUnits,
+    BlockPricedPerHour,
     Budget,
     Contract,
     ContractEndsBeforeItStarts,
@@ -176,11 +177,14 @@ def test_an_open_ended_contract_covers_every_day_from_its_start():
     ({"procurement": Procurement.block_gross, "contracted_units": None}, BlockContractWithoutUnits),
     ({"procurement": Procurement.block_subsidy, "contracted_units": None}, BlockContractWithoutUnits),
     ({"basis": PriceBasis.per_support_hour, "package": PACKAGE}, SupportHourPriceWithRent),
+    ({"procurement": Procurement.block_gross, "contracted_units": 3, "basis": PriceBasis.per_support_hour,
+      "package": Package(support=2_500)}, BlockPricedPerHour),
     ({"scheme_ids": [UUID(int=7), UUID(int=7)]}, SchemeNamedTwice),
     ({"occurred_at": TOMORROW}, EventDatedInTheFuture),
     ({"district": "atlantis"}, UnknownDistrict),
 ], ids=["shares sum to 90%", "shares sum to 110%", "a stream twice", "no stream", "ends before it starts",
-        "block gross without units", "block subsidy without units", "per support hour with rent", "a scheme twice",
+        "block gross without units", "block subsidy without units", "per support hour with rent",
+        "a block priced per hour", "a scheme twice",
         "dated in the future", "unknown district"])
 def test_a_contract_breaking_a_rule_is_refused_by_name_and_saves_nothing(terms: dict, error: type):
     store = in_memory_finance()

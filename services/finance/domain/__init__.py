@@ -10,6 +10,7 @@ from .base import FinanceAggregate, check_dated, check_district, check_funding, 
 from .budget import BUDGET_NAMESPACE, Budget, Setting, budget_id_for, financial_year_of
 from .contract import (
     BlockContractWithoutUnits,
+    BlockPricedPerHour,
     Contract,
     ContractEndsBeforeItStarts,
     DatedFunding,
@@ -49,7 +50,8 @@ KINDS: tuple[type[FinanceAggregate], ...] = (Contract, SchemeCover, Budget, Indi
 
 __all__ = [
     "StayMonthCost", "stay_cost_id",
-    "BUDGET_NAMESPACE", "KINDS", "SCHEME_COVER_NAMESPACE", "BlockContractWithoutUnits", "Budget", "Contract",
+    "BUDGET_NAMESPACE", "KINDS", "SCHEME_COVER_NAMESPACE", "BlockContractWithoutUnits", "BlockPricedPerHour",
+    "Budget", "Contract",
     "ContractEndsBeforeItStarts", "Cover", "DatedFunding", "DatedPackage", "DistrictNotInForce",
     "EventDatedInTheFuture", "FinanceAggregate", "FinanceConflict", "FinanceRefused", "FundEndsBeforeItStarts",
     "FundOverspent", "FundingAfterContract", "FundingBeforeContract", "FundingSharesNotWhole",

@@ -66,6 +66,9 @@ def check_terms(*, procurement: Procurement, scheme_ids: Sequence[UUID], starts_
     if procurement.is_block and contracted_units is None:
         raise BlockContractWithoutUnits(f"a {procurement} contract says how many units it pays for whatever the "
                                         "occupancy (contracted_units)", field="contracted_units")
+    if procurement.is_block and basis is not PriceBasis.per_unit_week:
+        raise BlockPricedPerHour(f"a {procurement} contract pays for units whatever the occupancy: price it per unit "
+                                 "per week", field="basis")
     check_basis(basis, package)
     if len(set(scheme_ids)) != len(scheme_ids):
         raise SchemeNamedTwice("the contract names a scheme more than once", field="scheme_ids")
@@ -193,6 +196,10 @@ class ContractEndsBeforeItStarts(FinanceRefused):
 
 class BlockContractWithoutUnits(FinanceRefused):
     """A block contract says how many units it pays for whatever the occupancy."""
+
+
+class BlockPricedPerHour(FinanceRefused):
+    """A block contract is priced per unit per week (it pays for units, used or not)."""
 
 
 class SupportHourPriceWithRent(FinanceRefused):
