@@ -1,5 +1,6 @@
 """The cost run: publishes what each stay cost in each month as `CostAccrued` events, so the journeys service can put
-a cost on every step of a journey. It runs when the service starts and every hour, for the months that have ended
+a cost on every step of a journey. It runs when the service starts (every month since the first stay) and every hour
+(the months of the last 400 days), for the months that have ended
 (`POST /cost-run?through=` runs it at once, to any day: a month not over is published to that day, and published
 again, changed, by a later run). A month whose cost is what was published already publishes nothing; one whose
 cost changed (a price changed back in time, payment by results released) publishes a new `CostAccrued` for that
@@ -24,6 +25,9 @@ from shared.service import ServiceRuntime
 log = logging.getLogger(__name__)
 
 RUN_EVERY_SECONDS = 3600
+RECENT_DAYS = 400
+"""After the first run since the service started, each hourly run recosts only the months of the last 400 days (a
+price changed further back is published by `POST /cost-run?since=`, or at the next start)."""
 RUNNER = "casetrack:cost-run"
 
 
@@ -61,12 +65,15 @@ def end_of_last_month(today: date) -> date:
     return today.replace(day=1) - timedelta(days=1)
 
 
-async def run_costs(runtime: ServiceRuntime, through: date | None = None) -> tuple[int, int]:
-    """Publish every stay's monthly cost up to `through` (default: the end of last month); (events recorded, the
-    store's position)."""
+async def run_costs(runtime: ServiceRuntime, through: date | None = None,
+                    since: date | None = None) -> tuple[int, int]:
+    """Publish every stay's monthly cost from the month of `since` (default: of the first stay ever) up to `through`
+    (default: the end of last month); (events recorded, the store's position)."""
     through = through or end_of_last_month(datetime.now(UTC).date())
     async with runtime.pool.acquire() as conn:
         first = await conn.fetchval("SELECT min(first_night) FROM finance.stays")
+        if first is not None and since is not None:
+            first = max(first, since)
         if first is None or first > through:
             return 0, 0
         book = await reports.ledger(conn, first.replace(day=1), through)
@@ -82,9 +89,11 @@ async def start_cost_run(runtime: ServiceRuntime, _js: JetStreamContext) -> None
     """Run at start, then every hour, for as long as the service runs."""
 
     async def every_hour() -> None:
+        since: date | None = None  # the first run since the start: every month
         while True:
             try:
-                recorded, _ = await run_costs(runtime)
+                recorded, _ = await run_costs(runtime, since=since)
+                since = datetime.now(UTC).date() - timedelta(days=RECENT_DAYS)
                 if recorded:
                     log.info("cost run: %s stay-months published", recorded)
             except Exception as error:  # noqa: BLE001 - the next run tries again

@@ -29,7 +29,7 @@ WRITERS = 8
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[System]:
     settings = system_settings(tmp_path_factory.mktemp("stack")).model_copy(  # the load here is not rate limited
         update={"write_rate_per_minute": 600_000, "write_burst": 10_000})
-    running = System(settings, services=["referral", "placement", "journeys"])
+    running = System(settings, services=["referral", "placement", "finance", "journeys"])
     running.start()
     yield running
     running.stop()

@@ -117,9 +117,11 @@ CostRunner = requires(Role.finance_officer, Role.admin)
 async def run_the_costs(runtime: Runtime, _: CostRunner,
                         through: Annotated[Day | None, Query(description="The last day costed; default: the end of "
                                                                          "last month")] = None,
+                        since: Annotated[Day | None, Query(description="Recost from this day's month; default: from "
+                                                                       "the first stay")] = None,
                         after: After = None) -> dict[str, Any]:
     """Publish each stay's cost per month up to `through` as CostAccrued events (new or changed months only; the
     service also does this every hour for the months that have ended)."""
     await runtime.wait_for_positions(after or [])
-    recorded, position = await run_costs(runtime, through)
+    recorded, position = await run_costs(runtime, through, since)
     return {"published": recorded, "position": f"finance:{position}"}
