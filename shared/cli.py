@@ -348,6 +348,99 @@ def districts(
     console.print(table)
 
 
+export_app = typer.Typer(help="Write the journeys for process mining (OCEL 2.0 JSON or XES), read from the journeys "
+                              "service's read models straight from PostgreSQL: `casetrack up` must be running, or "
+                              "CASETRACK_DATABASE_URL be set. Pseudonymous: ids and coded facts, never a name.",
+                         no_args_is_help=True)
+app.add_typer(export_app, name="export")
+ExportPath = Annotated[str, typer.Argument(help="the file to write (owner-only)")]
+ExportDistrict = Annotated[str | None, typer.Option(help="only the cases of this district, e.g. preston")]
+FirstDay = Annotated[str | None, typer.Option("--from", help="only cases referred on or after this day (YYYY-MM-DD)")]
+LastDay = Annotated[str | None, typer.Option("--to", help="only cases referred on or before this day (YYYY-MM-DD)")]
+AsOf = Annotated[str | None, typer.Option("--as-of", help="as known at the end of this day (YYYY-MM-DD): events "
+                                                          "recorded later are left out")]
+
+
+@export_app.command("ocel", help="Write OCEL 2.0 JSON: young people, cases, placements, schemes, providers and "
+                                 "floating support episodes, each event related to them with a qualifier.")
+def export_ocel(path: ExportPath, district: ExportDistrict = None, first_day: FirstDay = None,
+                last_day: LastDay = None, as_of: AsOf = None) -> None:
+    import json
+
+    from services.journeys.exports import ocel_of
+
+    journeys = _read_journeys(district, first_day, last_day, as_of)
+    document = ocel_of(journeys)
+    _write_export(path, json.dumps(document, indent=1) + "\n")
+    console.print(f"wrote {len(document['events'])} events, {len(document['objects'])} objects to {path}",
+                  highlight=False)
+
+
+@export_app.command("xes", help="Write XES: a trace per case, an event per step of its journey.")
+def export_xes(path: ExportPath, district: ExportDistrict = None, first_day: FirstDay = None,
+               last_day: LastDay = None, as_of: AsOf = None) -> None:
+    from services.journeys.exports import xes_of
+
+    journeys = _read_journeys(district, first_day, last_day, as_of)
+    _write_export(path, xes_of(journeys))
+    console.print(f"wrote {sum(len(j.steps) for j in journeys)} events, {len(journeys)} traces (cases) to {path}",
+                  highlight=False)
+
+
+def _read_journeys(district: str | None, first_day: str | None, last_day: str | None, as_of: str | None) -> list:
+    """The journeys chosen, from the database of the settings (or of `casetrack up`); one line and exit if not."""
+    import asyncio
+    from datetime import date
+
+    import asyncpg
+
+    from services.journeys.exports import read_journeys
+    from shared.contracts.vocabulary import UnknownDistrict, known_district
+    from shared.devservers import Postgres
+
+    settings = load_settings()
+    days = {}
+    for option, given in (("--from", first_day), ("--to", last_day), ("--as-of", as_of)):
+        try:
+            days[option] = date.fromisoformat(given) if given else None
+        except ValueError:
+            err.print(f"casetrack: {option} takes a day as YYYY-MM-DD, not {given!r}")
+            raise typer.Exit(2) from None
+    try:
+        district = known_district(district) if district else None
+    except UnknownDistrict as error:
+        err.print(f"casetrack: {error}")
+        raise typer.Exit(2) from None
+    if not settings.database_url and not (settings.data_dir / "pg").is_dir():
+        err.print(f"casetrack: no PostgreSQL of casetrack up in {settings.data_dir}: start casetrack up, or set "
+                  "CASETRACK_DATABASE_URL")
+        raise typer.Exit(2)
+    url = settings.database_url or Postgres(settings.data_dir / "pg", settings.postgres_port, settings.host).url
+
+    async def read() -> list:
+        conn = await asyncpg.connect(url, timeout=10)
+        try:
+            return await read_journeys(conn, district=district, first_day=days["--from"], last_day=days["--to"],
+                                       as_of=days["--as-of"])
+        finally:
+            await conn.close()
+
+    try:
+        return asyncio.run(read())
+    except (OSError, asyncpg.PostgresError) as error:
+        err.print(f"[red]casetrack: could not read the journeys: {type(error).__name__} {error}[/red]",
+                  highlight=False)
+        raise typer.Exit(1) from None
+
+
+def _write_export(path: str, text: str) -> None:
+    import os
+
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as written:
+        written.write(text)
+
+
 @app.command(help="Write the event JSON Schemas and the AsyncAPI document under docs/.")
 def docs(folder: Annotated[str, typer.Option(help="where to write")] = "docs") -> None:
     from pathlib import Path
