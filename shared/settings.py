@@ -146,6 +146,9 @@ class Settings(BaseSettings):
     outcomes_rules_file: Path | None = None
     """The outcomes service's measuring rules (TOML: service types, KPI targets and exclusions, return windows, each
     dated); unset = the shipped `services/outcomes/rules.toml`. Read when the outcomes service starts."""
+    small_number_threshold: int = Field(5, ge=1)
+    """Analyst outputs hide any count of fewer young people than this (and enough others that totals cannot
+    reveal it): see services/journeys/pathways.py."""
     write_rate_per_minute: int = Field(600, ge=1)
     """Writes a token's subject may make a minute, on average, in each service process (then 429)."""
     write_burst: int = Field(120, ge=1)

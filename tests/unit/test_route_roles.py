@@ -63,6 +63,9 @@ EXPECTED: dict[tuple[str, str, str], set[Role]] = {
     ("placement", "GET", "/destinations-not-known"): WATCHING_CASES,
     ("journeys", "GET", "/journeys/{case_id}"): {R.analyst, R.commissioner, R.auditor, R.district_officer, R.admin},
     ("journeys", "GET", "/journey-reads"): {R.admin},
+    ("journeys", "GET", "/pathway-map"): {R.analyst, R.commissioner, R.district_officer, R.admin},
+    ("journeys", "GET", "/young-people/{person_ref}/journey"): {R.analyst, R.commissioner, R.auditor,
+                                                                R.district_officer, R.admin},
     ("journeys", "GET", "/cases-by-district"): {R.analyst, R.commissioner, R.finance_officer, R.auditor,
                                                 R.district_officer, R.childrens_services, R.admin},
     **{("journeys", "GET", path): {R.analyst, R.commissioner, R.childrens_services, R.district_officer, R.admin}

@@ -2,8 +2,9 @@
 
 from fastapi import APIRouter
 
-from services.journeys.api import journeys, status
+from services.journeys.api import journeys, pathways, status
 
 router = APIRouter()
 router.include_router(journeys.router)
+router.include_router(pathways.router)
 router.include_router(status.router)

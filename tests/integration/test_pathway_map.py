@@ -1,0 +1,223 @@
+"""The pathway map and a young person's journey read from the journeys read models on real PostgreSQL: the
+hand-written set's events (and their stays' costs) applied through the `journeys` and `stay_costs` projections as
+their runners would, in the order they were recorded; then the queries and the routes, every expectation computed
+by hand. `as_of` leaves out a departure and a person link recorded late."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import asyncpg
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from services.journeys.api import router
+from services.journeys.api.journeys import prepare_journey_reads
+from services.journeys.pathway_queries import Chosen, pathway_map_of, young_person_journey
+from services.journeys.projections.journeys import JourneyProjection
+from services.journeys.projections.stay_costs import StayCosts
+from shared.contracts import Event
+from shared.errors import map_domain_errors
+from shared.projections import Recorded, prepare_projection
+from shared.settings import Settings
+from shared.web import today_utc
+from tests.unit.pathway_builders import TODAY, AYoungPerson, d, the_hand_written_set
+from tests.unit.tokens import bearer, trusting_test_tokens
+
+LATE = {"bed_and_breakfast_end_recorded": d(8, 20), "link_recorded": d(9, 1)}
+"""The B&B stay's planned end (5 May) recorded on 20 August; the Dover case linked to its person (2 August) recorded
+on 1 September."""
+
+
+async def apply(pool: asyncpg.Pool, schema: str, events: list[Event]) -> None:
+    """Apply events through the journeys and stay_costs projections in the order they were recorded, each with its
+    sequence in its service's stream."""
+    projections = [JourneyProjection(), StayCosts()]
+    sequences: dict[str, int] = {}
+    batch = []
+    for event in sorted(events, key=lambda event: event.recorded_at):
+        sequences[event.service] = sequences.get(event.service, 0) + 1
+        sequence = sequences[event.service]
+        batch.append(Recorded(event, f"CASETRACK_{event.service.upper()}", sequence, sequence))
+    async with pool.acquire() as conn:
+        for projection in projections:
+            await prepare_projection(conn, schema, projection)
+        async with conn.transaction():
+            await conn.execute(f"SET LOCAL search_path TO {schema}")
+            for projection in projections:
+                await projection.apply(conn, [r for r in batch
+                                              if r.event.event_type in projection.follows.get(r.event.service, ())])
+
+
+@pytest.fixture
+async def people(pool, schema) -> list[AYoungPerson]:
+    people = the_hand_written_set(**LATE)
+    await apply(pool, schema, [event for person in people for event in [*person.events, *person.costs]])
+    return people
+
+
+async def map_of(pool, schema, threshold: int = 1, **chosen):
+    async with pool.acquire() as conn:
+        return await pathway_map_of(conn, Chosen(**chosen), threshold=threshold, today=TODAY, schema=schema)
+
+
+def by_variant(pathways) -> dict[tuple[str, ...], object]:
+    return {row.variant: row for row in pathways.variants}
+
+
+async def test_the_pathway_map_of_every_journey_with_its_stays_costs(people, pool, schema):
+    pathways = await map_of(pool, schema)
+
+    rows = by_variant(pathways)
+    assert {variant: (row.young_people, row.median_days, row.mean_cost_pence) for variant, row in rows.items()} == {
+        person.variant: (1, float(person.days), person.cost_pence) for person in people}
+    assert (pathways.total.young_people, pathways.total.median_days, pathways.total.p90_days) == (6, 233.0, 356)
+    assert (pathways.total.mean_cost_pence, pathways.total.median_cost_pence,
+            pathways.total.cost_per_planned_move_on_pence) == (162_917, 113_750, 244_375)
+    assert (pathways.total.planned_move_on_percent, pathways.total.breakdowns_per_100_placements) == (66.7, 16.7)
+
+
+async def test_at_five_every_lone_variant_is_hidden_and_the_total_shown(people, pool, schema):
+    pathways = await map_of(pool, schema, threshold=5)
+
+    assert [row.young_people for row in pathways.variants] == [None] * 6
+    assert (pathways.total.young_people, pathways.transitions) == (6, [])
+
+
+async def test_as_of_a_day_leaves_out_what_was_recorded_after_it(people, pool, schema):
+    step_down, breakdown, _, bnb, _, linked = people
+    pathways = await map_of(pool, schema, as_of=d(8, 15))
+
+    rows = by_variant(pathways)
+    # the B&B stay's end, recorded 20 August, is not known: the stay is open on 15 August (1 April + 136 days)
+    bnb_then = rows[("presentation", "emergency:bed_and_breakfast", "emergency:emergency_assessment_bed")]
+    assert (bnb_then.young_people, bnb_then.median_days, bnb_then.planned_move_on_percent) == (1, 136.0, 0.0)
+    # the link, recorded 1 September, is not known: the Dover case is someone else's, the Maidstone one alone
+    assert rows[("presentation", "prevention")].median_days == 15.0
+    assert rows[("presentation", "assessment", "panel", "supported:supported_lodgings")].young_people == 1
+    # the breakdown's core 24/7 stay: May's cost is known by then, October's is not
+    assert rows[breakdown.variant].mean_cost_pence == 120_000 + 100_000
+    # the step down: its end (28 September) had not happened
+    assert ("presentation", "assessment", "panel", "emergency:emergency_assessment_bed", "supported:foyer",
+            "move_on:private_rented_with_support") in rows
+    assert pathways.total.young_people == 7
+
+    later = by_variant(await map_of(pool, schema, as_of=d(9, 1)))
+    assert bnb.variant in later and linked.variant in later and step_down.variant not in later
+
+
+async def test_the_district_filter_keeps_each_districts_cases(people, pool, schema):
+    dover = await map_of(pool, schema, district="dover")
+    maidstone = await map_of(pool, schema, district="maidstone")
+
+    assert {row.variant: row.median_days for row in dover.variants} == {
+        people[3].variant: 35.0,
+        ("presentation", "assessment", "panel", "supported:supported_lodgings"): 153.0}  # 1 August to today
+    assert dover.total.young_people == 2
+    assert by_variant(maidstone)[("presentation", "prevention")].median_days == 15.0
+    assert maidstone.total.young_people == 5
+
+
+async def test_cohort_gateway_and_referral_period_filters(people, pool, schema):
+    care_leavers = await map_of(pool, schema, cohort="care_leaver")
+    leaving_care_team = await map_of(pool, schema, gateway="leaving_care_team")
+    february = await map_of(pool, schema, referred_from=d(2, 1), referred_to=d(3, 1))
+
+    assert [row.variant for row in care_leavers.variants] == [people[4].variant]
+    assert [row.variant for row in leaving_care_team.variants] == [people[4].variant]
+    assert {row.variant for row in february.variants} == {people[1].variant, people[2].variant}
+
+
+async def test_a_linked_young_persons_journey_is_every_case_in_one_timeline(people, pool, schema):
+    linked = people[-1]
+    async with pool.acquire() as conn:
+        journey = await young_person_journey(conn, linked.person_ref, today=TODAY, schema=schema)
+        dover = await young_person_journey(conn, linked.person_ref, today=TODAY, district="dover", schema=schema)
+
+    assert [case["district"] for case in journey["cases"]] == ["maidstone", "dover"]
+    assert [(s["event_type"], s["stage"]) for s in journey["steps"]] == [
+        ("ReferralMade", "presentation"), ("MediationAttempted", "prevention"), ("MediationConcluded", "prevention"),
+        ("CaseClosed", None), ("ReferralMade", "re_presentation"), ("RestrictedFlagRaised", None),
+        ("PersonLinked", None), ("AssessmentCompleted", "assessment"), ("PanelDecisionMade", "panel"),
+        ("PlacementStarted", "supported")]  # the flag and the link happened together: the link was recorded later
+    assert journey["steps"][5]["facts"]["flag"] == "restricted"
+    assert (journey["steps"][-1]["cost"]["pence"], journey["cost_pence"]) == (40_000, 40_000)
+    assert (journey["variant"], journey["end_to_end_days"], journey["open"]) == (list(linked.variant), 356, True)
+    assert [case["district"] for case in dover["cases"]] == ["dover"]
+    assert dover["variant"] == ["presentation", "assessment", "panel", "supported:supported_lodgings"]
+
+
+# -- the routes ---------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class StandInRuntime:
+    """What the journeys routes use of a ServiceRuntime."""
+
+    pool: asyncpg.Pool
+    schema: str
+    settings: Settings
+
+    async def wait_for_positions(self, positions: list[str], *projections: str) -> None:
+        return None
+
+
+@pytest.fixture
+async def client(people, pool, schema) -> AsyncIterator[httpx.AsyncClient]:
+    app = FastAPI()
+    map_domain_errors(app)
+    app.include_router(router)
+    app.state.runtime = runtime = StandInRuntime(pool, schema, Settings(environment="test", small_number_threshold=2))
+    await prepare_journey_reads(runtime, None)
+    app.dependency_overrides[today_utc] = lambda: TODAY
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=trusting_test_tokens(app)),
+                                 base_url="http://journeys") as client:
+        yield client
+
+
+async def test_the_pathway_map_route_in_json_and_csv_with_the_threshold_of_the_settings(client):
+    answer = await client.get("/pathway-map", headers=bearer("analyst"))
+    csv = await client.get("/pathway-map", params={"format": "csv", "as_of": "2025-08-15"},
+                           headers=bearer("commissioner"))
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["threshold"] == 2 and answer.json()["total"]["young_people"] == 6
+    assert [row["young_people"] for row in answer.json()["variants"]] == [None] * 6
+    assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
+    assert csv.text.splitlines()[0].startswith("kind,variant,young_people,suppressed")
+    assert "total,,7,False" in csv.text
+
+
+async def test_a_district_officer_maps_their_own_district_only(client):
+    own = await client.get("/pathway-map", headers=bearer("district_officer", district="dover"))
+    other = await client.get("/pathway-map", params={"district": "maidstone"},
+                             headers=bearer("district_officer", district="dover"))
+
+    assert own.json()["total"]["young_people"] == 2
+    assert other.status_code == 403
+
+
+async def test_a_young_persons_journey_read_is_recorded_and_a_district_officer_sees_their_districts_cases(
+        client, people, pool, schema):
+    linked = people[-1]
+    path = f"/young-people/{linked.person_ref}/journey"
+    officer = await client.get(path, headers=bearer("district_officer", district="dover", subject="officer-1"))
+    elsewhere = await client.get(f"/young-people/{people[1].person_ref}/journey",
+                                 headers=bearer("district_officer", district="dover"))
+    auditor = await client.get(path, headers=bearer("auditor"))
+    audited = await client.get(path, params={"reason": "complaint 42"}, headers=bearer("auditor", subject="aud-1"))
+    unknown = await client.get(f"/young-people/{people[0].cases[0].case_id}/journey", headers=bearer("analyst"))
+
+    assert officer.status_code == 200 and [c["district"] for c in officer.json()["cases"]] == ["dover"]
+    assert elsewhere.status_code == 403
+    assert auditor.status_code == 422 and auditor.json()["detail"][0]["type"] == "reason_required"
+    assert audited.status_code == 200 and len(audited.json()["cases"]) == 2
+    assert unknown.status_code == 404
+    async with pool.acquire() as conn:
+        reads = await conn.fetch(f"SELECT subject, role, case_id, reason FROM {schema}.journey_reads ORDER BY id")
+    assert [(r["subject"], r["role"], r["case_id"], r["reason"]) for r in reads] == [
+        ("officer-1", "district_officer", linked.cases[1].case_id, None),
+        ("aud-1", "auditor", linked.cases[0].case_id, "complaint 42"),
+        ("aud-1", "auditor", linked.cases[1].case_id, "complaint 42")]
