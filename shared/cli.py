@@ -5,7 +5,7 @@ from __future__ import annotations
 import importlib
 import signal
 import threading
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from pydantic import ValidationError
@@ -389,14 +389,10 @@ def export_xes(path: ExportPath, district: ExportDistrict = None, first_day: Fir
 
 def _read_journeys(district: str | None, first_day: str | None, last_day: str | None, as_of: str | None) -> list:
     """The journeys chosen, from the database of the settings (or of `casetrack up`); one line and exit if not."""
-    import asyncio
     from datetime import date
-
-    import asyncpg
 
     from services.journeys.exports import read_journeys
     from shared.contracts.vocabulary import UnknownDistrict, known_district
-    from shared.devservers import Postgres
 
     settings = load_settings()
     days = {}
@@ -411,26 +407,80 @@ def _read_journeys(district: str | None, first_day: str | None, last_day: str | 
     except UnknownDistrict as error:
         err.print(f"casetrack: {error}")
         raise typer.Exit(2) from None
+    return _reading_journeys(settings, lambda conn: read_journeys(
+        conn, district=district, first_day=days["--from"], last_day=days["--to"], as_of=days["--as-of"]))
+
+
+def _reading_journeys(settings: Settings, read: Any) -> Any:
+    """`read(conn)` on the database of the settings (or of `casetrack up`); one line and exit if it cannot."""
+    import asyncio
+
+    import asyncpg
+
+    from shared.devservers import Postgres
+
     if not settings.database_url and not (settings.data_dir / "pg").is_dir():
         err.print(f"casetrack: no PostgreSQL of casetrack up in {settings.data_dir}: start casetrack up, or set "
                   "CASETRACK_DATABASE_URL")
         raise typer.Exit(2)
     url = settings.database_url or Postgres(settings.data_dir / "pg", settings.postgres_port, settings.host).url
 
-    async def read() -> list:
+    async def reading() -> Any:
         conn = await asyncpg.connect(url, timeout=10)
         try:
-            return await read_journeys(conn, district=district, first_day=days["--from"], last_day=days["--to"],
-                                       as_of=days["--as-of"])
+            return await read(conn)
         finally:
             await conn.close()
 
     try:
-        return asyncio.run(read())
+        return asyncio.run(reading())
     except (OSError, asyncpg.PostgresError) as error:
         err.print(f"[red]casetrack: could not read the journeys: {type(error).__name__} {error}[/red]",
                   highlight=False)
         raise typer.Exit(1) from None
+
+
+report_app = typer.Typer(help="Print the analysts' views in the terminal, read from the journeys service's read "
+                              "models (casetrack up running, or CASETRACK_DATABASE_URL set).", no_args_is_help=True)
+app.add_typer(report_app, name="report")
+
+
+@report_app.command("pathways", help="The pathway map's variant table: young people, days end to end (median, 90th "
+                                     "percentile), planned move-ons, breakdowns and cost per variant; small numbers "
+                                     "suppressed.")
+def report_pathways(district: ExportDistrict = None, as_of: AsOf = None) -> None:
+    from datetime import UTC, date, datetime
+
+    from services.journeys.pathway_queries import Chosen, pathway_map_of
+    from shared.contracts.vocabulary import UnknownDistrict, known_district
+
+    settings = load_settings()
+    try:
+        chosen = Chosen(district=known_district(district) if district else None,
+                        as_of=date.fromisoformat(as_of) if as_of else None)
+    except (UnknownDistrict, ValueError) as error:
+        err.print(f"casetrack: {error}")
+        raise typer.Exit(2) from None
+    found = _reading_journeys(settings, lambda conn: pathway_map_of(
+        conn, chosen, threshold=settings.small_number_threshold, today=datetime.now(UTC).date()))
+    table = Table(title=f"Pathway variants{' in ' + chosen.district if chosen.district else ''}"
+                        f"{' as known on ' + str(chosen.as_of) if chosen.as_of else ''}")
+    for column in ("variant", "young people", "median days", "p90 days", "planned move-on %",
+                   "breakdowns /100 placements", "mean cost £", "cost per planned move-on £"):
+        table.add_column(column, justify="left" if column == "variant" else "right")
+
+    def shown(value: Any, pence: bool = False) -> str:
+        if value is None:
+            return "-"
+        return f"{value / 100:,.0f}" if pence else f"{value:g}" if isinstance(value, float) else str(value)
+
+    for row in [*found.variants, found.total]:
+        label = " > ".join(row.variant) or "all young people"
+        table.add_row(label, "suppressed" if row.suppressed else shown(row.young_people), shown(row.median_days),
+                      shown(row.p90_days), shown(row.planned_move_on_percent),
+                      shown(row.breakdowns_per_100_placements), shown(row.mean_cost_pence, True),
+                      shown(row.cost_per_planned_move_on_pence, True))
+    console.print(table)
 
 
 def _write_export(path: str, text: str) -> None:
