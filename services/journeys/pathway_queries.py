@@ -2,7 +2,10 @@
 and `journey_steps` (the `journeys` projection) and `stay_costs` (definitions: services/journeys/pathways.py).
 
 Filters choose cases (district, the cohort and gateway of the referral, the referral's day); a young person's
-journey is their chosen cases together (`case_journeys.person_ref` is each case's current person). `as_of` shows
+journey is their chosen cases together (`case_journeys.person_ref` is each case's current person). The `flag` filter
+(one of `FLAGS_FOR_ANALYSTS`: UASC, teenage parent, youth justice; never a safeguarding flag, which
+RestrictedFlagRaised keeps in the referral service) then keeps the journeys with a FlagRaised of that flag, or a
+referral given it, among their steps as known on `as_of` (whether or not it has ended since). `as_of` shows
 what was known at the end of that day (UTC): steps recorded later are left out, a case whose referral was recorded
 later is left out, a person link recorded later is undone (the case belonged to its earlier person then), and stay
 costs count the months up to as_of of the stays begun by steps known then (as costed now: a price changed back in
@@ -21,6 +24,10 @@ from uuid import UUID
 import asyncpg
 
 from services.journeys.pathways import Journey, PathwayMap, Step, figures_of, pathway_map, staged
+from shared.contracts.vocabulary import Flag
+
+FLAGS_FOR_ANALYSTS = (Flag.uasc, Flag.teenage_parent, Flag.youth_justice)
+"""The flags a pathway map may be filtered by (a care leaver is a cohort: `cohort=care_leaver`)."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +40,7 @@ class Chosen:
     referred_from: date | None = None
     referred_to: date | None = None
     as_of: date | None = None
+    flag: str | None = None
 
     @property
     def recorded_before(self) -> datetime | None:
@@ -60,7 +68,8 @@ async def chosen_cases(conn: asyncpg.Connection, chosen: Chosen, schema: str = "
 async def steps_of(conn: asyncpg.Connection, case_ids: Sequence[UUID], recorded_before: datetime | None = None,
                    schema: str = "journeys") -> list[asyncpg.Record]:
     return list(await conn.fetch(
-        f"SELECT case_id, event_id, event_type, service, occurred_at, recorded_at, facts FROM {schema}.journey_steps"
+        "SELECT case_id, event_id, event_type, service, district, occurred_at, recorded_at, facts"
+        f" FROM {schema}.journey_steps"
         " WHERE case_id = ANY($1::uuid[]) AND ($2::timestamptz IS NULL OR recorded_at < $2)"
         " ORDER BY occurred_at, recorded_at, stream, stream_sequence", list(case_ids), recorded_before))
 
@@ -101,11 +110,19 @@ def step_of_row(row: asyncpg.Record, costs: dict[str, dict]) -> Step:
     cost = costs.get(str(row["event_id"]))
     return Step(event_type=row["event_type"], occurred_at=row["occurred_at"], facts=json.loads(row["facts"]),
                 case_id=str(row["case_id"]), event_id=str(row["event_id"]),
-                cost_pence=cost["pence"] if cost else None)
+                cost_pence=cost["pence"] if cost else None, district=row["district"])
+
+
+def flagged(journey: Journey, flag: str) -> bool:
+    """Whether the journey has a FlagRaised of `flag`, or a referral given it."""
+    return any((step.event_type == "FlagRaised" and step.facts.get("flag") == flag)
+               or (step.event_type == "ReferralMade" and flag in (step.facts.get("flags") or ()))
+               for step in journey.steps)
 
 
 async def journeys_of(conn: asyncpg.Connection, chosen: Chosen = Chosen(), schema: str = "journeys") -> list[Journey]:
-    """The chosen cases' journeys, one per young person (their chosen cases together), as known on `as_of`."""
+    """The chosen cases' journeys, one per young person (their chosen cases together), as known on `as_of`; with
+    `flag`, those flagged so."""
     cases = await chosen_cases(conn, chosen, schema)
     case_ids = [case["case_id"] for case in cases]
     persons = await persons_then(conn, cases, chosen.recorded_before, schema)
@@ -113,7 +130,8 @@ async def journeys_of(conn: asyncpg.Connection, chosen: Chosen = Chosen(), schem
     steps: dict[UUID, list[Step]] = {}
     for row in await steps_of(conn, case_ids, chosen.recorded_before, schema):
         steps.setdefault(persons[row["case_id"]], []).append(step_of_row(row, costs))
-    return [Journey(str(person), tuple(person_steps)) for person, person_steps in steps.items()]
+    journeys = [Journey(str(person), tuple(person_steps)) for person, person_steps in steps.items()]
+    return [journey for journey in journeys if chosen.flag is None or flagged(journey, chosen.flag)]
 
 
 async def pathway_map_of(conn: asyncpg.Connection, chosen: Chosen, *, threshold: int, today: date,

@@ -20,10 +20,27 @@ Definitions:
 - **Ending in a planned move-on**: the journey is over and its variant's last label is `move_on:planned`.
 - **Breakdowns per 100 placements**: PlacementBrokeDown steps per 100 PlacementStarted steps (a move between
   schemes is not a new placement).
+- **Returning within 12 months** (a variant's `returning_within_12_months_percent`): of its young people with a
+  planned move-on (a placement or floating support ending planned), the share presented again (a referral after
+  their first, e.g. a linked case's, or a CaseReopened) after one of those move-ons and no later than the same day
+  12 calendar months on (29 February: 28 February); returns as known today (a move-on less than 12 months ago may
+  still see one). None when none of them had a planned move-on.
 - **Cost**: a young person's cost is the sum of their stays' costs (pence; nothing for a journey without a costed
   stay); per planned move-on: the group's whole cost (what was spent on those who did not move on too: the cost of
   failure) over its planned move-ons (placement and floating support ends, planned). Means and medians of pence are
   rounded to the penny (half to even).
+
+- **Breakdowns by reason and stage** (`breakdowns`): pooled across variants, one cell per breakdown `reason` and
+  the stage the young person was in when it broke down (the stage of their last staged step before it): its
+  PlacementBrokeDown steps, and those per 100 placements (PlacementStarted steps of every chosen journey).
+- **Time in stage** (`time_in_stage`): a young person's days in a stage are the days from entering it (the first
+  step of a run of steps in that stage) to entering the next stage, or to the day their journey ended (today while
+  open; as in end to end), summed over their visits to it; per stage, the median and 90th percentile of those
+  days over the young people who were ever in it.
+- **Panel throughput** (`panel_throughput`): PanelDecisionMade steps per commissioning area and month (of the
+  day the decision was made, UTC), in all and by decision. A step's area is its district's in the district
+  register (`shared/districts.py`; a district in several areas counts in each; a district with no area, or unknown
+  to the register, is its own area).
 
 Small numbers (`suppressed`): a variant with fewer than `threshold` young people has its count and every figure
 hidden (None). The total of young people is published, so when any variant is hidden, more are hidden, the
@@ -32,17 +49,25 @@ young people together: the total less the shown variants then reveals only a gro
 Hidden variants are listed after the shown ones in the order of their labels (never of their hidden sizes). A total
 under the threshold hides every count and figure, the total's too. Transitions (the Sankey) count the young people
 of shown variants only, so no transition can be set against the variant table to recover a hidden count.
+The breakdown, time-in-stage and panel throughput tables follow the same rule, each table on its own, counting the
+young people of each cell (a cell with fewer than `threshold` hidden, with enough others; all hidden when the
+table's young people, added up, are under it); within a shown panel cell its decisions by decision follow it too
+(a hidden decision's count is None). Their cells are listed shown first, then hidden, each in the order of their
+keys.
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Hashable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Any, TypeVar
+
+from shared.contracts.vocabulary import UnknownDistrict
+from shared.districts import district_register
 
 K = TypeVar("K", bound=Hashable)
 
@@ -72,6 +97,7 @@ class Step:
     case_id: str = ""
     event_id: str = ""
     cost_pence: int | None = None
+    district: str = ""
 
 
 @dataclass(frozen=True)
@@ -177,30 +203,56 @@ class JourneyFigures:
     breakdowns: int
     planned_move_ons: int
     cost_pence: int
+    returned_within_12_months: bool | None = None
+    """None: no planned move-on."""
+    days_in_stage: Mapping[str, int] = field(default_factory=dict)
+    breakdowns_by: tuple[tuple[str, str], ...] = ()
+    """(reason, stage) of each breakdown."""
+    panel_decisions: tuple[tuple[str, str, str], ...] = ()
+    """(district, month, decision) of each panel decision."""
 
     @property
     def ended_in_planned_move_on(self) -> bool:
         return not self.is_open and bool(self.variant) and self.variant[-1] == MOVE_ON_PLANNED
 
 
+def months_after(day: date, months: int) -> date:
+    """The same day `months` calendar months on (the month's last day if it has no such day)."""
+    year, month = divmod(day.month - 1 + months, 12)
+    year, month = day.year + year, month + 1
+    last = (date(year + month // 12, month % 12 + 1, 1) - date(year, month, 1)).days
+    return date(year, month, min(day.day, last))
+
+
 def figures_of(journey: Journey, today: date) -> JourneyFigures:
     """What the pathway map counts of one journey, as of `today`."""
-    steps = in_order(journey.steps)
+    timeline = staged(journey.steps)
+    steps = [step for step, _, _ in timeline]
     open_stays: set[str] = set()
     open_cases: dict[str, bool] = {}
     departed_since_presented: dict[str, bool] = {}
     start: date | None = None
     last_end: date | None = None
     placements = breakdowns = planned_move_ons = 0
-    for step in steps:
+    move_ons: list[datetime] = []
+    returns: list[datetime] = []
+    breakdowns_by: list[tuple[str, str]] = []
+    panel_decisions: list[tuple[str, str, str]] = []
+    current: Stage | None = None
+    for step, stage, _ in timeline:
         day = step.occurred_at.date()
         kind, facts = step.event_type, step.facts
+        if stage is Stage.re_presentation:
+            returns.append(step.occurred_at)
+        current = stage or current
         if kind in ("ReferralMade", "CaseReopened"):
             start = start or (day if kind == "ReferralMade" else None)
             open_cases[step.case_id], departed_since_presented[step.case_id] = True, False
         elif kind == "CaseClosed":
             open_cases[step.case_id] = False
             last_end = max(last_end or day, day)
+        elif kind == "PanelDecisionMade":
+            panel_decisions.append((step.district, f"{day:%Y-%m}", str(facts.get("decision"))))
         if kind == "PlacementStarted":
             placements += 1
         if kind in ("PlacementStarted", "PlacementMoved"):
@@ -212,16 +264,35 @@ def figures_of(journey: Journey, today: date) -> JourneyFigures:
                                else f"placement:{facts.get('placement_id')}")
             departed_since_presented[step.case_id] = True
             last_end = max(last_end or day, day)
-            breakdowns += kind == "PlacementBrokeDown"
-            planned_move_ons += kind in PLANNED_ENDS and bool(facts.get("planned"))
+            if kind == "PlacementBrokeDown":
+                breakdowns += 1
+                breakdowns_by.append((str(facts.get("reason")), current.value if current else "none"))
+            if kind in PLANNED_ENDS and facts.get("planned"):
+                planned_move_ons += 1
+                move_ons.append(step.occurred_at)
     is_open = bool(open_stays) or last_end is None or any(
         case_open and not departed_since_presented[case] for case, case_open in open_cases.items())
     first = start or (steps[0].occurred_at.date() if steps else today)
     end = today if is_open else max(last_end or today, first)
     return JourneyFigures(
-        person_ref=journey.person_ref, variant=variant_of(steps), days=(end - first).days, is_open=is_open,
-        placements=placements, breakdowns=breakdowns, planned_move_ons=planned_move_ons,
-        cost_pence=sum(step.cost_pence or 0 for step in steps))
+        person_ref=journey.person_ref, variant=collapsed(label for _, _, label in timeline if label is not None),
+        days=(end - first).days, is_open=is_open, placements=placements, breakdowns=breakdowns,
+        planned_move_ons=planned_move_ons, cost_pence=sum(step.cost_pence or 0 for step in steps),
+        returned_within_12_months=any(
+            moved < back and back.date() <= months_after(moved.date(), 12) for moved in move_ons for back in returns)
+        if move_ons else None,
+        days_in_stage=days_in_stage(timeline, end), breakdowns_by=tuple(breakdowns_by),
+        panel_decisions=tuple(panel_decisions))
+
+
+def days_in_stage(timeline: Sequence[tuple[Step, Stage | None, str | None]], end: date) -> dict[str, int]:
+    """Days from entering each stage to entering the next (the last: to `end`), summed over visits to it."""
+    days: dict[str, int] = {}
+    runs = [(step.occurred_at.date(), stage) for step, stage, _ in timeline if stage is not None]
+    entries = [(day, stage) for n, (day, stage) in enumerate(runs) if n == 0 or runs[n - 1][1] is not stage]
+    for (entered, stage), (left, _) in zip(entries, [*entries[1:], (end, None)], strict=True):
+        days[stage.value] = days.get(stage.value, 0) + max(0, (max(left, entered) - entered).days)
+    return days
 
 
 # -- the map ------------------------------------------------------------------------------------------------------
@@ -237,6 +308,7 @@ class VariantRow:
     median_days: float | None = None
     p90_days: int | None = None
     planned_move_on_percent: float | None = None
+    returning_within_12_months_percent: float | None = None
     placements: int | None = None
     breakdowns_per_100_placements: float | None = None
     mean_cost_pence: int | None = None
@@ -254,27 +326,81 @@ class Transition:
 
 
 @dataclass(frozen=True)
+class BreakdownCell:
+    """Breakdowns for one reason in one stage (pooled across variants; figures None when suppressed)."""
+
+    reason: str
+    stage: str
+    young_people: int | None
+    suppressed: bool
+    breakdowns: int | None = None
+    breakdowns_per_100_placements: float | None = None
+
+
+@dataclass(frozen=True)
+class StageTime:
+    """Days the young people who were ever in a stage spent in it (None when suppressed)."""
+
+    stage: str
+    young_people: int | None
+    suppressed: bool
+    median_days: float | None = None
+    p90_days: int | None = None
+
+
+@dataclass(frozen=True)
+class PanelThroughput:
+    """Panel decisions in a commissioning area in a month (`YYYY-MM`), in all and by decision (None when
+    suppressed)."""
+
+    area: str
+    month: str
+    young_people: int | None
+    suppressed: bool
+    decisions: int | None = None
+    by_decision: dict[str, int | None] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class PathwayMap:
     threshold: int
     total: VariantRow
     variants: list[VariantRow]
     transitions: list[Transition]
+    breakdowns: list[BreakdownCell] = field(default_factory=list)
+    time_in_stage: list[StageTime] = field(default_factory=list)
+    panel_throughput: list[PanelThroughput] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
     def rows(self) -> list[dict[str, Any]]:
-        """One table (for CSV): the variants, the total, then the transitions; a variant's labels joined by ` > `."""
+        """One table (for CSV): the variants, the total, the transitions, then the breakdown, time-in-stage and
+        panel throughput cells, each row's `kind` saying which; a variant's labels joined by ` > `."""
         def row(kind: str, variant_row: VariantRow) -> dict[str, Any]:
             return {"kind": kind, **asdict(variant_row), "variant": " > ".join(variant_row.variant)}
 
         return [*(row("variant", v) for v in self.variants), row("total", self.total),
-                *({"kind": "transition", **asdict(t)} for t in self.transitions)]
+                *({"kind": "transition", **asdict(t)} for t in self.transitions),
+                *({"kind": "breakdown", **asdict(cell)} for cell in self.breakdowns),
+                *({"kind": "time_in_stage", **asdict(cell)} for cell in self.time_in_stage),
+                *({"kind": "panel_throughput", **asdict(cell)} for cell in self.panel_throughput)]
 
 
-def pathway_map(journeys: Iterable[Journey], *, threshold: int = 5, today: date) -> PathwayMap:
-    """Journeys grouped into variants, with their figures and the transitions between stages, small numbers
-    suppressed (see the module's docstring). Journeys of one `person_ref` are one young person's."""
+def areas_in_register(district: str) -> tuple[str, ...]:
+    """A district's commissioning areas in the district register in force; a district with none, or unknown to
+    the register, is its own."""
+    try:
+        return district_register().district(district).areas or (district,)
+    except UnknownDistrict:
+        return (district,)
+
+
+def pathway_map(journeys: Iterable[Journey], *, threshold: int = 5, today: date,
+                areas_of: Callable[[str], tuple[str, ...]] = areas_in_register) -> PathwayMap:
+    """Journeys grouped into variants, with their figures and the transitions between stages, the breakdowns by
+    reason and stage, the time in each stage and the panel throughput per area (`areas_of` a district) and month,
+    small numbers suppressed (see the module's docstring). Journeys of one `person_ref` are one young person's."""
     steps_of_person: dict[str, list[Step]] = {}
     for journey in journeys:
         steps_of_person.setdefault(journey.person_ref, []).extend(journey.steps)
@@ -287,7 +413,67 @@ def pathway_map(journeys: Iterable[Journey], *, threshold: int = 5, today: date)
     rows = [variant_row(v, by_variant[v]) for v in shown]
     rows += [VariantRow(v, None, True) for v in sorted(hidden)]
     total = VariantRow((), None, True) if total_hidden else variant_row((), everyone)
-    return PathwayMap(threshold, total, rows, transitions_of({v: len(by_variant[v]) for v in shown}))
+    return PathwayMap(threshold, total, rows, transitions_of({v: len(by_variant[v]) for v in shown}),
+                      breakdowns_of(everyone, threshold), time_in_stage_of(everyone, threshold),
+                      panel_throughput_of(everyone, threshold, areas_of))
+
+
+def shown_then_hidden(people: Mapping[K, set[str]], threshold: int) -> tuple[list[K], list[K]]:
+    """A table's cells (keyed, each with its young people) to show and to hide, each in the order of their keys."""
+    hidden, _ = suppressed({key: len(persons) for key, persons in people.items()}, threshold)
+    return sorted(key for key in people if key not in hidden), sorted(hidden)
+
+
+def breakdowns_of(everyone: Sequence[JourneyFigures], threshold: int) -> list[BreakdownCell]:
+    placements = sum(figures.placements for figures in everyone)
+    people: dict[tuple[str, str], set[str]] = {}
+    counts: dict[tuple[str, str], int] = {}
+    for figures in everyone:
+        for key in figures.breakdowns_by:
+            people.setdefault(key, set()).add(figures.person_ref)
+            counts[key] = counts.get(key, 0) + 1
+    shown, hidden = shown_then_hidden(people, threshold)
+    return [*(BreakdownCell(reason, stage, len(people[reason, stage]), False, counts[reason, stage],
+                            round(100 * counts[reason, stage] / placements, 1)) for reason, stage in shown),
+            *(BreakdownCell(reason, stage, None, True) for reason, stage in hidden)]
+
+
+def time_in_stage_of(everyone: Sequence[JourneyFigures], threshold: int) -> list[StageTime]:
+    days: dict[str, list[int]] = {}
+    people: dict[str, set[str]] = {}
+    for figures in everyone:
+        for stage, stage_days in figures.days_in_stage.items():
+            days.setdefault(stage, []).append(stage_days)
+            people.setdefault(stage, set()).add(figures.person_ref)
+    order = {stage.value: n for n, stage in enumerate(Stage)}
+    shown, hidden = shown_then_hidden(people, threshold)
+    return [*(StageTime(stage, len(days[stage]), False, float(statistics.median(days[stage])),
+                        percentile(days[stage], 90)) for stage in sorted(shown, key=order.__getitem__)),
+            *(StageTime(stage, None, True) for stage in sorted(hidden, key=order.__getitem__))]
+
+
+def panel_throughput_of(everyone: Sequence[JourneyFigures], threshold: int,
+                        areas_of: Callable[[str], tuple[str, ...]]) -> list[PanelThroughput]:
+    people: dict[tuple[str, str], set[str]] = {}
+    decisions: dict[tuple[str, str], dict[str, set[str]]] = {}
+    counts: dict[tuple[str, str], dict[str, int]] = {}
+    for figures in everyone:
+        for district, month, decision in figures.panel_decisions:
+            for area in areas_of(district):
+                people.setdefault((area, month), set()).add(figures.person_ref)
+                decisions.setdefault((area, month), {}).setdefault(decision, set()).add(figures.person_ref)
+                cell = counts.setdefault((area, month), {})
+                cell[decision] = cell.get(decision, 0) + 1
+    shown, hidden = shown_then_hidden(people, threshold)
+    cells = []
+    for area, month in shown:
+        hidden_decisions, _ = suppressed({key: len(persons) for key, persons in decisions[area, month].items()},
+                                         threshold)
+        by_decision = counts[area, month]
+        cells.append(PanelThroughput(area, month, len(people[area, month]), False, sum(by_decision.values()), {
+            decision: None if decision in hidden_decisions else by_decision[decision]
+            for decision in sorted(by_decision)}))
+    return cells + [PanelThroughput(area, month, None, True) for area, month in hidden]
 
 
 def variant_row(variant: tuple[str, ...], group: Sequence[JourneyFigures]) -> VariantRow:
@@ -295,10 +481,13 @@ def variant_row(variant: tuple[str, ...], group: Sequence[JourneyFigures]) -> Va
     costs = [figures.cost_pence for figures in group]
     placements = sum(figures.placements for figures in group)
     planned = sum(figures.planned_move_ons for figures in group)
+    moved_on = [figures for figures in group if figures.returned_within_12_months is not None]
     return VariantRow(
         variant=variant, young_people=len(group), suppressed=False,
         median_days=float(statistics.median(days)), p90_days=percentile(days, 90),
         planned_move_on_percent=round(100 * sum(f.ended_in_planned_move_on for f in group) / len(group), 1),
+        returning_within_12_months_percent=(round(100 * sum(bool(f.returned_within_12_months) for f in moved_on)
+                                                  / len(moved_on), 1) if moved_on else None),
         placements=placements,
         breakdowns_per_100_placements=(round(100 * sum(f.breakdowns for f in group) / placements, 1)
                                        if placements else None),

@@ -23,7 +23,7 @@ from shared.errors import map_domain_errors
 from shared.projections import Recorded, prepare_projection
 from shared.settings import Settings
 from shared.web import today_utc
-from tests.unit.pathway_builders import TODAY, AYoungPerson, d, the_hand_written_set
+from tests.unit.pathway_builders import TODAY, AYoungPerson, a_move_on_and_back, d, the_hand_written_set
 from tests.unit.tokens import bearer, trusting_test_tokens
 
 LATE = {"bed_and_breakfast_end_recorded": d(8, 20), "link_recorded": d(9, 1)}
@@ -54,6 +54,14 @@ async def apply(pool: asyncpg.Pool, schema: str, events: list[Event]) -> None:
 @pytest.fixture
 async def people(pool, schema) -> list[AYoungPerson]:
     people = the_hand_written_set(**LATE)
+    await apply(pool, schema, [event for person in people for event in [*person.events, *person.costs]])
+    return people
+
+
+@pytest.fixture
+async def people_and_one_back(pool, schema) -> list[AYoungPerson]:
+    """The hand-written set (nothing recorded late) and a UASC young person back within 12 months of moving on."""
+    people = [*the_hand_written_set(), a_move_on_and_back()]
     await apply(pool, schema, [event for person in people for event in [*person.events, *person.costs]])
     return people
 
@@ -149,6 +157,38 @@ async def test_a_linked_young_persons_journey_is_every_case_in_one_timeline(peop
     assert dover["variant"] == ["presentation", "assessment", "panel", "supported:supported_lodgings"]
 
 
+async def test_returns_breakdowns_time_in_stage_and_panel_throughput(people_and_one_back, pool, schema):
+    people = people_and_one_back
+    pathways = await map_of(pool, schema)
+
+    rows = by_variant(pathways)
+    assert rows[people[-1].variant].returning_within_12_months_percent == 100.0
+    assert rows[people[0].variant].returning_within_12_months_percent == 0.0
+    assert pathways.total.returning_within_12_months_percent == 20.0  # 1 of 5 with a planned move-on
+    assert [(c.reason, c.stage, c.breakdowns, c.breakdowns_per_100_placements) for c in pathways.breakdowns] == [
+        ("young_person_left", "supported", 1, 16.7)]
+    # the six's days in each stage (tests/unit/test_pathways.py) and the seventh's: presentation 5 (15-20 Jan),
+    # supported 59 (to 20 Mar), move-on 195 (to 1 Oct), re-presentation 1, assessment 1, panel 90 (3 Oct to today)
+    assert [(t.stage, t.young_people, t.median_days, t.p90_days) for t in pathways.time_in_stage] == [
+        ("presentation", 7, 2.0, 5), ("prevention", 2, 146.0, 201), ("assessment", 6, 1.5, 5),
+        ("panel", 5, 5.0, 90), ("emergency", 3, 30.0, 35), ("supported", 5, 144.0, 325),
+        ("move_on", 5, 1.0, 195), ("re_presentation", 3, 1.0, 2)]
+    assert [(p.area, p.month, p.decisions, p.by_decision) for p in pathways.panel_throughput] == [
+        ("east-kent", "2025-08", 1, {"allocate_service": 1}), ("west-kent", "2025-01", 1, {"allocate_service": 1}),
+        ("west-kent", "2025-02", 1, {"allocate_service": 1}), ("west-kent", "2025-06", 1, {"allocate_service": 1}),
+        ("west-kent", "2025-10", 1, {"refer_elsewhere": 1})]
+
+
+async def test_the_flag_filter_keeps_journeys_with_that_flag_raised(people_and_one_back, pool, schema):
+    uasc = await map_of(pool, schema, flag="uasc")
+    youth_justice = await map_of(pool, schema, flag="youth_justice")
+    before_it = await map_of(pool, schema, flag="uasc", as_of=d(1, 14))
+
+    assert [(row.variant, row.young_people) for row in uasc.variants] == [(people_and_one_back[-1].variant, 1)]
+    assert (youth_justice.total.young_people, youth_justice.variants) == (None, [])  # none: under any threshold
+    assert before_it.variants == []
+
+
 # -- the routes ---------------------------------------------------------------------------------------------------
 
 
@@ -188,6 +228,23 @@ async def test_the_pathway_map_route_in_json_and_csv_with_the_threshold_of_the_s
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
     assert csv.text.splitlines()[0].startswith("kind,variant,young_people,suppressed")
     assert "total,,7,False" in csv.text
+    # the new tables: each cell alone, so hidden at 2 (two or more hidden cells in each), but the stages' times
+    assert [cell["suppressed"] for cell in answer.json()["panel_throughput"]] == [True] * 4
+    assert answer.json()["breakdowns"] == [{"reason": "young_person_left", "stage": "supported", "young_people": None,
+                                            "suppressed": True, "breakdowns": None,
+                                            "breakdowns_per_100_placements": None}]
+    assert answer.json()["time_in_stage"][0] == {"stage": "presentation", "young_people": 6, "suppressed": False,
+                                                 "median_days": 2.0, "p90_days": 4}
+    assert {line.split(",")[0] for line in csv.text.splitlines()[1:]} == {
+        "variant", "total", "breakdown", "time_in_stage", "panel_throughput"}  # no transition: no variant shown
+
+
+async def test_the_flag_parameter_takes_analysts_flags_only(client):
+    uasc = await client.get("/pathway-map", params={"flag": "uasc"}, headers=bearer("analyst"))
+    other = await client.get("/pathway-map", params={"flag": "mental_health"}, headers=bearer("analyst"))
+
+    assert uasc.status_code == 200 and uasc.json()["variants"] == [] and uasc.json()["total"]["suppressed"]
+    assert other.status_code == 422
 
 
 async def test_a_district_officer_maps_their_own_district_only(client):

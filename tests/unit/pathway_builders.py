@@ -35,6 +35,7 @@ from shared.contracts.referral import (
     AssessmentCompleted,
     CaseClosed,
     CaseReopened,
+    FlagRaised,
     MediationAttempted,
     MediationConcluded,
     PanelDecisionMade,
@@ -45,6 +46,7 @@ from shared.contracts.referral import (
 from shared.contracts.vocabulary import (
     ClosureReason,
     Cohort,
+    Flag,
     Gateway,
     Level,
     LinkBasis,
@@ -132,11 +134,14 @@ class ACase:
         return self._case(AssessmentCompleted, day, support_needs=[], support_level=Level.medium, risk=Level.low,
                           priority_band=PriorityBand.a)
 
-    def panel(self, day: date) -> Event:
-        return self._case(PanelDecisionMade, day, decision=PanelDecision.allocate_service, panel_date=day)
+    def panel(self, day: date, decision: PanelDecision = PanelDecision.allocate_service) -> Event:
+        return self._case(PanelDecisionMade, day, decision=decision, panel_date=day)
 
     def closed(self, day: date) -> Event:
         return self._case(CaseClosed, day, reason=ClosureReason.moved_on)
+
+    def flagged(self, day: date, flag: Flag) -> Event:
+        return self._case(FlagRaised, day, flag=flag)
 
     def restricted_flag(self, day: date) -> Event:
         return self._case(RestrictedFlagRaised, day, flag_id=uuid4())
@@ -200,7 +205,7 @@ def step(event: Event, cost_pence: int | None = None) -> Step:
     """The journey step an event adds (its facts as `journey_steps` keeps them)."""
     return Step(event_type=event.event_type, occurred_at=event.occurred_at,
                 facts=json.loads(event.model_dump_json(exclude=ENVELOPE)), case_id=str(event.case_id),
-                event_id=str(event.event_id), cost_pence=cost_pence)
+                event_id=str(event.event_id), cost_pence=cost_pence, district=event.district)
 
 
 @dataclass
@@ -324,6 +329,24 @@ def a_linked_person(link_recorded: date | None = None) -> AYoungPerson:
     return AYoungPerson("linked person", [first, second], [cost(lodgings, d(8, 1), 40_000)],
                         ("presentation", "prevention", "re_presentation", "assessment", "panel",
                          "supported:supported_lodgings"), 356, 40_000)
+
+
+def a_move_on_and_back() -> AYoungPerson:
+    """Not of the hand-written set (its figures stay as they are): an unaccompanied asylum-seeking child (a UASC
+    flag raised), floating support to a planned end in March, the case closed; back in October (within 12 months):
+    assessed, the panel refers elsewhere; open today."""
+    case = ACase()
+    case.referred(d(1, 15))
+    case.flagged(d(1, 15), Flag.uasc)
+    support = case.floating_support(d(1, 20))
+    case.floating_support_ended(d(3, 20))
+    case.closed(d(3, 21))
+    case.reopened(d(10, 1))
+    case.assessed(d(10, 2))
+    case.panel(d(10, 3), PanelDecision.refer_elsewhere)
+    return AYoungPerson("move on and back", [case], [cost(support, d(2, 1), 20_000)],
+                        ("presentation", "supported:floating_support", "move_on:planned", "re_presentation",
+                         "assessment", "panel"), 351, 20_000)
 
 
 def the_hand_written_set(**late) -> list[AYoungPerson]:

@@ -11,6 +11,7 @@ from services.journeys.pathways import (
     Journey,
     Stage,
     Step,
+    areas_in_register,
     pathway_map,
     percentile,
     stage_of,
@@ -18,7 +19,7 @@ from services.journeys.pathways import (
     variant_of,
 )
 from shared.contracts.placement_vocabulary import BreakdownReason, Destination, PlacementRoute
-from shared.contracts.vocabulary import MediationOutcome
+from shared.contracts.vocabulary import MediationOutcome, PanelDecision
 from tests.unit.pathway_builders import (
     CORE,
     EMERGENCY_BED,
@@ -26,6 +27,7 @@ from tests.unit.pathway_builders import (
     PRIVATE_RENTED,
     TODAY,
     ACase,
+    a_move_on_and_back,
     d,
     on,
     step,
@@ -213,6 +215,119 @@ def test_the_csv_rows_hold_variants_the_total_and_transitions():
     people = the_hand_written_set()[:2]
     rows = pathway_map([person.journey() for person in people], threshold=1, today=TODAY).rows()
 
-    assert [row["kind"] for row in rows] == ["variant", "variant", "total"] + ["transition"] * 6
+    assert [row["kind"] for row in rows] == (["variant", "variant", "total"] + ["transition"] * 6 + ["breakdown"]
+                                             + ["time_in_stage"] * 6 + ["panel_throughput"] * 2)
+    assert (rows[9]["reason"], rows[9]["stage"], rows[9]["breakdowns"]) == ("young_person_left", "supported", 1)
+    assert (rows[10]["stage"], rows[10]["median_days"]) == ("presentation", 2.0)
+    assert (rows[-1]["area"], rows[-1]["month"], rows[-1]["by_decision"]) == (
+        "west-kent", "2025-02", {"allocate_service": 1})
     assert (rows[0]["variant"], rows[0]["young_people"]) == (" > ".join(people[0].variant), 1)
     assert (rows[2]["variant"], rows[2]["young_people"]) == ("", 2)
+
+
+# -- returns, breakdowns by reason and stage, time in stage, panel throughput ------------------------------------
+
+
+def test_the_share_returning_within_12_months_of_a_planned_move_on():
+    people = [*the_hand_written_set(), a_move_on_and_back()]
+    pathways = pathway_map([person.journey() for person in people], threshold=1, today=TODAY)
+
+    rows = {row.variant: row.returning_within_12_months_percent for row in pathways.variants}
+    assert rows[people[-1].variant] == 100.0  # moved on 20 March, reopened 1 October
+    assert rows[people[0].variant] == rows[people[2].variant] == rows[people[4].variant] == 0.0
+    assert rows[people[1].variant] is None and rows[people[5].variant] is None  # no planned move-on
+    assert pathways.total.returning_within_12_months_percent == 20.0  # 1 of 5 with a planned move-on
+
+
+@pytest.mark.parametrize(("back", "returned"), [(d(3, 20, 2026), True), (d(3, 21, 2026), False)],
+                         ids=["12 months on to the day", "a day later"])
+def test_a_return_counts_up_to_the_same_day_12_calendar_months_after_the_move_on(back, returned):
+    case = ACase()
+    case.referred(d(1, 1))
+    case.floating_support(d(1, 2))
+    case.floating_support_ended(d(3, 20))
+    case.closed(d(3, 21))
+    case.reopened(back)
+    journey = Journey("p", tuple(step(e) for e in case.events))
+
+    [row] = pathway_map([journey], threshold=1, today=d(6, 1, 2026)).variants
+    assert row.returning_within_12_months_percent == (100.0 if returned else 0.0)
+
+
+def test_time_in_each_stage_of_the_hand_written_set():
+    pathways = pathway_map([person.journey() for person in the_hand_written_set()], threshold=1, today=TODAY)
+
+    # step down: presentation 2 (1-3 Jan), assessment 2, panel 1, emergency 30 (6 Jan-5 Feb), supported 116
+    # (5 Feb-1 Jun), move-on 121 (1 Jun-30 Sep, closed); breakdown: 2, 2, 5, supported 325 (10 Feb 2025 to today:
+    # the breakdown and the second placement stay supported); return: presentation 1, prevention 91 (2 Mar-1 Jun),
+    # re-presentation 1, assessment 1, panel 1, emergency 30, move-on 1 (4-5 Jul); B&B: presentation 0, emergency 35,
+    # move-on 0 (its departure ends it); floating support: 4, assessment 5, supported 184, move-on 1; linked person:
+    # presentation 2, prevention 201 (12 Jan-1 Aug), re-presentation 2, assessment 1, panel 6, supported 144 (to today)
+    assert [(t.stage, t.young_people, t.median_days, t.p90_days) for t in pathways.time_in_stage] == [
+        ("presentation", 6, 2.0, 4), ("prevention", 2, 146.0, 201), ("assessment", 5, 2.0, 5),
+        ("panel", 4, 3.0, 6), ("emergency", 3, 30.0, 35), ("supported", 4, 164.0, 325), ("move_on", 4, 1.0, 121),
+        ("re_presentation", 2, 1.5, 2)]
+
+    at_three = pathway_map([person.journey() for person in the_hand_written_set()], threshold=3, today=TODAY)
+    # prevention and re-presentation (2 each) hidden, then nothing more: two hidden cells holding 4
+    assert [(t.stage, t.suppressed) for t in at_three.time_in_stage if t.suppressed] == [
+        ("prevention", True), ("re_presentation", True)]
+    assert all(t.median_days is None for t in at_three.time_in_stage if t.suppressed)
+
+
+def broke_down(reason: BreakdownReason, person: int) -> Journey:
+    case = ACase()
+    case.referred(d(1, 1))
+    case.placed(d(1, 2), FOYER)
+    case.broke_down(d(2, 1), reason)
+    return Journey(f"{reason}-{person}", tuple(step(e) for e in case.events))
+
+
+def test_breakdowns_by_reason_and_stage_per_100_placements():
+    people = the_hand_written_set()
+    pathways = pathway_map([person.journey() for person in people], threshold=1, today=TODAY)
+
+    # the breakdown's foyer (supported) for young_person_left: 1 of 6 placements
+    assert [(c.reason, c.stage, c.young_people, c.breakdowns, c.breakdowns_per_100_placements)
+            for c in pathways.breakdowns] == [("young_person_left", "supported", 1, 1, 16.7)]
+
+    journeys = ([broke_down(BreakdownReason.young_person_left, n) for n in range(6)]
+                + [broke_down(BreakdownReason.custody, n) for n in range(5)]
+                + [broke_down(BreakdownReason.abandonment, n) for n in range(2)])
+    cells = pathway_map(journeys, threshold=5, today=TODAY).breakdowns
+    # abandonment (2) hidden, then custody (5, the smallest shown) with it
+    assert [(c.reason, c.young_people, c.breakdowns, c.breakdowns_per_100_placements) for c in cells] == [
+        ("young_person_left", 6, 6, 46.2), ("abandonment", None, None, None), ("custody", None, None, None)]
+
+
+def test_panel_throughput_per_commissioning_area_and_month():
+    people = [*the_hand_written_set(), a_move_on_and_back()]
+    pathways = pathway_map([person.journey() for person in people], threshold=1, today=TODAY)
+
+    # Maidstone is in West Kent, Dover in East Kent
+    assert [(p.area, p.month, p.young_people, p.decisions, p.by_decision) for p in pathways.panel_throughput] == [
+        ("east-kent", "2025-08", 1, 1, {"allocate_service": 1}),
+        ("west-kent", "2025-01", 1, 1, {"allocate_service": 1}),
+        ("west-kent", "2025-02", 1, 1, {"allocate_service": 1}),
+        ("west-kent", "2025-06", 1, 1, {"allocate_service": 1}),
+        ("west-kent", "2025-10", 1, 1, {"refer_elsewhere": 1})]
+
+
+def test_panel_throughput_hides_small_cells_and_small_decisions_within_a_shown_cell():
+    def decided(decision: PanelDecision, district: str) -> Journey:
+        case = ACase(district=district)
+        case.referred(d(1, 1))
+        case.panel(d(1, 5), decision)
+        return Journey(str(case.person_ref), tuple(step(e) for e in case.events))
+
+    journeys = ([decided(PanelDecision.allocate_service, "maidstone") for _ in range(6)]
+                + [decided(PanelDecision.defer, "maidstone")] + [decided(PanelDecision.defer, "dover")])
+    cells = pathway_map(journeys, threshold=5, today=TODAY).panel_throughput
+    # East Kent's January (1, Dover) is hidden, and West Kent's (7) with it: two hidden cells
+    assert [(c.area, c.young_people, c.suppressed) for c in cells] == [
+        ("east-kent", None, True), ("west-kent", None, True)]
+    # Maidstone's alone: West Kent's January shown; its one deferral hidden, and the allocations with it
+    cells = pathway_map(journeys[:7], threshold=5, today=TODAY).panel_throughput
+    assert [(c.area, c.month, c.young_people, c.decisions, c.by_decision) for c in cells] == [
+        ("west-kent", "2025-01", 7, 7, {"allocate_service": None, "defer": None})]
+    assert (areas_in_register("dover"), areas_in_register("not-a-district")) == (("east-kent",), ("not-a-district",))

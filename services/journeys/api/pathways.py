@@ -36,18 +36,22 @@ async def get_pathway_map(
     referred_to: Annotated[Day | None, Query(description="Referrals up to this day (UTC, included)")] = None,
     as_of: Annotated[Day | None, Query(description="As known at the end of this day: steps recorded later are "
                                                    "left out")] = None,
+    flag: Annotated[Literal["uasc", "teenage_parent", "youth_justice"] | None,
+                    Query(description="Journeys with this flag raised (never a safeguarding flag)")] = None,
     format: Format = "json", after: After = None,
 ) -> Any:
     """Journeys grouped into variants (the sequence of stages and provision types), each with its young people,
-    median and 90th percentile days end to end, share ending in a planned move-on, breakdowns per 100 placements
-    and cost per young person and per planned move-on; and the transitions between stages (a Sankey's links). A
+    median and 90th percentile days end to end, share ending in a planned move-on, share returning within 12 months
+    of one, breakdowns per 100 placements and cost per young person and per planned move-on; the transitions
+    between stages (a Sankey's links); `breakdowns` by reason and stage, `time_in_stage` (median and 90th
+    percentile days) and `panel_throughput` per commissioning area and month (in CSV: rows of those kinds). A
     count under the small-number threshold is suppressed, with enough others that the total cannot reveal it."""
     if referred_from and referred_to and referred_to < referred_from:
         raise HTTPException(422, [{"loc": ["query", "referred_to"], "type": "range_not_allowed",
                                    "msg": "referred_to is on or after referred_from"}])
     chosen = Chosen(district=caller.district_filter(district), cohort=cohort.value if cohort else None,
                     gateway=gateway.value if gateway else None, referred_from=referred_from,
-                    referred_to=referred_to, as_of=as_of)
+                    referred_to=referred_to, as_of=as_of, flag=flag)
     await runtime.wait_for_positions(after or [], "journeys", "stay_costs")
     async with runtime.pool.acquire() as conn:
         pathways = await pathway_map_of(conn, chosen, threshold=runtime.settings.small_number_threshold,
