@@ -445,8 +445,9 @@ report_app = typer.Typer(help="Print the analysts' views in the terminal, read f
 app.add_typer(report_app, name="report")
 
 
-@report_app.command("pathways", help="The pathway map's variant table: young people, days end to end (median, 90th "
-                                     "percentile), planned move-ons, breakdowns and cost per variant; small numbers "
+@report_app.command("pathways", help="The pathway map's variant table (young people, days end to end: median and 90th "
+                                     "percentile, planned move-ons, breakdowns and cost per variant), time in each "
+                                     "stage, breakdowns by reason and stage, and panel throughput; small numbers "
                                      "suppressed.")
 def report_pathways(district: ExportDistrict = None, as_of: AsOf = None) -> None:
     from datetime import UTC, date, datetime
@@ -481,6 +482,31 @@ def report_pathways(district: ExportDistrict = None, as_of: AsOf = None) -> None
                       shown(row.breakdowns_per_100_placements), shown(row.mean_cost_pence, True),
                       shown(row.cost_per_planned_move_on_pence, True))
     console.print(table)
+    stages = Table(title="Time in each stage (days)")
+    for column in ("stage", "young people", "median", "p90"):
+        stages.add_column(column, justify="left" if column == "stage" else "right")
+    for cell in found.time_in_stage:
+        stages.add_row(cell.stage, "suppressed" if cell.suppressed else shown(cell.young_people),
+                       shown(cell.median_days), shown(cell.p90_days))
+    if found.time_in_stage:
+        console.print(stages)
+    breakdowns = Table(title="Breakdowns by reason and stage")
+    for column in ("reason", "stage", "young people", "breakdowns", "per 100 placements"):
+        breakdowns.add_column(column, justify="left" if column in ("reason", "stage") else "right")
+    for cell in found.breakdowns:
+        breakdowns.add_row(cell.reason, cell.stage, "suppressed" if cell.suppressed else shown(cell.young_people),
+                           shown(cell.breakdowns), shown(cell.breakdowns_per_100_placements))
+    if found.breakdowns:
+        console.print(breakdowns)
+    panels = Table(title="Panel throughput")
+    for column in ("area", "month", "young people", "decisions", "by decision"):
+        panels.add_column(column, justify="left" if column in ("area", "month", "by decision") else "right")
+    for cell in found.panel_throughput:
+        panels.add_row(cell.area, cell.month, "suppressed" if cell.suppressed else shown(cell.young_people),
+                       shown(cell.decisions), ", ".join(f"{name} {shown(count)}"
+                                                        for name, count in sorted(cell.by_decision.items())))
+    if found.panel_throughput:
+        console.print(panels)
 
 
 def _write_export(path: str, text: str) -> None:

@@ -43,6 +43,7 @@ def test_the_pathway_map_the_report_and_the_exports_agree_and_suppress_small_num
     assert all(row["suppressed"] and row["young_people"] is None for row in dover.json()["variants"])
     assert report.returncode == 0, report.stderr
     assert "Pathway variants in thanet" in report.stdout and " 6 " in report.stdout
+    assert "Time in each stage (days)" in report.stdout
     assert ocel.returncode == 0 and xes.returncode == 0, ocel.stderr + xes.stderr
     document = json.loads((tmp_path / "journeys.ocel.json").read_text())
     cases = {case["case_id"] for case in written[:6]}
