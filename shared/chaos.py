@@ -238,8 +238,9 @@ class Workload:
             self.ledger.refused[key] = f"{path} {answer.status_code} {answer.text[:300]}"
             return None
         found = answer.json()
-        if found.get("rebuilt"):  # the service died between saving and answering: the answer names the aggregate
-            found = {**found, what: found["aggregate_id"]} if what in ("case_id", "placement_id") else found
+        if found.get("rebuilt") and what.endswith("_id") and what not in found:
+            found = {**found, what: found["aggregate_id"]}  # the service died between saving and answering: the
+            # answer names the aggregate (a case, a placement, a provider, a scheme)
         kept[key] = found.get(what, what)
         self.ledger.write_times.append(time.time())
         return found
