@@ -153,11 +153,12 @@ class Bench:
         return self._system.services["referral"].url
 
     def followers(self) -> dict[str, str]:
-        """The placement and journeys services (each follows the referral stream; the referral service follows
-        placement's), started beside the referral service the same way; the URL of each of the three."""
+        """The services that follow the referral stream or each other (placement, outcomes, finance, journeys: the
+        journeys follow finance's costs too), started beside the referral service the same way; the URL of each."""
         self.referral_service()
         if self._followers is None:
-            self._followers = System(self._system.settings, services=["placement", "journeys"])
+            self._followers = System(self._system.settings,
+                                     services=["placement", "outcomes", "finance", "journeys"])
             self._followers.start_services()
         return {name: service.url for system in (self._system, self._followers)
                 for name, service in system.services.items()}
