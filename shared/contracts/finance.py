@@ -220,23 +220,37 @@ class CostPart(BaseModel):
     rent: int = 0
     service_charge: int = 0
     support: int = 0
-    by_stream: dict[FundingStream, int] = Field(default_factory=dict)
+    by_stream: dict[FundingStream, int] = Field(default_factory=dict, description=(
+        "Pence per funding stream, summing exactly to rent + service_charge + support: each night's package split "
+        "by the contract's funding shares in force that night (so a change of shares mid-month is weighted by "
+        "nights), the whole rounded to the penny once and shared by largest remainder, as finance's cost and "
+        "spend-by-stream reports split it. Empty when nothing is split: no contract covers the stay (contract_id "
+        "None), or support paid by the hour is not costed yet (costed in the month it ends)."))
 
     @property
     def whole(self) -> int:
         return self.rent + self.service_charge + self.support
 
+    @model_validator(mode="after")
+    def _streams_share_the_whole(self) -> "CostPart":
+        if self.by_stream and (shared := sum(self.by_stream.values())) != self.whole:
+            raise ValueError(f"by_stream sums to {shared} pence, not the cost's {self.whole} "
+                             "(rent + service_charge + support)")
+        return self
+
 
 class CostAccrued(FinanceEvent):
     """What a case's stay cost in a calendar month, as far as finance knows at the time: published so the journeys
-    service can put a cost on each step. A later `CostAccrued` for the same stay and month (a price changed back
-    in time) replaces it: `aggregate_version` orders them."""
+    service can put a cost on each step, by part of the package and by funding stream (`cost.by_stream`, as finance's
+    spend-by-stream report splits it). A later `CostAccrued` for the same stay and month (a price changed back in
+    time) replaces it: `aggregate_version` orders them."""
 
     event_type: Literal["CostAccrued"] = "CostAccrued"
     stay_id: UUID = Field(description="The event_id of the placement event that began the stay in its scheme")
     placement_id: UUID | None = None
     scheme_id: UUID
-    contract_id: UUID | None = Field(description="None: no contract covers the stay (unfunded, shown as such)")
+    contract_id: UUID | None = Field(description="None: no contract covers the stay (unfunded, shown as such): "
+                                                 "its cost is 0 and cost.by_stream empty")
     month: date = Field(description="The first day of the month")
     days: int = Field(ge=0, le=31)
     cost: CostPart
