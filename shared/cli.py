@@ -452,7 +452,8 @@ app.add_typer(report_app, name="report")
 def report_pathways(district: ExportDistrict = None, as_of: AsOf = None) -> None:
     from datetime import UTC, date, datetime
 
-    from services.journeys.pathway_queries import Chosen, pathway_map_of
+    from services.journeys.pathway_queries import Chosen
+    from services.journeys.summaries import pathway_map_of
     from shared.contracts.vocabulary import UnknownDistrict, known_district
 
     settings = load_settings()
@@ -477,8 +478,8 @@ def report_pathways(district: ExportDistrict = None, as_of: AsOf = None) -> None
 
     for row in [*found.variants, found.total]:
         label = " > ".join(row.variant) or "all young people"
-        table.add_row(label, "suppressed" if row.suppressed else shown(row.young_people), shown(row.median_days),
-                      shown(row.p90_days), shown(row.planned_move_on_percent),
+        table.add_row(label, "suppressed" if row.young_people is None else shown(row.young_people),
+                      shown(row.median_days), shown(row.p90_days), shown(row.planned_move_on_percent),
                       shown(row.breakdowns_per_100_placements), shown(row.mean_cost_pence, True),
                       shown(row.cost_per_planned_move_on_pence, True))
     console.print(table)

@@ -23,7 +23,7 @@ from uuid import UUID
 
 import asyncpg
 
-from services.journeys.pathways import Journey, PathwayMap, Step, figures_of, pathway_map, staged
+from services.journeys.pathways import Journey, Step, figures_of, staged
 from shared.contracts.vocabulary import Flag
 
 FLAGS_FOR_ANALYSTS = (Flag.uasc, Flag.teenage_parent, Flag.youth_justice)
@@ -41,6 +41,11 @@ class Chosen:
     referred_to: date | None = None
     as_of: date | None = None
     flag: str | None = None
+    legal_status: str | None = None
+    age_band: str | None = None
+    """16-17, 18-21 or 22-25 on the day of the referral."""
+    area: str | None = None
+    """A commissioning area of the district register: the young people first referred in its districts."""
 
     @property
     def recorded_before(self) -> datetime | None:
@@ -80,13 +85,32 @@ async def stay_costs_of(conn: asyncpg.Connection, case_ids: Sequence[UUID], unti
     rows = await conn.fetch(
         "SELECT stay_id, sum(days)::bigint AS days, sum(rent)::bigint AS rent,"
         " sum(service_charge)::bigint AS service_charge, sum(support)::bigint AS support,"
-        " sum(held_back)::bigint AS held_back, max(month) AS to_month"
+        " sum(held_back)::bigint AS held_back, max(month) AS to_month, array_agg(by_stream) AS by_stream"
         f" FROM {schema}.stay_costs WHERE case_id = ANY($1::uuid[]) AND ($2::date IS NULL OR month <= $2)"
         " GROUP BY stay_id", list(case_ids), until_month)
     return {str(row["stay_id"]): {
         "pence": row["rent"] + row["service_charge"] + row["support"], "rent": row["rent"],
         "service_charge": row["service_charge"], "support": row["support"], "held_back": row["held_back"],
-        "days": row["days"], "to_month": row["to_month"].isoformat()} for row in rows}
+        "by_stream": by_stream_of(row), "days": row["days"], "to_month": row["to_month"].isoformat()}
+        for row in rows}
+
+
+def by_stream_of(row: asyncpg.Record) -> dict[str, int]:
+    """A stay's cost by funding stream over its months; a month finance did not split counts as `not_split`."""
+    streams: dict[str, int] = {}
+    for month in row["by_stream"]:
+        split = json.loads(month)
+        for stream, pence in split.items():
+            streams[stream] = streams.get(stream, 0) + pence
+    unsplit = row["rent"] + row["service_charge"] + row["support"] - sum(streams.values())
+    if unsplit:
+        streams[NOT_SPLIT] = streams.get(NOT_SPLIT, 0) + unsplit
+    return dict(sorted(streams.items()))
+
+
+NOT_SPLIT = "not_split"
+"""Cost finance published without its funding streams (a stay no contract covers, or an event from before it
+split them)."""
 
 
 async def persons_then(conn: asyncpg.Connection, cases: Sequence[asyncpg.Record], recorded_before: datetime | None,
@@ -110,7 +134,8 @@ def step_of_row(row: asyncpg.Record, costs: dict[str, dict]) -> Step:
     cost = costs.get(str(row["event_id"]))
     return Step(event_type=row["event_type"], occurred_at=row["occurred_at"], facts=json.loads(row["facts"]),
                 case_id=str(row["case_id"]), event_id=str(row["event_id"]),
-                cost_pence=cost["pence"] if cost else None, district=row["district"])
+                cost_pence=cost["pence"] if cost else None, district=row["district"],
+                cost_by_stream=cost["by_stream"] if cost else {})
 
 
 def flagged(journey: Journey, flag: str) -> bool:
@@ -134,13 +159,6 @@ async def journeys_of(conn: asyncpg.Connection, chosen: Chosen = Chosen(), schem
     return [journey for journey in journeys if chosen.flag is None or flagged(journey, chosen.flag)]
 
 
-async def pathway_map_of(conn: asyncpg.Connection, chosen: Chosen, *, threshold: int, today: date,
-                         schema: str = "journeys") -> PathwayMap:
-    """The pathway map of the chosen cases, as known at the end of `as_of` (or today)."""
-    journeys = await journeys_of(conn, chosen, schema)
-    return pathway_map(journeys, threshold=threshold, today=min(chosen.as_of or today, today))
-
-
 async def districts_of_person(conn: asyncpg.Connection, person_ref: UUID, schema: str = "journeys") -> set[str]:
     """The districts of the young person's cases (none: no case of theirs is known)."""
     rows = await conn.fetch(f"SELECT DISTINCT district FROM {schema}.case_journeys WHERE person_ref = $1", person_ref)
@@ -148,23 +166,36 @@ async def districts_of_person(conn: asyncpg.Connection, person_ref: UUID, schema
 
 
 async def young_person_journey(conn: asyncpg.Connection, person_ref: UUID, *, today: date,
-                               district: str | None = None, schema: str = "journeys") -> dict[str, Any] | None:
+                               district: str | None = None, as_of: date | None = None,
+                               schema: str = "journeys") -> dict[str, Any] | None:
     """One ordered timeline of every case of the young person (of one district, if given): each step with its stage
-    and the cost of the stay it began. None when no such case is known."""
+    and the cost of the stay it began; as known at the end of `as_of`, if given (their cases then, the steps recorded
+    by then, the stays' costs of the months up to then). None when no such case is known."""
+    recorded_before = _midnight(as_of + timedelta(days=1)) if as_of else None
     cases = list(await conn.fetch(
-        f"SELECT case_id, district, cohort, gateway, referred_at, status FROM {schema}.case_journeys"
-        " WHERE person_ref = $1 AND ($2::text IS NULL OR district = $2) ORDER BY referred_at, case_id",
-        person_ref, district))
+        f"SELECT c.case_id, c.person_ref, c.district, c.cohort, c.gateway, c.referred_at, c.status"
+        f" FROM {schema}.case_journeys c WHERE (c.person_ref = $1 OR c.case_id IN ("
+        f"  SELECT case_id FROM {schema}.person_links WHERE $3::timestamptz IS NOT NULL AND from_person = $1"
+        "   AND recorded_at >= $3))"
+        " AND ($2::text IS NULL OR c.district = $2) AND ($3::timestamptz IS NULL OR EXISTS ("
+        f"  SELECT 1 FROM {schema}.journey_steps r WHERE r.case_id = c.case_id AND r.event_type = 'ReferralMade'"
+        "   AND r.recorded_at < $3))"
+        " ORDER BY c.referred_at, c.case_id", person_ref, district, recorded_before))
+    if recorded_before is not None:
+        persons = await persons_then(conn, cases, recorded_before, schema)
+        cases = [case for case in cases if persons[case["case_id"]] == person_ref]
     if not cases:
         return None
     case_ids = [case["case_id"] for case in cases]
-    costs = await stay_costs_of(conn, case_ids, schema=schema)
-    rows = await steps_of(conn, case_ids, schema=schema)
+    costs = await stay_costs_of(conn, case_ids, as_of, schema=schema)
+    rows = await steps_of(conn, case_ids, recorded_before, schema=schema)
     by_id = {str(row["event_id"]): row for row in rows}
     timeline = staged(step_of_row(row, costs) for row in rows)
-    figures = figures_of(Journey(str(person_ref), tuple(step for step, _, _ in timeline)), today)
+    figures = figures_of(Journey(str(person_ref), tuple(step for step, _, _ in timeline)),
+                         min(as_of or today, today))
     return {
         "person_ref": str(person_ref),
+        "as_of": as_of.isoformat() if as_of else None,
         "cases": [{"case_id": str(case["case_id"]), "district": case["district"], "cohort": case["cohort"],
                    "gateway": case["gateway"], "status": case["status"],
                    "referred_at": case["referred_at"].isoformat() if case["referred_at"] else None}
@@ -179,5 +210,5 @@ async def young_person_journey(conn: asyncpg.Connection, person_ref: UUID, *, to
             "stage": stage.value if stage else None, "facts": dict(step.facts),
             **({"cost": costs[step.event_id]} if step.event_id in costs else {}),
         } for step, stage, _ in timeline],
-        "cost_pence": sum(cost["pence"] for cost in costs.values()),
+        "cost_pence": sum(costs[event_id]["pence"] for event_id in by_id if event_id in costs),
     }

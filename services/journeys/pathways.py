@@ -46,7 +46,9 @@ Small numbers (`suppressed`): a variant with fewer than `threshold` young people
 hidden (None). The total of young people is published, so when any variant is hidden, more are hidden, the
 smallest shown first (ties by variant), until the hidden variants are at least two and hold at least `threshold`
 young people together: the total less the shown variants then reveals only a group no smaller than the threshold.
-Hidden variants are listed after the shown ones in the order of their labels (never of their hidden sizes). A total
+Hidden variants are pooled in one row after the shown ones, `other variants`, with their young people added up
+(what the total less the shown variants gives anyway) and no figures: a hidden variant's labels are never shown, so
+nobody learns that someone took a rare path. A total
 under the threshold hides every count and figure, the total's too. Transitions (the Sankey) count the young people
 of shown variants only, so no transition can be set against the variant table to recover a hidden count.
 The breakdown, time-in-stage and panel throughput tables follow the same rule, each table on its own, counting the
@@ -98,6 +100,7 @@ class Step:
     event_id: str = ""
     cost_pence: int | None = None
     district: str = ""
+    cost_by_stream: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -210,6 +213,15 @@ class JourneyFigures:
     """(reason, stage) of each breakdown."""
     panel_decisions: tuple[tuple[str, str, str], ...] = ()
     """(district, month, decision) of each panel decision."""
+    cost_by_stream: Mapping[str, int] = field(default_factory=dict)
+    first_day: date | None = None
+    end_day: date | None = None
+    """The day the journey ended; None while it is open (its days run to today)."""
+    stage_days_before_last: Mapping[str, int] = field(default_factory=dict)
+    """Days in each stage it was ever in, the last run of the last stage left out (it runs to `end_day`, or today
+    while open): what a stored summary keeps, since it does not depend on today."""
+    last_stage: str | None = None
+    last_entered: date | None = None
 
     @property
     def ended_in_planned_move_on(self) -> bool:
@@ -274,24 +286,44 @@ def figures_of(journey: Journey, today: date) -> JourneyFigures:
         case_open and not departed_since_presented[case] for case, case_open in open_cases.items())
     first = start or (steps[0].occurred_at.date() if steps else today)
     end = today if is_open else max(last_end or today, first)
+    entries = stage_entries(timeline)
+    entered, last = entries[-1] if entries else (None, None)
     return JourneyFigures(
         person_ref=journey.person_ref, variant=collapsed(label for _, _, label in timeline if label is not None),
         days=(end - first).days, is_open=is_open, placements=placements, breakdowns=breakdowns,
         planned_move_ons=planned_move_ons, cost_pence=sum(step.cost_pence or 0 for step in steps),
+        cost_by_stream=streams_of(steps),
         returned_within_12_months=any(
             moved < back and back.date() <= months_after(moved.date(), 12) for moved in move_ons for back in returns)
         if move_ons else None,
         days_in_stage=days_in_stage(timeline, end), breakdowns_by=tuple(breakdowns_by),
-        panel_decisions=tuple(panel_decisions))
+        panel_decisions=tuple(panel_decisions), first_day=first, end_day=None if is_open else end,
+        stage_days_before_last=days_in_stage(timeline, None), last_stage=last.value if last else None,
+        last_entered=entered)
 
 
-def days_in_stage(timeline: Sequence[tuple[Step, Stage | None, str | None]], end: date) -> dict[str, int]:
-    """Days from entering each stage to entering the next (the last: to `end`), summed over visits to it."""
-    days: dict[str, int] = {}
+def streams_of(steps: Iterable[Step]) -> dict[str, int]:
+    """The steps' stay costs added up by funding stream."""
+    streams: dict[str, int] = {}
+    for step in steps:
+        for stream, pence in step.cost_by_stream.items():
+            streams[stream] = streams.get(stream, 0) + pence
+    return streams
+
+
+def stage_entries(timeline: Sequence[tuple[Step, Stage | None, str | None]]) -> list[tuple[date, Stage]]:
+    """The day the young person entered each stage, in order (a run of steps in one stage is one entry)."""
     runs = [(step.occurred_at.date(), stage) for step, stage, _ in timeline if stage is not None]
-    entries = [(day, stage) for n, (day, stage) in enumerate(runs) if n == 0 or runs[n - 1][1] is not stage]
+    return [(day, stage) for n, (day, stage) in enumerate(runs) if n == 0 or runs[n - 1][1] is not stage]
+
+
+def days_in_stage(timeline: Sequence[tuple[Step, Stage | None, str | None]], end: date | None) -> dict[str, int]:
+    """Days from entering each stage to entering the next (the last: to `end`; None: the last run counts 0, but
+    its stage is listed), summed over visits to it."""
+    days: dict[str, int] = {}
+    entries = stage_entries(timeline)
     for (entered, stage), (left, _) in zip(entries, [*entries[1:], (end, None)], strict=True):
-        days[stage.value] = days.get(stage.value, 0) + max(0, (max(left, entered) - entered).days)
+        days[stage.value] = days.get(stage.value, 0) + max(0, (max(left or entered, entered) - entered).days)
     return days
 
 
@@ -314,6 +346,12 @@ class VariantRow:
     mean_cost_pence: int | None = None
     median_cost_pence: int | None = None
     cost_per_planned_move_on_pence: int | None = None
+    cost_by_stream_pence: dict[str, int] | None = None
+    """The group's whole cost by funding stream (a cost finance did not split: `not_split`)."""
+
+
+OTHER_VARIANTS = ("other variants",)
+"""The one row the hidden variants are pooled in: its count only (their labels are never shown)."""
 
 
 @dataclass(frozen=True)
@@ -387,6 +425,55 @@ class PathwayMap:
                 *({"kind": "panel_throughput", **asdict(cell)} for cell in self.panel_throughput)]
 
 
+# -- tallies: what the map counts, before suppression (in Python here; in SQL over the stored summaries in
+# services/journeys/summaries.py) -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class GroupTally:
+    """A group of young people (a variant's, or everyone's): what its row shows, before suppression."""
+
+    young_people: int
+    median_days: float
+    p90_days: int
+    ended_in_planned_move_on: int
+    moved_on: int
+    """Young people with a planned move-on."""
+    returned_within_12_months: int
+    placements: int
+    breakdowns: int
+    planned_move_ons: int
+    cost_pence: int
+    median_cost_pence: float
+    cost_by_stream: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class CellTally:
+    """A cell of the breakdown, time-in-stage or panel table: its young people and what it counts."""
+
+    young_people: int
+    count: int = 0
+    """Breakdowns, or panel decisions."""
+    median_days: float | None = None
+    p90_days: int | None = None
+    by_decision: Mapping[str, tuple[int, int]] = field(default_factory=dict)
+    """A panel cell's decisions: decision -> (young people, decisions)."""
+
+
+@dataclass(frozen=True)
+class Tallies:
+    variants: Mapping[tuple[str, ...], GroupTally]
+    total: GroupTally | None
+    """None: nobody."""
+    placements: int = 0
+    breakdowns: Mapping[tuple[str, str], CellTally] = field(default_factory=dict)
+    """(reason, stage) -> its cell."""
+    stages: Mapping[str, CellTally] = field(default_factory=dict)
+    panels: Mapping[tuple[str, str], CellTally] = field(default_factory=dict)
+    """(area, month) -> its cell."""
+
+
 def areas_in_register(district: str) -> tuple[str, ...]:
     """A district's commissioning areas in the district register in force; a district with none, or unknown to
     the register, is its own."""
@@ -405,94 +492,139 @@ def pathway_map(journeys: Iterable[Journey], *, threshold: int = 5, today: date,
     for journey in journeys:
         steps_of_person.setdefault(journey.person_ref, []).extend(journey.steps)
     everyone = [figures_of(Journey(person, tuple(steps)), today) for person, steps in steps_of_person.items()]
+    return map_of(tallies_of(everyone, areas_of), threshold)
+
+
+def tallies_of(everyone: Sequence[JourneyFigures],
+               areas_of: Callable[[str], tuple[str, ...]] = areas_in_register) -> Tallies:
+    """What the map counts of these young people's figures (each young person's once)."""
     by_variant: dict[tuple[str, ...], list[JourneyFigures]] = {}
     for figures in everyone:
         by_variant.setdefault(figures.variant, []).append(figures)
-    hidden, total_hidden = suppressed({variant: len(group) for variant, group in by_variant.items()}, threshold)
-    shown = sorted((v for v in by_variant if v not in hidden), key=lambda v: (-len(by_variant[v]), v))
-    rows = [variant_row(v, by_variant[v]) for v in shown]
-    rows += [VariantRow(v, None, True) for v in sorted(hidden)]
-    total = VariantRow((), None, True) if total_hidden else variant_row((), everyone)
-    return PathwayMap(threshold, total, rows, transitions_of({v: len(by_variant[v]) for v in shown}),
-                      breakdowns_of(everyone, threshold), time_in_stage_of(everyone, threshold),
-                      panel_throughput_of(everyone, threshold, areas_of))
+    return Tallies({variant: group_tally(group) for variant, group in by_variant.items()},
+                   group_tally(everyone) if everyone else None, sum(figures.placements for figures in everyone),
+                   breakdown_tallies(everyone), stage_tallies(everyone), panel_tallies(everyone, areas_of))
 
 
-def shown_then_hidden(people: Mapping[K, set[str]], threshold: int) -> tuple[list[K], list[K]]:
-    """A table's cells (keyed, each with its young people) to show and to hide, each in the order of their keys."""
-    hidden, _ = suppressed({key: len(persons) for key, persons in people.items()}, threshold)
-    return sorted(key for key in people if key not in hidden), sorted(hidden)
+def group_tally(group: Sequence[JourneyFigures]) -> GroupTally:
+    days = [figures.days for figures in group]
+    costs = [figures.cost_pence for figures in group]
+    streams: dict[str, int] = {}
+    for figures in group:
+        for stream, pence in figures.cost_by_stream.items():
+            streams[stream] = streams.get(stream, 0) + pence
+    moved_on = [figures for figures in group if figures.returned_within_12_months is not None]
+    return GroupTally(
+        young_people=len(group), median_days=float(statistics.median(days)), p90_days=percentile(days, 90),
+        ended_in_planned_move_on=sum(figures.ended_in_planned_move_on for figures in group), moved_on=len(moved_on),
+        returned_within_12_months=sum(bool(figures.returned_within_12_months) for figures in moved_on),
+        placements=sum(figures.placements for figures in group), breakdowns=sum(f.breakdowns for f in group),
+        planned_move_ons=sum(figures.planned_move_ons for figures in group), cost_pence=sum(costs),
+        median_cost_pence=float(statistics.median(costs)), cost_by_stream=dict(sorted(streams.items())))
 
 
-def breakdowns_of(everyone: Sequence[JourneyFigures], threshold: int) -> list[BreakdownCell]:
-    placements = sum(figures.placements for figures in everyone)
+def breakdown_tallies(everyone: Sequence[JourneyFigures]) -> dict[tuple[str, str], CellTally]:
     people: dict[tuple[str, str], set[str]] = {}
     counts: dict[tuple[str, str], int] = {}
     for figures in everyone:
         for key in figures.breakdowns_by:
             people.setdefault(key, set()).add(figures.person_ref)
             counts[key] = counts.get(key, 0) + 1
-    shown, hidden = shown_then_hidden(people, threshold)
-    return [*(BreakdownCell(reason, stage, len(people[reason, stage]), False, counts[reason, stage],
-                            round(100 * counts[reason, stage] / placements, 1)) for reason, stage in shown),
-            *(BreakdownCell(reason, stage, None, True) for reason, stage in hidden)]
+    return {key: CellTally(len(people[key]), counts[key]) for key in people}
 
 
-def time_in_stage_of(everyone: Sequence[JourneyFigures], threshold: int) -> list[StageTime]:
+def stage_tallies(everyone: Sequence[JourneyFigures]) -> dict[str, CellTally]:
     days: dict[str, list[int]] = {}
-    people: dict[str, set[str]] = {}
     for figures in everyone:
         for stage, stage_days in figures.days_in_stage.items():
             days.setdefault(stage, []).append(stage_days)
-            people.setdefault(stage, set()).add(figures.person_ref)
-    order = {stage.value: n for n, stage in enumerate(Stage)}
-    shown, hidden = shown_then_hidden(people, threshold)
-    return [*(StageTime(stage, len(days[stage]), False, float(statistics.median(days[stage])),
-                        percentile(days[stage], 90)) for stage in sorted(shown, key=order.__getitem__)),
-            *(StageTime(stage, None, True) for stage in sorted(hidden, key=order.__getitem__))]
+    return {stage: CellTally(len(values), median_days=float(statistics.median(values)),
+                             p90_days=percentile(values, 90)) for stage, values in days.items()}
 
 
-def panel_throughput_of(everyone: Sequence[JourneyFigures], threshold: int,
-                        areas_of: Callable[[str], tuple[str, ...]]) -> list[PanelThroughput]:
+def panel_tallies(everyone: Sequence[JourneyFigures],
+                  areas_of: Callable[[str], tuple[str, ...]]) -> dict[tuple[str, str], CellTally]:
     people: dict[tuple[str, str], set[str]] = {}
-    decisions: dict[tuple[str, str], dict[str, set[str]]] = {}
+    decided: dict[tuple[str, str], dict[str, set[str]]] = {}
     counts: dict[tuple[str, str], dict[str, int]] = {}
     for figures in everyone:
         for district, month, decision in figures.panel_decisions:
             for area in areas_of(district):
                 people.setdefault((area, month), set()).add(figures.person_ref)
-                decisions.setdefault((area, month), {}).setdefault(decision, set()).add(figures.person_ref)
+                decided.setdefault((area, month), {}).setdefault(decision, set()).add(figures.person_ref)
                 cell = counts.setdefault((area, month), {})
                 cell[decision] = cell.get(decision, 0) + 1
-    shown, hidden = shown_then_hidden(people, threshold)
-    cells = []
-    for area, month in shown:
-        hidden_decisions, _ = suppressed({key: len(persons) for key, persons in decisions[area, month].items()},
+    return {key: CellTally(len(people[key]), sum(counts[key].values()), by_decision={
+        decision: (len(decided[key][decision]), counts[key][decision]) for decision in counts[key]})
+        for key in people}
+
+
+def map_of(tallies: Tallies, threshold: int) -> PathwayMap:
+    """The pathway map of the tallies, small numbers suppressed (the rule in the module's docstring)."""
+    counts = {variant: tally.young_people for variant, tally in tallies.variants.items()}
+    hidden, total_hidden = suppressed(counts, threshold)
+    shown = sorted((v for v in counts if v not in hidden), key=lambda v: (-counts[v], v))
+    rows = [variant_row(v, tallies.variants[v]) for v in shown]
+    if hidden:
+        rows.append(VariantRow(OTHER_VARIANTS, None if total_hidden else sum(counts[v] for v in hidden), True))
+    total = (VariantRow((), None, True) if total_hidden or tallies.total is None
+             else variant_row((), tallies.total))
+    return PathwayMap(threshold, total, rows, transitions_of({v: counts[v] for v in shown}),
+                      breakdown_cells(tallies, threshold), stage_times(tallies, threshold),
+                      panel_cells(tallies, threshold))
+
+
+def shown_then_hidden(cells: Mapping[K, CellTally], threshold: int) -> tuple[list[K], list[K]]:
+    """A table's cells to show and to hide, each in the order of their keys."""
+    hidden, _ = suppressed({key: cell.young_people for key, cell in cells.items()}, threshold)
+    return sorted(key for key in cells if key not in hidden), sorted(hidden)
+
+
+def breakdown_cells(tallies: Tallies, threshold: int) -> list[BreakdownCell]:
+    shown, hidden = shown_then_hidden(tallies.breakdowns, threshold)
+    cells = tallies.breakdowns
+    return [*(BreakdownCell(reason, stage, cells[reason, stage].young_people, False, cells[reason, stage].count,
+                            round(100 * cells[reason, stage].count / tallies.placements, 1)
+                            if tallies.placements else None) for reason, stage in shown),
+            *(BreakdownCell(reason, stage, None, True) for reason, stage in hidden)]
+
+
+def stage_times(tallies: Tallies, threshold: int) -> list[StageTime]:
+    order = {stage.value: n for n, stage in enumerate(Stage)}
+    shown, hidden = shown_then_hidden(tallies.stages, threshold)
+    cells = tallies.stages
+    return [*(StageTime(stage, cells[stage].young_people, False, cells[stage].median_days, cells[stage].p90_days)
+              for stage in sorted(shown, key=lambda stage: order.get(stage, len(order)))),
+            *(StageTime(stage, None, True) for stage in sorted(hidden, key=lambda stage: order.get(stage, len(order))))]
+
+
+def panel_cells(tallies: Tallies, threshold: int) -> list[PanelThroughput]:
+    shown, hidden = shown_then_hidden(tallies.panels, threshold)
+    result = []
+    for key in shown:
+        cell = tallies.panels[key]
+        hidden_decisions, _ = suppressed({decision: people for decision, (people, _) in cell.by_decision.items()},
                                          threshold)
-        by_decision = counts[area, month]
-        cells.append(PanelThroughput(area, month, len(people[area, month]), False, sum(by_decision.values()), {
-            decision: None if decision in hidden_decisions else by_decision[decision]
-            for decision in sorted(by_decision)}))
-    return cells + [PanelThroughput(area, month, None, True) for area, month in hidden]
+        result.append(PanelThroughput(*key, cell.young_people, False, cell.count, {
+            decision: None if decision in hidden_decisions else count
+            for decision, (_, count) in sorted(cell.by_decision.items())}))
+    return result + [PanelThroughput(area, month, None, True) for area, month in hidden]
 
 
-def variant_row(variant: tuple[str, ...], group: Sequence[JourneyFigures]) -> VariantRow:
-    days = [figures.days for figures in group]
-    costs = [figures.cost_pence for figures in group]
-    placements = sum(figures.placements for figures in group)
-    planned = sum(figures.planned_move_ons for figures in group)
-    moved_on = [figures for figures in group if figures.returned_within_12_months is not None]
+def variant_row(variant: tuple[str, ...], tally: GroupTally) -> VariantRow:
     return VariantRow(
-        variant=variant, young_people=len(group), suppressed=False,
-        median_days=float(statistics.median(days)), p90_days=percentile(days, 90),
-        planned_move_on_percent=round(100 * sum(f.ended_in_planned_move_on for f in group) / len(group), 1),
-        returning_within_12_months_percent=(round(100 * sum(bool(f.returned_within_12_months) for f in moved_on)
-                                                  / len(moved_on), 1) if moved_on else None),
-        placements=placements,
-        breakdowns_per_100_placements=(round(100 * sum(f.breakdowns for f in group) / placements, 1)
-                                       if placements else None),
-        mean_cost_pence=round(sum(costs) / len(costs)), median_cost_pence=round(statistics.median(costs)),
-        cost_per_planned_move_on_pence=round(sum(costs) / planned) if planned else None)
+        variant=variant, young_people=tally.young_people, suppressed=False, median_days=tally.median_days,
+        p90_days=tally.p90_days,
+        planned_move_on_percent=round(100 * tally.ended_in_planned_move_on / tally.young_people, 1),
+        returning_within_12_months_percent=(round(100 * tally.returned_within_12_months / tally.moved_on, 1)
+                                            if tally.moved_on else None),
+        placements=tally.placements,
+        breakdowns_per_100_placements=(round(100 * tally.breakdowns / tally.placements, 1)
+                                       if tally.placements else None),
+        mean_cost_pence=round(tally.cost_pence / tally.young_people), median_cost_pence=round(tally.median_cost_pence),
+        cost_per_planned_move_on_pence=(round(tally.cost_pence / tally.planned_move_ons)
+                                        if tally.planned_move_ons else None),
+        cost_by_stream_pence=dict(tally.cost_by_stream))
 
 
 def percentile(values: Sequence[int], rank: int) -> int:

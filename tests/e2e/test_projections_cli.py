@@ -14,7 +14,7 @@ from tests.e2e.helpers import auth_headers, post_referral
 
 READ_MODELS = {"caseload", "emergency_placements", "mediation_returns", "case_ages", "known_cases", "placements",
                "floating_support", "departures", "journeys", "cases_by_district", "status_periods",
-               "support_episodes", "support_plans", "returns", "mediation_sustained", "catalogue", "stay_costs",
+               "support_episodes", "support_plans", "returns", "mediation_sustained", "catalogue",
                "stays", "contracts", "outcome_results"}
 
 

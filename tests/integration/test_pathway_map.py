@@ -1,7 +1,8 @@
 """The pathway map and a young person's journey read from the journeys read models on real PostgreSQL: the
-hand-written set's events (and their stays' costs) applied through the `journeys` and `stay_costs` projections as
-their runners would, in the order they were recorded; then the queries and the routes, every expectation computed
-by hand. `as_of` leaves out a departure and a person link recorded late."""
+hand-written set's events (and their stays' costs) applied through the `journeys` projection (steps, costs, the
+young people waiting for their summaries) as their runners would, in the order they were recorded; then the
+queries and the routes, every expectation computed by hand. `as_of` leaves out a departure and a person link
+recorded late."""
 
 from __future__ import annotations
 
@@ -15,9 +16,9 @@ from fastapi import FastAPI
 
 from services.journeys.api import router
 from services.journeys.api.journeys import prepare_journey_reads
-from services.journeys.pathway_queries import Chosen, pathway_map_of, young_person_journey
+from services.journeys.pathway_queries import Chosen, young_person_journey
 from services.journeys.projections.journeys import JourneyProjection
-from services.journeys.projections.stay_costs import StayCosts
+from services.journeys.summaries import pathway_map_of
 from shared.contracts import Event
 from shared.errors import map_domain_errors
 from shared.projections import Recorded, prepare_projection
@@ -32,9 +33,9 @@ on 1 September."""
 
 
 async def apply(pool: asyncpg.Pool, schema: str, events: list[Event]) -> None:
-    """Apply events through the journeys and stay_costs projections in the order they were recorded, each with its
+    """Apply events through the journeys projection in the order they were recorded, each with its
     sequence in its service's stream."""
-    projections = [JourneyProjection(), StayCosts()]
+    projections = [JourneyProjection()]
     sequences: dict[str, int] = {}
     batch = []
     for event in sorted(events, key=lambda event: event.recorded_at):
@@ -87,10 +88,11 @@ async def test_the_pathway_map_of_every_journey_with_its_stays_costs(people, poo
     assert (pathways.total.planned_move_on_percent, pathways.total.breakdowns_per_100_placements) == (66.7, 16.7)
 
 
-async def test_at_five_every_lone_variant_is_hidden_and_the_total_shown(people, pool, schema):
+async def test_at_five_every_lone_variant_is_pooled_unlabelled_and_the_total_shown(people, pool, schema):
     pathways = await map_of(pool, schema, threshold=5)
 
-    assert [row.young_people for row in pathways.variants] == [None] * 6
+    assert [(row.variant, row.young_people, row.median_days) for row in pathways.variants] == [
+        (("other variants",), 6, None)]
     assert (pathways.total.young_people, pathways.transitions) == (6, [])
 
 
@@ -224,7 +226,7 @@ async def test_the_pathway_map_route_in_json_and_csv_with_the_threshold_of_the_s
 
     assert answer.status_code == 200, answer.text
     assert answer.json()["threshold"] == 2 and answer.json()["total"]["young_people"] == 6
-    assert [row["young_people"] for row in answer.json()["variants"]] == [None] * 6
+    assert [(row["variant"], row["young_people"]) for row in answer.json()["variants"]] == [(["other variants"], 6)]
     assert csv.status_code == 200 and csv.headers["content-type"].startswith("text/csv")
     assert csv.text.splitlines()[0].startswith("kind,variant,young_people,suppressed")
     assert "total,,7,False" in csv.text

@@ -54,7 +54,7 @@ async def get_journey(
     if caller.role is Role.auditor and not reason:
         raise HTTPException(422, [{"loc": ["query", "reason"], "type": "reason_required",
                                    "msg": "an auditor gives the reason for reading a case history (?reason=)"}])
-    await runtime.wait_for_positions(after or [], "journeys", "stay_costs")
+    await runtime.wait_for_positions(after or [], "journeys")
     async with runtime.pool.acquire() as conn:
         journey = await journey_of(conn, case_id)
         if journey is None:

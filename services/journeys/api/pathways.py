@@ -10,10 +10,12 @@ from uuid import UUID
 from fastapi import APIRouter, HTTPException, Query
 
 from services.journeys.api.journeys import HIDDEN_FROM_DISTRICT_OFFICERS, READS_TABLE
-from services.journeys.pathway_queries import Chosen, districts_of_person, pathway_map_of, young_person_journey
+from services.journeys.pathway_queries import Chosen, districts_of_person, young_person_journey
+from services.journeys.summaries import pathway_map_of
 from shared.auth import Role, requires
 from shared.contracts.envelope import Day
-from shared.contracts.vocabulary import Cohort, Gateway
+from shared.contracts.vocabulary import Cohort, Gateway, LegalStatus
+from shared.districts import district_register
 from shared.service import After
 from shared.web import District, Runtime, Today
 from shared.web_tables import as_csv
@@ -38,6 +40,12 @@ async def get_pathway_map(
                                                    "left out")] = None,
     flag: Annotated[Literal["uasc", "teenage_parent", "youth_justice"] | None,
                     Query(description="Journeys with this flag raised (never a safeguarding flag)")] = None,
+    legal_status: Annotated[LegalStatus | None, Query(description="The legal status on the day of the referral")]
+    = None,
+    age_band: Annotated[Literal["16-17", "18-21", "22-25"] | None,
+                        Query(description="The age band on the day of the referral (see AGE_BANDS)")] = None,
+    area: Annotated[str | None, Query(description="A commissioning area of the district register (e.g. east_kent): "
+                                                  "young people first referred in its districts")] = None,
     format: Format = "json", after: After = None,
 ) -> Any:
     """Journeys grouped into variants (the sequence of stages and provision types), each with its young people,
@@ -49,10 +57,15 @@ async def get_pathway_map(
     if referred_from and referred_to and referred_to < referred_from:
         raise HTTPException(422, [{"loc": ["query", "referred_to"], "type": "range_not_allowed",
                                    "msg": "referred_to is on or after referred_from"}])
+    if area is not None and area not in district_register().areas:
+        raise HTTPException(422, [{"loc": ["query", "area"], "type": "unknown_area",
+                                   "msg": f"{area!r} is not a commissioning area of the district register "
+                                          f"({', '.join(sorted(district_register().areas))})"}])
     chosen = Chosen(district=caller.district_filter(district), cohort=cohort.value if cohort else None,
                     gateway=gateway.value if gateway else None, referred_from=referred_from,
-                    referred_to=referred_to, as_of=as_of, flag=flag)
-    await runtime.wait_for_positions(after or [], "journeys", "stay_costs")
+                    referred_to=referred_to, as_of=as_of, flag=flag,
+                    legal_status=legal_status.value if legal_status else None, age_band=age_band, area=area)
+    await runtime.wait_for_positions(after or [], "journeys")
     async with runtime.pool.acquire() as conn:
         pathways = await pathway_map_of(conn, chosen, threshold=runtime.settings.small_number_threshold,
                                         today=today, schema=runtime.schema)
@@ -64,6 +77,8 @@ async def get_young_person_journey(
     person_ref: UUID, runtime: Runtime, caller: YoungPersonJourneyReader, today: Today,
     reason: Annotated[str | None, Query(min_length=3, max_length=500,
                                         description="Why the journey is read (an auditor must say)")] = None,
+    as_of: Annotated[Day | None, Query(description="As known at the end of this day: steps, cases and links "
+                                                   "recorded later are left out")] = None,
     after: After = None,
 ) -> dict:
     """A young person's journey: every case of theirs (linked cases together; a district officer: their
@@ -72,14 +87,14 @@ async def get_young_person_journey(
     if caller.role is Role.auditor and not reason:
         raise HTTPException(422, [{"loc": ["query", "reason"], "type": "reason_required",
                                    "msg": "an auditor gives the reason for reading a case history (?reason=)"}])
-    await runtime.wait_for_positions(after or [], "journeys", "stay_costs")
+    await runtime.wait_for_positions(after or [], "journeys")
     async with runtime.pool.acquire() as conn:
         districts = await districts_of_person(conn, person_ref, runtime.schema)
         if not districts:
             raise HTTPException(404, f"no journey for young person {person_ref}")
         if caller.is_district_officer and caller.district not in districts:
             caller.confine_to(sorted(districts)[0])
-        journey = await young_person_journey(conn, person_ref, today=today, schema=runtime.schema,
+        journey = await young_person_journey(conn, person_ref, today=today, schema=runtime.schema, as_of=as_of,
                                              district=caller.district if caller.is_district_officer else None)
         if journey is None:
             raise HTTPException(404, f"no journey for young person {person_ref}")
