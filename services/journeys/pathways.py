@@ -222,6 +222,12 @@ class JourneyFigures:
     while open): what a stored summary keeps, since it does not depend on today."""
     last_stage: str | None = None
     last_entered: date | None = None
+    stays_ended: int = 0
+    """Stays in a scheme that ended (a move, a breakdown or an end), each held to its scheme's limits."""
+    stays_with_maximum: int = 0
+    stays_over_maximum: int = 0
+    stays_with_target: int = 0
+    stays_over_target: int = 0
 
     @property
     def ended_in_planned_move_on(self) -> bool:
@@ -236,8 +242,34 @@ def months_after(day: date, months: int) -> date:
     return date(year, month, min(day.day, last))
 
 
-def figures_of(journey: Journey, today: date) -> JourneyFigures:
-    """What the pathway map counts of one journey, as of `today`."""
+StayLimits = Callable[[str, date], tuple[int | None, int | None]]
+"""A scheme's (maximum, target) stay in days for a stay begun on a day; (None, None): none known."""
+
+
+def no_limits(_scheme: str, _began: date) -> tuple[int | None, int | None]:
+    return None, None
+
+
+def ended_stays(timeline: Sequence[tuple[Step, Stage | None, str | None]]) -> list[tuple[str, date, int]]:
+    """Each stay in a scheme that ended: (scheme, the day it began, its days). A move ends the stay in the scheme
+    left and begins one in the scheme moved to."""
+    began: dict[str, tuple[str, date]] = {}
+    stays = []
+    for step, _, _ in timeline:
+        placement, day = str(step.facts.get("placement_id")), step.occurred_at.date()
+        if step.event_type in INTO_A_SCHEME:
+            if step.event_type == "PlacementMoved" and placement in began:
+                scheme, since = began[placement]
+                stays.append((scheme, since, (day - since).days))
+            began[placement] = (str(step.facts.get("scheme_id")), day)
+        elif step.event_type in ("PlacementEnded", "PlacementBrokeDown") and placement in began:
+            scheme, since = began.pop(placement)
+            stays.append((scheme, since, max(0, (day - since).days)))
+    return stays
+
+
+def figures_of(journey: Journey, today: date, limits_of: StayLimits = no_limits) -> JourneyFigures:
+    """What the pathway map counts of one journey, as of `today` (its stays held to `limits_of`)."""
     timeline = staged(journey.steps)
     steps = [step for step, _, _ in timeline]
     open_stays: set[str] = set()
@@ -288,6 +320,7 @@ def figures_of(journey: Journey, today: date) -> JourneyFigures:
     end = today if is_open else max(last_end or today, first)
     entries = stage_entries(timeline)
     entered, last = entries[-1] if entries else (None, None)
+    stays = [(days, *limits_of(scheme, began)) for scheme, began, days in ended_stays(timeline)]
     return JourneyFigures(
         person_ref=journey.person_ref, variant=collapsed(label for _, _, label in timeline if label is not None),
         days=(end - first).days, is_open=is_open, placements=placements, breakdowns=breakdowns,
@@ -299,7 +332,11 @@ def figures_of(journey: Journey, today: date) -> JourneyFigures:
         days_in_stage=days_in_stage(timeline, end), breakdowns_by=tuple(breakdowns_by),
         panel_decisions=tuple(panel_decisions), first_day=first, end_day=None if is_open else end,
         stage_days_before_last=days_in_stage(timeline, None), last_stage=last.value if last else None,
-        last_entered=entered)
+        last_entered=entered, stays_ended=len(stays),
+        stays_with_maximum=sum(maximum is not None for _, maximum, _ in stays),
+        stays_over_maximum=sum(maximum is not None and days > maximum for days, maximum, _ in stays),
+        stays_with_target=sum(target is not None for _, _, target in stays),
+        stays_over_target=sum(target is not None and days > target for days, _, target in stays))
 
 
 def streams_of(steps: Iterable[Step]) -> dict[str, int]:
@@ -348,6 +385,10 @@ class VariantRow:
     cost_per_planned_move_on_pence: int | None = None
     cost_by_stream_pence: dict[str, int] | None = None
     """The group's whole cost by funding stream (a cost finance did not split: `not_split`)."""
+    stays_ended: int | None = None
+    stays_over_maximum_percent: float | None = None
+    """Of the ended stays whose scheme had a maximum stay then, the share that lasted longer."""
+    stays_over_target_percent: float | None = None
 
 
 OTHER_VARIANTS = ("other variants",)
@@ -446,6 +487,11 @@ class GroupTally:
     cost_pence: int
     median_cost_pence: float
     cost_by_stream: Mapping[str, int] = field(default_factory=dict)
+    stays_ended: int = 0
+    stays_with_maximum: int = 0
+    stays_over_maximum: int = 0
+    stays_with_target: int = 0
+    stays_over_target: int = 0
 
 
 @dataclass(frozen=True)
@@ -484,14 +530,16 @@ def areas_in_register(district: str) -> tuple[str, ...]:
 
 
 def pathway_map(journeys: Iterable[Journey], *, threshold: int = 5, today: date,
-                areas_of: Callable[[str], tuple[str, ...]] = areas_in_register) -> PathwayMap:
+                areas_of: Callable[[str], tuple[str, ...]] = areas_in_register,
+                limits_of: StayLimits = no_limits) -> PathwayMap:
     """Journeys grouped into variants, with their figures and the transitions between stages, the breakdowns by
     reason and stage, the time in each stage and the panel throughput per area (`areas_of` a district) and month,
     small numbers suppressed (see the module's docstring). Journeys of one `person_ref` are one young person's."""
     steps_of_person: dict[str, list[Step]] = {}
     for journey in journeys:
         steps_of_person.setdefault(journey.person_ref, []).extend(journey.steps)
-    everyone = [figures_of(Journey(person, tuple(steps)), today) for person, steps in steps_of_person.items()]
+    everyone = [figures_of(Journey(person, tuple(steps)), today, limits_of)
+                for person, steps in steps_of_person.items()]
     return map_of(tallies_of(everyone, areas_of), threshold)
 
 
@@ -520,7 +568,11 @@ def group_tally(group: Sequence[JourneyFigures]) -> GroupTally:
         returned_within_12_months=sum(bool(figures.returned_within_12_months) for figures in moved_on),
         placements=sum(figures.placements for figures in group), breakdowns=sum(f.breakdowns for f in group),
         planned_move_ons=sum(figures.planned_move_ons for figures in group), cost_pence=sum(costs),
-        median_cost_pence=float(statistics.median(costs)), cost_by_stream=dict(sorted(streams.items())))
+        median_cost_pence=float(statistics.median(costs)), cost_by_stream=dict(sorted(streams.items())),
+        **{name: sum(getattr(figures, name) for figures in group) for name in STAY_COUNTS})
+
+
+STAY_COUNTS = ("stays_ended", "stays_with_maximum", "stays_over_maximum", "stays_with_target", "stays_over_target")
 
 
 def breakdown_tallies(everyone: Sequence[JourneyFigures]) -> dict[tuple[str, str], CellTally]:
@@ -624,7 +676,11 @@ def variant_row(variant: tuple[str, ...], tally: GroupTally) -> VariantRow:
         mean_cost_pence=round(tally.cost_pence / tally.young_people), median_cost_pence=round(tally.median_cost_pence),
         cost_per_planned_move_on_pence=(round(tally.cost_pence / tally.planned_move_ons)
                                         if tally.planned_move_ons else None),
-        cost_by_stream_pence=dict(tally.cost_by_stream))
+        cost_by_stream_pence=dict(tally.cost_by_stream), stays_ended=tally.stays_ended,
+        stays_over_maximum_percent=(round(100 * tally.stays_over_maximum / tally.stays_with_maximum, 1)
+                                    if tally.stays_with_maximum else None),
+        stays_over_target_percent=(round(100 * tally.stays_over_target / tally.stays_with_target, 1)
+                                   if tally.stays_with_target else None))
 
 
 def percentile(values: Sequence[int], rank: int) -> int:

@@ -41,10 +41,12 @@ from services.journeys.pathway_queries import (
     steps_of,
 )
 from services.journeys.pathways import (
+    STAY_COUNTS,
     CellTally,
     GroupTally,
     Journey,
     PathwayMap,
+    StayLimits,
     Step,
     Tallies,
     areas_in_register,
@@ -72,30 +74,36 @@ SUMMARY_TABLES = [
     " breakdowns int NOT NULL, planned_move_ons int NOT NULL, ended_in_planned_move_on boolean NOT NULL,"
     " returned_within_12_months boolean, cost_pence bigint NOT NULL, cost_by_stream jsonb NOT NULL,"
     " stages text[] NOT NULL, stage_days int[] NOT NULL, last_stage text, last_entered date,"
-    " breakdowns_by text[] NOT NULL, panel_decisions text[] NOT NULL,"
-    " PRIMARY KEY (as_of, scope, person_ref))",
+    " breakdowns_by text[] NOT NULL, panel_decisions text[] NOT NULL, stays_ended int NOT NULL,"
+    " stays_with_maximum int NOT NULL, stays_over_maximum int NOT NULL, stays_with_target int NOT NULL,"
+    " stays_over_target int NOT NULL, PRIMARY KEY (as_of, scope, person_ref))",
     "CREATE TABLE IF NOT EXISTS summary_snapshots (as_of date PRIMARY KEY, made_at timestamptz NOT NULL)",
 ]
 COLUMNS = ("as_of", "scope", "person_ref", "district", "cohort", "legal_status", "gateway", "age_band", "referred_at",
            "flags", "variant", "first_day", "end_day", "placements", "breakdowns", "planned_move_ons",
            "ended_in_planned_move_on", "returned_within_12_months", "cost_pence", "cost_by_stream", "stages",
-           "stage_days", "last_stage", "last_entered", "breakdowns_by", "panel_decisions")
+           "stage_days", "last_stage", "last_entered", "breakdowns_by", "panel_decisions", *STAY_COUNTS)
 SUMMARIZE_AT_ONCE = 500
 """Young people summarized in one transaction."""
 
 
-async def mark_waiting(conn: asyncpg.Connection, case_ids: Collection[UUID], persons: Collection[UUID] = ()) -> None:
-    """Mark the young people of these cases (and these young people) as waiting for their summaries to be made
-    again, in the order of their refs (two batches marking the same young people never deadlock). Inside a
-    projection's transaction: its search path names the tables."""
-    if not case_ids and not persons:
+async def mark_waiting(conn: asyncpg.Connection, case_ids: Collection[UUID], persons: Collection[UUID] = (),
+                       schemes: Collection[str] = ()) -> None:
+    """Mark the young people of these cases, these young people, and those who ever stayed in these schemes (their
+    stay limits changed) as waiting for their summaries to be made again, in the order of their refs (two batches
+    marking the same young people never deadlock). Inside a projection's transaction: its search path names the
+    tables."""
+    if not case_ids and not persons and not schemes:
         return
     await conn.execute(
         "INSERT INTO summaries_waiting (person_ref) SELECT person_ref FROM ("
         " SELECT person_ref FROM case_journeys WHERE case_id = ANY($1::uuid[])"
-        " UNION SELECT unnest($2::uuid[])) waiting ORDER BY person_ref"
+        " UNION SELECT unnest($2::uuid[])"
+        " UNION SELECT c.person_ref FROM case_journeys c JOIN journey_steps s ON s.case_id = c.case_id"
+        "  WHERE cardinality($3::text[]) > 0 AND s.event_type IN ('PlacementStarted', 'PlacementMoved')"
+        "  AND s.facts->>'scheme_id' = ANY($3::text[])) waiting ORDER BY person_ref"
         " ON CONFLICT (person_ref) DO UPDATE SET since = summaries_waiting.since",
-        list(case_ids), list(persons))
+        list(case_ids), list(persons), list(schemes))
 
 
 def age_band(age: int | None) -> str | None:
@@ -103,7 +111,7 @@ def age_band(age: int | None) -> str | None:
 
 
 def summary_rows(as_of: date, person_ref: UUID, steps: Sequence[Step], case_districts: dict[str, str],
-                 today: date) -> list[tuple]:
+                 today: date, limits_of: StayLimits) -> list[tuple]:
     """A young person's summary rows: over all their cases, and over each district's."""
     scopes: dict[str, list[Step]] = {ALL_CASES: list(steps)}
     for step in steps:
@@ -114,7 +122,7 @@ def summary_rows(as_of: date, person_ref: UUID, steps: Sequence[Step], case_dist
         referral = next((step for step in ordered if step.event_type == "ReferralMade"), None)
         if referral is None:
             continue
-        figures = figures_of(Journey(str(person_ref), tuple(ordered)), today)
+        figures = figures_of(Journey(str(person_ref), tuple(ordered)), today, limits_of)
         flags = sorted({flag for step in ordered for flag in (
             [step.facts.get("flag")] if step.event_type == "FlagRaised" else
             step.facts.get("flags") or [] if step.event_type == "ReferralMade" else [])
@@ -128,7 +136,8 @@ def summary_rows(as_of: date, person_ref: UUID, steps: Sequence[Step], case_dist
             figures.ended_in_planned_move_on, figures.returned_within_12_months, figures.cost_pence,
             json.dumps(dict(figures.cost_by_stream)), stages, [figures.stage_days_before_last[s] for s in stages],
             figures.last_stage, figures.last_entered, [f"{reason}|{stage}" for reason, stage in figures.breakdowns_by],
-            ["|".join(decision) for decision in figures.panel_decisions]))
+            ["|".join(decision) for decision in figures.panel_decisions],
+            *(getattr(figures, name) for name in STAY_COUNTS)))
     return rows
 
 
@@ -145,8 +154,30 @@ async def summaries_of(conn: asyncpg.Connection, cases: Sequence[asyncpg.Record]
         steps.setdefault(persons[row["case_id"]], []).append(step_of_row(row, costs))
     districts = {str(case["case_id"]): case["district"] for case in cases}
     today = min(as_of, datetime.now(UTC).date())
+    limits_of = await stay_limits(conn, {step.facts.get("scheme_id") for person_steps in steps.values()
+                                         for step in person_steps if step.event_type in ("PlacementStarted",
+                                                                                         "PlacementMoved")},
+                                  recorded_before, schema)
     return [row for person, person_steps in steps.items()
-            for row in summary_rows(as_of, person, person_steps, districts, today)]
+            for row in summary_rows(as_of, person, person_steps, districts, today, limits_of)]
+
+
+async def stay_limits(conn: asyncpg.Connection, schemes: Collection[str | None], recorded_before: datetime | None,
+                      schema: str) -> StayLimits:
+    """The schemes' stay limits (as recorded by `recorded_before`): (maximum, target) of a stay begun on a day."""
+    dated: dict[str, list[tuple[date, int | None, int | None]]] = {}
+    for row in await conn.fetch(
+            f"SELECT scheme_id::text, effective_from, max_stay_days, target_stay_days FROM {schema}.scheme_stay_limits"
+            " WHERE scheme_id::text = ANY($1::text[]) AND ($2::timestamptz IS NULL OR recorded_at < $2)"
+            " ORDER BY effective_from DESC", [scheme for scheme in schemes if scheme], recorded_before):
+        dated.setdefault(row["scheme_id"], []).append(
+            (row["effective_from"], row["max_stay_days"], row["target_stay_days"]))
+
+    def limits_of(scheme: str, began: date) -> tuple[int | None, int | None]:
+        return next(((maximum, target) for since, maximum, target in dated.get(scheme, ()) if since <= began),
+                    (None, None))
+
+    return limits_of
 
 
 async def _write(conn: asyncpg.Connection, rows: list[tuple], schema: str) -> None:
@@ -284,7 +315,8 @@ async def tallies(conn: asyncpg.Connection, where: Where, today: date, schema: s
         " count(returned_within_12_months) AS moved_on,"
         " count(*) FILTER (WHERE returned_within_12_months) AS returned_within_12_months,"
         " sum(placements) AS placements, sum(breakdowns) AS breakdowns, sum(planned_move_ons) AS planned_move_ons,"
-        " sum(cost_pence) AS cost_pence, percentile_cont(0.5) WITHIN GROUP (ORDER BY cost_pence) AS median_cost"
+        " sum(cost_pence) AS cost_pence, percentile_cont(0.5) WITHIN GROUP (ORDER BY cost_pence) AS median_cost,"
+        + ", ".join(f" sum({name}) AS {name}" for name in STAY_COUNTS) +
         " FROM chosen GROUP BY GROUPING SETS ((variant), ())", *args)
     streams = await conn.fetch(
         f"WITH chosen AS ({chosen}) SELECT variant, GROUPING(variant) = 1 AS everyone, stream, sum(pence) AS pence"
@@ -349,7 +381,8 @@ def _tallies(groups: Iterable[asyncpg.Record], streams: Iterable[asyncpg.Record]
             returned_within_12_months=row["returned_within_12_months"], placements=int(row["placements"]),
             breakdowns=int(row["breakdowns"]), planned_move_ons=int(row["planned_move_ons"]),
             cost_pence=int(row["cost_pence"]), median_cost_pence=float(row["median_cost"]),
-            cost_by_stream=dict(sorted(by_stream.get(key, {}).items())))
+            cost_by_stream=dict(sorted(by_stream.get(key, {}).items())),
+            **{name: int(row[name]) for name in STAY_COUNTS})
         if key is None:
             total = tally
         else:

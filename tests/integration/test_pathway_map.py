@@ -20,6 +20,7 @@ from services.journeys.pathway_queries import Chosen, young_person_journey
 from services.journeys.projections.journeys import JourneyProjection
 from services.journeys.summaries import pathway_map_of
 from shared.contracts import Event
+from shared.contracts.placement import SchemeRegistered, SchemeStayLimitsChanged
 from shared.errors import map_domain_errors
 from shared.projections import Recorded, prepare_projection
 from shared.settings import Settings
@@ -280,3 +281,50 @@ async def test_a_young_persons_journey_read_is_recorded_and_a_district_officer_s
         ("officer-1", "district_officer", linked.cases[1].case_id, None),
         ("aud-1", "auditor", linked.cases[0].case_id, "complaint 42"),
         ("aud-1", "auditor", linked.cases[1].case_id, "complaint 42")]
+
+
+def foyer_limits(event_class, day, **limits):
+    """The foyer's stay limits, from `day` (its registration, or a change)."""
+    from tests.unit.pathway_builders import FOYER, on
+    common = {"aggregate_id": FOYER.scheme_id, "aggregate_version": 1 if event_class is SchemeRegistered else 2,
+              "district": FOYER.district, "occurred_at": on(day), "recorded_at": on(day, 18),
+              "scheme_id": FOYER.scheme_id, **limits}
+    if event_class is SchemeRegistered:
+        return SchemeRegistered(**common, provider_id=FOYER.provider_id, name="The Foyer",
+                                provision_type=FOYER.provision_type, pathway_stage=FOYER.pathway_stage,
+                                support_level=FOYER.support_level, support_hours_per_week=10, capacity_units=20,
+                                opened_on=day)
+    return SchemeStayLimitsChanged(**common, effective_from=day)
+
+
+async def test_stays_are_held_to_the_limits_of_their_scheme_on_the_day_they_began(pool, schema):
+    """The step down's foyer stay (5 February to 1 June: 116 days) began under the registration's limits (maximum
+    100, target 60): over both. The breakdown's (10 February to 10 April: 59 days) is under those, but once the
+    limits from 8 February (maximum 90, target 30) are recorded it is held to them: over the target only. Every
+    other stay's scheme has no limits."""
+    people = the_hand_written_set()
+    registered = foyer_limits(SchemeRegistered, d(1, 1), max_stay_days=100, target_stay_days=60)
+    await apply(pool, schema, [registered, *(event for person in people for event in [*person.events, *person.costs])])
+
+    before = (await map_of(pool, schema)).total
+    changed = foyer_limits(SchemeStayLimitsChanged, d(2, 8), max_stay_days=90, target_stay_days=30)
+    await apply(pool, schema, [changed])
+    after = (await map_of(pool, schema)).total
+
+    assert (before.stays_over_maximum_percent, before.stays_over_target_percent) == (50.0, 50.0)
+    assert (after.stays_over_maximum_percent, after.stays_over_target_percent) == (50.0, 100.0)
+    assert after.stays_ended == before.stays_ended == 7
+
+
+@pytest.mark.parametrize("threshold", [1, 2, 5])
+async def test_the_map_from_the_stored_summaries_is_the_map_from_every_step(people_and_one_back, pool, schema,
+                                                                             threshold):
+    """The SQL aggregates over the summaries give exactly what the pure definitions give over the steps."""
+    from services.journeys.pathway_queries import journeys_of
+    from services.journeys.pathways import pathway_map
+
+    async with pool.acquire() as conn:
+        journeys = await journeys_of(conn, Chosen(), schema)
+    from_steps = pathway_map(journeys, threshold=threshold, today=TODAY)
+
+    assert (await map_of(pool, schema, threshold=threshold)).as_dict() == from_steps.as_dict()

@@ -16,7 +16,7 @@ from services.journeys.summaries import SUMMARY_TABLES, mark_waiting
 from shared.contracts import Event
 from shared.contracts.finance import CostAccrued
 from shared.contracts.placement import EVENTS as PLACEMENT_EVENTS
-from shared.contracts.placement import NO_CASE
+from shared.contracts.placement import NO_CASE, SchemeRegistered, SchemeStayLimitsChanged
 from shared.contracts.referral import EVENTS as REFERRAL_EVENTS
 from shared.contracts.referral import (
     AgeReached,
@@ -63,6 +63,9 @@ class JourneyProjection(Projection):
         " by_stream jsonb NOT NULL DEFAULT '{}', version int NOT NULL, event_id uuid NOT NULL,"
         " PRIMARY KEY (stay_id, month))",
         "CREATE INDEX IF NOT EXISTS stay_costs_by_case ON stay_costs (case_id)",
+        "CREATE TABLE IF NOT EXISTS scheme_stay_limits ("
+        " scheme_id uuid NOT NULL, effective_from date NOT NULL, max_stay_days int, target_stay_days int,"
+        " recorded_at timestamptz NOT NULL, PRIMARY KEY (scheme_id, effective_from))",
         *SUMMARY_TABLES,
     ]
 
@@ -90,9 +93,19 @@ class JourneyProjection(Projection):
                 "INSERT INTO person_links VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
                 [(event.event_id, event.case_id, event.previous_person_ref if isinstance(event, PersonLinked)
                   else event.unlinked_from, event.person_ref, event.recorded_at) for event in links])
+        limits = [recorded.event for recorded in batch
+                  if isinstance(recorded.event, (SchemeRegistered, SchemeStayLimitsChanged))]
+        if limits:
+            await conn.executemany(
+                "INSERT INTO scheme_stay_limits VALUES ($1, $2, $3, $4, $5) ON CONFLICT (scheme_id, effective_from)"
+                " DO UPDATE SET max_stay_days = excluded.max_stay_days,"
+                " target_stay_days = excluded.target_stay_days, recorded_at = excluded.recorded_at",
+                [(event.scheme_id, event.opened_on if isinstance(event, SchemeRegistered) else event.effective_from,
+                  event.max_stay_days, event.target_stay_days, event.recorded_at) for event in limits])
+        changed_schemes = [str(event.scheme_id) for event in limits if isinstance(event, SchemeStayLimitsChanged)]
         await mark_waiting(conn, {recorded.event.case_id for recorded in batch if recorded.event.case_id != NO_CASE},
                            {link.previous_person_ref if isinstance(link, PersonLinked) else link.unlinked_from
-                            for link in links})
+                            for link in links}, changed_schemes)
 
 
 def stay_cost_of(event: CostAccrued) -> tuple:
