@@ -23,8 +23,9 @@ Definitions:
 - **Returning within 12 months** (a variant's `returning_within_12_months_percent`): of its young people with a
   planned move-on (a placement or floating support ending planned), the share presented again (a referral after
   their first, e.g. a linked case's, or a CaseReopened) after one of those move-ons and no later than the same day
-  12 calendar months on (29 February: 28 February); returns as known today (a move-on less than 12 months ago may
-  still see one). None when none of them had a planned move-on.
+  12 calendar months on (29 February: 28 February). Only young people whose outcome is known count: those who
+  returned, and those whose last planned move-on was more than 12 months ago (a move-on less than 12 months ago
+  may still see a return, so it is left out until it does or its 12 months are over). None when nobody counts.
 - **Cost**: a young person's cost is the sum of their stays' costs (pence; nothing for a journey without a costed
   stay); per planned move-on: the group's whole cost (what was spent on those who did not move on too: the cost of
   failure) over its planned move-ons (placement and floating support ends, planned). Means and medians of pence are
@@ -208,6 +209,9 @@ class JourneyFigures:
     cost_pence: int
     returned_within_12_months: bool | None = None
     """None: no planned move-on."""
+    last_planned_move_on: date | None = None
+    return_known: bool = False
+    """Returned within 12 months of a planned move-on, or 12 months have passed since the last one (as of today)."""
     days_in_stage: Mapping[str, int] = field(default_factory=dict)
     breakdowns_by: tuple[tuple[str, str], ...] = ()
     """(reason, stage) of each breakdown."""
@@ -321,14 +325,16 @@ def figures_of(journey: Journey, today: date, limits_of: StayLimits = no_limits)
     entries = stage_entries(timeline)
     entered, last = entries[-1] if entries else (None, None)
     stays = [(days, *limits_of(scheme, began)) for scheme, began, days in ended_stays(timeline)]
+    returned = any(moved < back and back.date() <= months_after(moved.date(), 12)
+                   for moved in move_ons for back in returns)
     return JourneyFigures(
         person_ref=journey.person_ref, variant=collapsed(label for _, _, label in timeline if label is not None),
         days=(end - first).days, is_open=is_open, placements=placements, breakdowns=breakdowns,
         planned_move_ons=planned_move_ons, cost_pence=sum(step.cost_pence or 0 for step in steps),
         cost_by_stream=streams_of(steps),
-        returned_within_12_months=any(
-            moved < back and back.date() <= months_after(moved.date(), 12) for moved in move_ons for back in returns)
-        if move_ons else None,
+        returned_within_12_months=returned if move_ons else None,
+        last_planned_move_on=move_ons[-1].date() if move_ons else None,
+        return_known=returned or bool(move_ons) and months_after(move_ons[-1].date(), 12) < today,
         days_in_stage=days_in_stage(timeline, end), breakdowns_by=tuple(breakdowns_by),
         panel_decisions=tuple(panel_decisions), first_day=first, end_day=None if is_open else end,
         stage_days_before_last=days_in_stage(timeline, None), last_stage=last.value if last else None,
@@ -479,7 +485,7 @@ class GroupTally:
     p90_days: int
     ended_in_planned_move_on: int
     moved_on: int
-    """Young people with a planned move-on."""
+    """Young people with a planned move-on whose return is known (see `JourneyFigures.return_known`)."""
     returned_within_12_months: int
     placements: int
     breakdowns: int
@@ -561,7 +567,7 @@ def group_tally(group: Sequence[JourneyFigures]) -> GroupTally:
     for figures in group:
         for stream, pence in figures.cost_by_stream.items():
             streams[stream] = streams.get(stream, 0) + pence
-    moved_on = [figures for figures in group if figures.returned_within_12_months is not None]
+    moved_on = [figures for figures in group if figures.return_known]
     return GroupTally(
         young_people=len(group), median_days=float(statistics.median(days)), p90_days=percentile(days, 90),
         ended_in_planned_move_on=sum(figures.ended_in_planned_move_on for figures in group), moved_on=len(moved_on),

@@ -72,7 +72,8 @@ SUMMARY_TABLES = [
     " legal_status text, gateway text, age_band text, referred_at timestamptz NOT NULL, flags text[] NOT NULL,"
     " variant text NOT NULL, first_day date NOT NULL, end_day date, placements int NOT NULL,"
     " breakdowns int NOT NULL, planned_move_ons int NOT NULL, ended_in_planned_move_on boolean NOT NULL,"
-    " returned_within_12_months boolean, cost_pence bigint NOT NULL, cost_by_stream jsonb NOT NULL,"
+    " returned_within_12_months boolean, last_planned_move_on date, cost_pence bigint NOT NULL,"
+    " cost_by_stream jsonb NOT NULL,"
     " stages text[] NOT NULL, stage_days int[] NOT NULL, last_stage text, last_entered date,"
     " breakdowns_by text[] NOT NULL, panel_decisions text[] NOT NULL, stays_ended int NOT NULL,"
     " stays_with_maximum int NOT NULL, stays_over_maximum int NOT NULL, stays_with_target int NOT NULL,"
@@ -81,8 +82,9 @@ SUMMARY_TABLES = [
 ]
 COLUMNS = ("as_of", "scope", "person_ref", "district", "cohort", "legal_status", "gateway", "age_band", "referred_at",
            "flags", "variant", "first_day", "end_day", "placements", "breakdowns", "planned_move_ons",
-           "ended_in_planned_move_on", "returned_within_12_months", "cost_pence", "cost_by_stream", "stages",
-           "stage_days", "last_stage", "last_entered", "breakdowns_by", "panel_decisions", *STAY_COUNTS)
+           "ended_in_planned_move_on", "returned_within_12_months", "last_planned_move_on", "cost_pence",
+           "cost_by_stream", "stages", "stage_days", "last_stage", "last_entered", "breakdowns_by", "panel_decisions",
+           *STAY_COUNTS)
 SUMMARIZE_AT_ONCE = 500
 """Young people summarized in one transaction."""
 
@@ -133,7 +135,8 @@ def summary_rows(as_of: date, person_ref: UUID, steps: Sequence[Step], case_dist
             referral.facts.get("legal_status"), referral.facts.get("gateway"),
             age_band(referral.facts.get("age_at_event")), referral.occurred_at, flags, " > ".join(figures.variant),
             figures.first_day, figures.end_day, figures.placements, figures.breakdowns, figures.planned_move_ons,
-            figures.ended_in_planned_move_on, figures.returned_within_12_months, figures.cost_pence,
+            figures.ended_in_planned_move_on, figures.returned_within_12_months, figures.last_planned_move_on,
+            figures.cost_pence,
             json.dumps(dict(figures.cost_by_stream)), stages, [figures.stage_days_before_last[s] for s in stages],
             figures.last_stage, figures.last_entered, [f"{reason}|{stage}" for reason, stage in figures.breakdowns_by],
             ["|".join(decision) for decision in figures.panel_decisions],
@@ -312,7 +315,8 @@ async def tallies(conn: asyncpg.Connection, where: Where, today: date, schema: s
         " percentile_cont(0.5) WITHIN GROUP (ORDER BY days) AS median_days,"
         " percentile_disc(0.9) WITHIN GROUP (ORDER BY days) AS p90_days,"
         " count(*) FILTER (WHERE ended_in_planned_move_on) AS ended_in_planned_move_on,"
-        " count(returned_within_12_months) AS moved_on,"
+        " count(*) FILTER (WHERE returned_within_12_months"
+        "  OR (last_planned_move_on + interval '12 months')::date < $11::date) AS moved_on,"
         " count(*) FILTER (WHERE returned_within_12_months) AS returned_within_12_months,"
         " sum(placements) AS placements, sum(breakdowns) AS breakdowns, sum(planned_move_ons) AS planned_move_ons,"
         " sum(cost_pence) AS cost_pence, percentile_cont(0.5) WITHIN GROUP (ORDER BY cost_pence) AS median_cost,"

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import date
 
 import asyncpg
 import httpx
@@ -71,6 +72,11 @@ async def people_and_one_back(pool, schema) -> list[AYoungPerson]:
 async def map_of(pool, schema, threshold: int = 1, **chosen):
     async with pool.acquire() as conn:
         return await pathway_map_of(conn, Chosen(**chosen), threshold=threshold, today=TODAY, schema=schema)
+
+
+async def map_of_on(pool, schema, today, threshold: int = 1, **chosen):
+    async with pool.acquire() as conn:
+        return await pathway_map_of(conn, Chosen(**chosen), threshold=threshold, today=today, schema=schema)
 
 
 def by_variant(pathways) -> dict[tuple[str, ...], object]:
@@ -166,8 +172,11 @@ async def test_returns_breakdowns_time_in_stage_and_panel_throughput(people_and_
 
     rows = by_variant(pathways)
     assert rows[people[-1].variant].returning_within_12_months_percent == 100.0
-    assert rows[people[0].variant].returning_within_12_months_percent == 0.0
-    assert pathways.total.returning_within_12_months_percent == 20.0  # 1 of 5 with a planned move-on
+    assert rows[people[0].variant].returning_within_12_months_percent is None  # moved on < 12 months before TODAY
+    assert pathways.total.returning_within_12_months_percent == 100.0  # 1 of the 1 whose return is known
+    a_year_on = await map_of_on(pool, schema, date(2027, 1, 1))
+    assert by_variant(a_year_on)[people[0].variant].returning_within_12_months_percent == 0.0
+    assert a_year_on.total.returning_within_12_months_percent == 20.0  # 1 of 5 with a planned move-on
     assert [(c.reason, c.stage, c.breakdowns, c.breakdowns_per_100_placements) for c in pathways.breakdowns] == [
         ("young_person_left", "supported", 1, 16.7)]
     # the six's days in each stage (tests/unit/test_pathways.py) and the seventh's: presentation 5 (15-20 Jan),
