@@ -494,6 +494,9 @@ async def _behind(database_url: str, nats_url: NatsTarget) -> dict[str, Any]:
                 end = heads[row["source"]] if row["source"] == schema else stream_last.get(row["source"], 0)
                 if row["position"] < end:
                     behind[f"{schema}.{row['projection']} <- {row['source']}"] = end - row["position"]
+        if await conn.fetchval("SELECT to_regclass('journeys.summaries_waiting')"):
+            if waiting := await conn.fetchval("SELECT count(*) FROM journeys.summaries_waiting"):
+                behind["journeys summaries waiting"] = waiting
         try:
             inbox = await js.consumer_info("CASETRACK_INGEST", "referral-district-inbox")
             if inbox.num_pending or inbox.num_ack_pending:
@@ -606,6 +609,11 @@ async def verify(database_url: str, nats_url: NatsTarget, ledger: Ledger, poison
                 e["event_id"] for e in placement
                 if e["event_type"] in ("PlacementEnded", "FloatingSupportEnded") and e["planned"]]),
         }
+        # Each young person of a case summarized once over all their cases, and once per district of theirs.
+        persons = await conn.fetch("SELECT DISTINCT person_ref::text, district FROM journeys.case_journeys")
+        views["journeys.journey_summaries"] = (
+            "SELECT person_ref::text || ' ' || scope FROM journeys.journey_summaries WHERE as_of = 'infinity'",
+            [*{f"{row[0]} *" for row in persons}, *(f"{row[0]} {row[1]}" for row in persons)])
         for view, (sql, expected) in views.items():
             held = [row[0] for row in await conn.fetch(sql)]
             if sorted(held) != sorted(expected):

@@ -58,8 +58,8 @@ from shared.districts import district_register
 
 log = logging.getLogger(__name__)
 
-LIVE = date(9999, 12, 31)
-"""The `as_of` of the summaries as known now."""
+LIVE = date.max
+"""The `as_of` of the summaries as known now (stored as PostgreSQL's `infinity`)."""
 ALL_CASES = "*"
 """The scope of a young person's row over all their cases."""
 AGE_BANDS = {"16-17": (16, 17), "18-21": (18, 21), "22-25": (22, 25)}

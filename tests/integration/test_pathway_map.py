@@ -337,3 +337,45 @@ async def test_the_map_from_the_stored_summaries_is_the_map_from_every_step(peop
     from_steps = pathway_map(journeys, threshold=threshold, today=TODAY)
 
     assert (await map_of(pool, schema, threshold=threshold)).as_dict() == from_steps.as_dict()
+
+
+@pytest.mark.parametrize(("filters", "young_people"), [
+    ({}, 6), ({"area": "west-kent"}, 5), ({"area": "east-kent"}, 1), ({"age_band": "16-17"}, 6),
+    ({"age_band": "18-21"}, 0), ({"legal_status": "relevant"}, 0), ({"legal_status": "not_looked_after"}, 5),
+    ({"cohort": "care_leaver"}, 1)],
+    ids=["none", "Maidstone's area (the linked person was first referred there)", "Dover's area (the B&B stay)",
+         "16-17", "18-21", "no relevant care leaver", "not looked after", "the care leaver"])
+async def test_young_people_are_chosen_by_their_first_referral(client, filters, young_people):
+    answer = await client.get("/pathway-map", params=filters, headers=bearer("analyst"))
+
+    assert answer.status_code == 200, answer.text
+    assert (answer.json()["total"]["young_people"] or 0) == young_people or (
+        young_people < 2 and answer.json()["total"]["suppressed"])
+
+
+async def test_the_legal_status_filter_is_the_status_on_the_day_of_the_first_referral(client, people):
+    cared_for = people[4].cases[0].events[0].legal_status  # the floating support care leaver's, at referral
+    chosen = await client.get("/pathway-map", params={"legal_status": cared_for.value}, headers=bearer("analyst"))
+    unknown_area = await client.get("/pathway-map", params={"area": "atlantis"}, headers=bearer("analyst"))
+    bad_band = await client.get("/pathway-map", params={"age_band": "12-15"}, headers=bearer("analyst"))
+
+    assert chosen.status_code == 200 and chosen.json()["total"]["suppressed"]  # one young person: under 2
+    assert unknown_area.status_code == 422 and unknown_area.json()["detail"][0]["type"] == "unknown_area"
+    assert bad_band.status_code == 422
+
+
+async def test_a_young_persons_journey_as_of_a_day_before_their_link_was_recorded(client, people):
+    """The Dover case was linked (2 August) on 1 September: on 15 August it was someone else's."""
+    linked = people[-1]
+    path = f"/young-people/{linked.person_ref}/journey"
+    before = await client.get(path, params={"as_of": "2025-08-15"}, headers=bearer("analyst"))
+    after = await client.get(path, params={"as_of": "2025-09-02"}, headers=bearer("analyst"))
+    csv = await client.get(path, params={"format": "csv"}, headers=bearer("analyst"))
+
+    assert [c["district"] for c in before.json()["cases"]] == ["maidstone"]
+    assert before.json()["as_of"] == "2025-08-15" and before.json()["cost_pence"] == 0
+    assert [c["district"] for c in after.json()["cases"]] == ["maidstone", "dover"]
+    assert after.json()["cost_pence"] == 40_000
+    assert csv.status_code == 200 and csv.text.splitlines()[0].startswith("case_id,event_id,event_type")
+    assert len(csv.text.strip().splitlines()) == 1 + len(after.json()["steps"])
+    assert "restricted" in csv.text and "40000" in csv.text

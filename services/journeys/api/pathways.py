@@ -4,6 +4,7 @@ filters and `as_of`: services/journeys/pathway_queries.py. Never a name, never a
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -79,8 +80,8 @@ async def get_young_person_journey(
                                         description="Why the journey is read (an auditor must say)")] = None,
     as_of: Annotated[Day | None, Query(description="As known at the end of this day: steps, cases and links "
                                                    "recorded later are left out")] = None,
-    after: After = None,
-) -> dict:
+    format: Format = "json", after: After = None,
+) -> Any:
     """A young person's journey: every case of theirs (linked cases together; a district officer: their
     district's) in one timeline, each step with its stage and the cost of the stay it began. The read of each case
     is recorded."""
@@ -105,4 +106,10 @@ async def get_young_person_journey(
         for step in journey["steps"]:
             if hidden := HIDDEN_FROM_DISTRICT_OFFICERS.get(step["event_type"]):
                 step["facts"].pop(hidden, None)
+    if format == "csv":
+        return as_csv(({**{key: value for key, value in step.items() if key not in ("facts", "cost")},
+                        "cost_pence": step["cost"]["pence"] if "cost" in step else None,
+                        "cost_by_stream": step["cost"]["by_stream"] if "cost" in step else None,
+                        "facts": json.dumps(step["facts"], sort_keys=True)} for step in journey["steps"]),
+                      f"journey-{person_ref}")
     return journey
