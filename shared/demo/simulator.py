@@ -408,7 +408,9 @@ class CountySimulation:
                    risk=self._pick({Level.high: 1, Level.medium: 2, Level.low: 2} if level is not Level.high else
                                    {Level.high: 3, Level.medium: 2}).value,
                    priority_band="A" if under_18 or level is Level.high else self._pick({"B": 3, "C": 2}))
-        if (person.cohort_on(self._today) is Cohort.homeless_16_17 and person.age_on(self._today) < 18
+        # casetrack records turning 18 (AgeReached) as soon as it learns of a referral back-dated before that day:
+        # a status change dated before it would then be refused, so only those still 17 after the last day have one
+        if (person.cohort_on(self._today) is Cohort.homeless_16_17 and counted_as_18_from(person.born) > self.last_day
                 and self._chance(self.parameters.prevention.southwark_assessment)):
             person.looked_after = True
             self._emit("legal-status", person.district, person, legal_status="looked_after_section_20",
