@@ -101,3 +101,18 @@ def load_parameters_text() -> str:
     from shared.demo.parameters import SHIPPED
 
     return SHIPPED.read_text()
+
+
+def test_casetrack_demo_against_a_running_system_prints_where_to_look_and_the_figures(system: System):
+    run = subprocess.run([sys.executable, "-m", "shared.cli", "demo", "--young-people", "20", "--years", "1",
+                          "--seed", "3"],
+                         env=os.environ | {"CASETRACK_BASE_PORT": str(system.settings.base_port),
+                                           "CASETRACK_NATS_PORT": str(system.settings.nats_port),
+                                           "CASETRACK_POSTGRES_PORT": str(system.settings.postgres_port),
+                                           "CASETRACK_DATA_DIR": str(system.settings.data_dir), "COLUMNS": "200"},
+                         capture_output=True, text=True, timeout=600)
+
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "Where to look" in run.stdout and "/pathway-map" in run.stdout
+    assert "KPI2 (target 80%)" in run.stdout and "young people" in run.stdout
+    assert "Cost per planned move-on by pathway" in run.stdout
