@@ -744,5 +744,138 @@ def chaos(
         raise typer.Exit(1)
 
 
+
+# -- casetrack demo ------------------------------------------------------------------------------------------------
+
+
+@app.command(help="Simulate a county's young people for YEARS (a few thousand over three years, by default) and send "
+                  "what happens to them through casetrack's real interfaces: district systems over NATS, case workers, "
+                  "panels and providers over HTTP. Starts casetrack first if it is not running (and keeps it running "
+                  "until Ctrl-C). Same seed, same county. Parameters: shared/data/demo_county.yaml, or your copy.")
+def demo(
+    young_people: Annotated[int | None, typer.Option(help="how many young people present (default: the "
+                                                          "parameters' weekly figure over the years)")] = None,
+    seed: Annotated[int, typer.Option(help="the simulation's seed: the same seed gives the same journeys")] = 1,
+    years: Annotated[float, typer.Option(help="simulated years, ending yesterday")] = 3.0,
+    parameters: Annotated[str | None, typer.Option(help="a YAML parameters file (a copy of the shipped one)")] = None,
+) -> None:
+    import asyncio
+    from datetime import UTC, datetime, timedelta
+
+    import httpx
+    from rich.markup import escape
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from shared.auth import embedded_signing_key, mint_token
+    from shared.demo.driver import CountyDriver, DemoFailed, Doors
+    from shared.demo.parameters import SHIPPED, ParametersRefused, load_parameters
+    from shared.demo.simulator import simulate
+
+    settings = load_settings()
+    last_day = datetime.now(UTC).date() - timedelta(days=1)
+    first_day = last_day - timedelta(days=round(365.25 * years) - 1)
+    try:  # everything about the parameters is checked before anything is sent
+        county = load_parameters(parameters or SHIPPED)
+        county.check_in_force(first_day, last_day)
+    except ParametersRefused as refused:
+        err.print(f"[red]casetrack demo: {escape(refused.source)} refused:[/red]", highlight=False)
+        for key, reason in refused.problems:
+            err.print(f"  {escape(key)}: {escape(reason)}", highlight=False)
+        raise typer.Exit(2) from None
+    actions = simulate(county, seed, first_day, last_day, young_people)
+    people = sum(1 for action in actions if action.kind == "referral")
+
+    system = None
+    try:
+        httpx.get(f"{settings.url_of('referral')}/health", timeout=2)
+    except httpx.HTTPError:
+        from shared.devservers import EngineFailed, System
+
+        system = System(settings, say=lambda line: err.print(f"[yellow]{escape(line)}[/yellow]", highlight=False))
+        try:
+            with console.status("casetrack is not running: starting NATS, PostgreSQL and the services..."):
+                system.start(supervise=True)
+        except EngineFailed as error:
+            err.print(f"[red]casetrack: {error}[/red]")
+            raise typer.Exit(1) from None
+    try:
+        key = embedded_signing_key(settings.data_dir)
+
+        def tokens(role: str, **claims: Any) -> str:
+            return mint_token(key, role=role, minutes=24 * 60, issuer=settings.token_issuer,
+                              audience=settings.token_audience, **claims)
+
+        doors = Doors(urls={name: settings.url_of(name) for name in SERVICES}, tokens=tokens,
+                      district_nats=lambda district: issued_to(settings, district).connect_options())
+        with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=console) as bar:
+            task = bar.add_task(f"{people:,} young people, {first_day} to {last_day}", total=len(actions))
+
+            def done(action: Any) -> None:
+                bar.update(task, advance=1, description=f"{people:,} young people: {action.at.date()}")
+
+            driver = CountyDriver(doors, done=done)
+            try:
+                sent = asyncio.run(driver.drive(actions, costed_through=last_day))
+            except DemoFailed as failed:
+                err.print(f"[red]casetrack demo failed: {escape(str(failed))}[/red]", highlight=False)
+                raise typer.Exit(1) from None
+        _demo_summary(settings, sent, actions, first_day, last_day, tokens("analyst", subject="casetrack-demo"))
+        if system is not None:
+            console.print("casetrack keeps running for you to look around; Ctrl-C stops it.")
+            stopping = threading.Event()
+            for ending in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
+                signal.signal(ending, lambda *_: stopping.set())
+            while not stopping.wait(1.0):
+                pass
+    finally:
+        if system is not None:
+            system.stop()
+
+
+def _demo_summary(settings: Settings, sent: Any, actions: list, first_day: Any, last_day: Any, token: str) -> None:
+    """Where to look, and the county's figures as casetrack computed them from what was sent."""
+    import httpx
+
+    headers = {"Authorization": f"Bearer {token}"}
+    period = {"first_day": first_day.isoformat(), "last_day": last_day.isoformat()}
+    outcomes = settings.url_of("outcomes")
+    kpi = {name: httpx.get(f"{outcomes}/{name}", params={**period, "after": sent.after("placement", "outcomes")},
+                           headers=headers, timeout=60).json()["figures"][0] for name in ("kpi1", "kpi2")}
+    pathway = httpx.get(f"{settings.url_of('journeys')}/pathway-map", headers=headers, timeout=120,
+                        params={"after": sent.after("referral", "placement", "finance")}).json()
+    journeys = settings.url_of("journeys")
+    example = next(iter(sent.cases.values()), None)
+    console.print("\n[bold]Where to look[/bold] (every route takes a token: `casetrack token --role analyst`)")
+    console.print(f"  API docs: {settings.url_of('referral')}/docs ... {journeys}/docs", highlight=False)
+    console.print(f"  the pathway map: {journeys}/pathway-map  (or `casetrack report pathways`)", highlight=False)
+    if example:
+        console.print(f"  a young person's journey: {journeys}/journeys/{example}", highlight=False)
+    days = f"first_day={first_day}&last_day={last_day}"
+    console.print(f"  KPIs: {outcomes}/kpi1?{days}, {outcomes}/kpi2?{days}, {outcomes}/destinations?{days}",
+                  highlight=False)
+    table = Table(title=f"The demo county, {first_day} to {last_day}")
+    table.add_column("figure")
+    table.add_column("value", justify="right")
+    table.add_row("young people", f"{sum(1 for a in actions if a.kind == 'referral'):,}")
+    table.add_row("actions sent", f"{sent.actions:,}")
+    for name, target in (("kpi1", "98.2"), ("kpi2", "80")):
+        figure = kpi[name]
+        table.add_row(f"{name.upper()} (target {target}%)", f"{figure['percent']}% ({figure['numerator']}/"
+                      f"{figure['denominator']}, excluded {figure['excluded']})")
+    table.add_row("B&B nights", f"{sum(a.facts['nights'] for a in actions if a.kind == 'bed-and-breakfast-nights'):,}")
+    table.add_row("breakdowns", f"{sum(1 for a in actions if a.kind == 'placement-breakdown'):,}")
+    console.print(table)
+    variants = Table(title="Cost per planned move-on by pathway (the journeys' pathway map)")
+    for column in ("pathway", "young people", "planned move-on %", "cost per planned move-on"):
+        variants.add_column(column, justify="left" if column == "pathway" else "right")
+    shown = sorted((v for v in pathway.get("variants", []) if not v["suppressed"]), key=lambda v: -v["young_people"])
+    for variant in shown[:10]:
+        cost = variant.get("cost_per_planned_move_on_pence")
+        variants.add_row(" > ".join(variant["variant"]), str(variant["young_people"]),
+                         str(variant.get("planned_move_on_percent")), f"£{cost / 100:,.0f}" if cost else "-")
+    console.print(variants)
+
+
 if __name__ == "__main__":
     app()
