@@ -3,8 +3,9 @@ the running system: what is on screen for an analyst whose token is in the URL f
 variant to its journeys and from a journey to its steps, refusals explained, and no request to any other host.
 
 The young people, written over HTTP: in Burnley five presented, assessed, allocated by the panel, placed in a foyer
-and moved on as planned (a variant shown), three only presented and two presented and assessed (suppressed together);
-in Pendle five presented and offered mediation."""
+and moved on as planned (a variant shown), three only presented and two presented and assessed (suppressed together,
+pooled in `other variants`); in Pendle five presented and offered mediation; in Dover two presented (the total
+suppressed too)."""
 
 from __future__ import annotations
 
@@ -105,10 +106,12 @@ def pathways(system: System) -> Pathways:
                           support_level="low", risk="low", priority_band="B")
         for _ in range(5):
             writer.record(writer.refer("pendle", days_ago(30)), "mediation-attempts", days_ago(29))
+        for _ in range(2):
+            writer.refer("dover", days_ago(20))
         burnley = journeys.get("/pathway-map", params={"district": "burnley", "after": list(writer.positions.values())})
     assert burnley.status_code == 200, burnley.text
     assert [(row["variant"], row["young_people"]) for row in burnley.json()["variants"]] == [
-        (FOYER_VARIANT.split(" > "), 5), (["presentation"], None), (["presentation", "assessment"], None)]
+        (FOYER_VARIANT.split(" > "), 5), (["other variants"], 5)]
     return Pathways(writer.given_names)
 
 
@@ -173,9 +176,9 @@ def test_the_map_draws_the_sankey_and_the_variant_table_with_small_numbers_suppr
     foyer = row_of(page, FOYER_VARIANT)
     expect(foyer.locator("button.variant")).to_have_text(ON_SCREEN)
     expect(foyer.locator("td.young-people")).to_have_text("5")
-    for suppressed in ("presentation", "presentation > assessment"):
-        expect(row_of(page, suppressed).locator("td").nth(2)).to_have_text("fewer than 5*")
-        assert not any(text.strip().isdigit() for text in row_of(page, suppressed).locator("td").all_inner_texts())
+    expect(page.locator("#variants tbody tr")).to_have_count(2)  # the suppressed variants pooled, their paths unseen
+    expect(row_of(page, "other variants").locator("td").nth(1)).to_have_text("other variants (each suppressed)*")
+    expect(row_of(page, "other variants").locator("td.young-people")).to_have_text("5")
     expect(page.locator("#variants tfoot td.young-people")).to_have_text("10")
     expect(page.locator("#cost-chart svg .xtick")).to_have_text(["#1"])  # one shown variant, its cost and outcome
     expect(page.locator("#cost-chart svg .legendtext")).to_have_text(
@@ -199,6 +202,23 @@ def test_changing_the_district_redraws_the_map(system, browsing):
     labels = page.locator("#sankey svg .sankey-node .node-label")
     expect(labels).to_have_count(2)
     assert set(labels.all_text_contents()) == {"presentation", "prevention"}
+    browsing.asked_only_the_service()
+
+
+def test_a_group_under_the_threshold_shows_fewer_than_five_never_a_number(system, browsing):
+    page = browsing.page
+    browsing.open(f"token={token_of(system)}&district=dover")
+    browsing.shown("district=dover")
+
+    suppressed = row_of(page, "other variants")
+    expect(suppressed.locator("td.young-people")).to_have_text("fewer than 5")
+    expect(page.locator("#variants tfoot td.young-people")).to_have_text("fewer than 5")
+    for row in (suppressed, page.locator("#variants tfoot tr")):
+        assert set(row.locator("td").all_inner_texts()) <= {
+            "", "other variants (each suppressed)*", "All young people (total)", "fewer than 5", "suppressed"}
+    expect(page.locator("#sankey-empty")).to_be_visible()
+    expect(page.locator("#cost-empty")).to_be_visible()
+    expect(page.locator("#summary")).to_contain_text("fewer than 5 young people")
     browsing.asked_only_the_service()
 
 

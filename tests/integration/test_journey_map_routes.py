@@ -16,7 +16,6 @@ from fastapi import FastAPI
 
 from services.journeys.api import router
 from services.journeys.projections.journeys import JourneyProjection
-from services.journeys.projections.stay_costs import StayCosts
 from shared.auth import Role
 from shared.contracts.vocabulary import MediationOutcome
 from shared.errors import map_domain_errors
@@ -65,8 +64,7 @@ async def apply(pool: asyncpg.Pool, schema: str, cases: list[ACase]) -> None:
     events = sorted((event for case in cases for event in case.events), key=lambda event: event.recorded_at)
     batch = [Recorded(event, f"CASETRACK_{event.service.upper()}", n, n) for n, event in enumerate(events, 1)]
     async with pool.acquire() as conn:
-        for each in (projection, StayCosts()):  # no stay is costed: the table alone
-            await prepare_projection(conn, schema, each)
+        await prepare_projection(conn, schema, projection)
         async with conn.transaction():
             await conn.execute(f"SET LOCAL search_path TO {schema}")
             await projection.apply(conn, batch)
@@ -115,12 +113,34 @@ async def test_a_suppressed_variant_is_a_404_with_its_reason_and_so_is_one_nobod
                                headers=bearer("analyst"))
     the_map = await client.get("/pathway-map", headers=bearer("analyst"))
 
-    assert [row["suppressed"] for row in the_map.json()["variants"]] == [False, True, True]
+    assert [(row["variant"], row["suppressed"]) for row in the_map.json()["variants"]] == [
+        (["presentation", "assessment"], False), (["other variants"], True)]
     assert (alone.status_code, alone.json()["detail"][0]["type"]) == (404, "VariantSuppressed")
     assert "fewer than 2 young people" in alone.json()["detail"][0]["msg"]
     assert (mediated.status_code, mediated.json()["detail"][0]["type"]) == (404, "VariantSuppressed")
     assert (nobody.status_code, nobody.json()["detail"][0]["type"]) == (404, "VariantNotInMap")
     assert (not_yet.status_code, not_yet.json()["detail"][0]["type"]) == (404, "VariantNotInMap")
+
+
+@pytest.mark.parametrize(("chosen", "shown"), [
+    ({}, True), ({"age_band": "16-17"}, True), ({"age_band": "18-21"}, False), ({"area": "west-kent"}, True),
+    ({"area": "east-kent"}, False), ({"legal_status": "not_looked_after"}, True), ({"legal_status": "eligible"}, False),
+    ({"district": "maidstone", "cohort": "care_leaver"}, False)],
+    ids=lambda value: ",".join(f"{k}={v}" for k, v in value.items()) or "none" if isinstance(value, dict) else "")
+async def test_a_variant_is_listed_exactly_when_the_pathway_map_of_the_same_filters_shows_it(client, chosen, shown):
+    the_map = await client.get("/pathway-map", params=chosen, headers=bearer("analyst"))
+    listed = await client.get("/pathway-map/journeys", params={**chosen, "variant": ASSESSED},
+                              headers=bearer("analyst"))
+
+    assert the_map.status_code == 200, the_map.text
+    on_the_map = {" > ".join(row["variant"]): row["young_people"] for row in the_map.json()["variants"]
+                  if not row["suppressed"]}
+    assert (ASSESSED in on_the_map) is shown
+    if shown:
+        assert listed.status_code == 200, listed.text
+        assert listed.json()["young_people"] == len(listed.json()["journeys"]) == on_the_map[ASSESSED] == 3
+    else:
+        assert listed.status_code == 404, listed.text
 
 
 async def test_the_journeys_of_a_variant_admit_and_refuse_the_roles_the_pathway_map_does(client):
@@ -141,14 +161,17 @@ async def test_the_journeys_of_a_variant_admit_and_refuse_the_roles_the_pathway_
     assert anonymous.status_code == 401
 
 
-async def test_limit_and_the_referral_period_are_checked(client):
+async def test_limit_the_referral_period_and_the_area_are_checked(client):
     too_many = await client.get("/pathway-map/journeys", params={"variant": ASSESSED, "limit": 501},
                                 headers=bearer("analyst"))
+    no_area = await client.get("/pathway-map/journeys", params={"variant": ASSESSED, "area": "narnia"},
+                               headers=bearer("analyst"))
     backwards = await client.get("/pathway-map/journeys", params={
         "variant": ASSESSED, "referred_from": "2025-03-01", "referred_to": "2025-02-01"}, headers=bearer("analyst"))
 
     assert too_many.status_code == 422 and too_many.json()["detail"][0]["loc"] == ["query", "limit"]
     assert backwards.status_code == 422 and backwards.json()["detail"][0]["type"] == "range_not_allowed"
+    assert no_area.status_code == 422 and no_area.json()["detail"][0]["type"] == "unknown_area"
 
 
 @pytest.fixture

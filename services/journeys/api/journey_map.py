@@ -25,7 +25,9 @@ from fastapi.responses import FileResponse, HTMLResponse
 
 from services.journeys.api.pathways import PathwayReader
 from services.journeys.pathway_queries import FLAGS_FOR_ANALYSTS, Chosen, journeys_of
-from services.journeys.pathways import Journey, figures_of, pathway_map
+from services.journeys.pathways import Journey, figures_of, in_order, pathway_map
+from services.journeys.summaries import AGE_BANDS
+from services.journeys.summaries import age_band as age_band_of
 from shared.auth import PUBLIC
 from shared.contracts.envelope import Day
 from shared.contracts.vocabulary import Cohort, Gateway, LegalStatus
@@ -38,7 +40,6 @@ router = APIRouter(tags=["pathways"])
 
 STATIC = Path(__file__).resolve().parent.parent / "static"
 VARIANT_SEPARATOR = " > "
-AGE_BANDS = ("16-17", "18-21", "22-25")
 LONG_CACHE = "public, max-age=31536000, immutable"
 """Every file the page loads is named with its version or content hash (`?v=`), so a browser may keep it a year."""
 PAGE_POLICY = ("default-src 'none'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; "
@@ -72,6 +73,12 @@ async def get_variant_journeys(
                                                    "left out")] = None,
     flag: Annotated[Literal["uasc", "teenage_parent", "youth_justice"] | None,
                     Query(description="Journeys with this flag raised (never a safeguarding flag)")] = None,
+    legal_status: Annotated[LegalStatus | None, Query(description="The legal status on the day of the referral")]
+    = None,
+    age_band: Annotated[Literal["16-17", "18-21", "22-25"] | None,
+                        Query(description="The age band on the day of the referral")] = None,
+    area: Annotated[str | None, Query(description="A commissioning area of the district register (e.g. east-kent): "
+                                                  "young people first referred in its districts")] = None,
     limit: Annotated[int, Query(ge=1, le=500, description="At most this many journeys (longest first)")] = 50,
     after: After = None,
 ) -> dict[str, Any]:
@@ -81,10 +88,15 @@ async def get_variant_journeys(
     if referred_from and referred_to and referred_to < referred_from:
         raise HTTPException(422, [{"loc": ["query", "referred_to"], "type": "range_not_allowed",
                                    "msg": "referred_to is on or after referred_from"}])
+    if area is not None and area not in district_register().areas:
+        raise HTTPException(422, [{"loc": ["query", "area"], "type": "unknown_area",
+                                   "msg": "not a commissioning area of the district register "
+                                          f"({', '.join(sorted(district_register().areas))})"}])
     chosen = Chosen(district=caller.district_filter(district), cohort=cohort.value if cohort else None,
                     gateway=gateway.value if gateway else None, referred_from=referred_from,
-                    referred_to=referred_to, as_of=as_of, flag=flag)
-    await runtime.wait_for_positions(after or [], "journeys", "stay_costs")
+                    referred_to=referred_to, as_of=as_of, flag=flag,
+                    legal_status=legal_status.value if legal_status else None, age_band=age_band, area=area)
+    await runtime.wait_for_positions(after or [], "journeys")
     async with runtime.pool.acquire() as conn:
         return await variant_journeys(conn, chosen, tuple(variant.split(VARIANT_SEPARATOR)), limit=limit,
                                       threshold=runtime.settings.small_number_threshold, today=today,
@@ -93,26 +105,42 @@ async def get_variant_journeys(
 
 async def variant_journeys(conn: asyncpg.Connection, chosen: Chosen, variant: tuple[str, ...], *, limit: int,
                            threshold: int, today: date, schema: str = "journeys") -> dict[str, Any]:
-    """A shown variant's journeys in the pathway map of the chosen cases (as that map counts them, on the same day),
-    longest first, at most `limit`; VariantSuppressed or VariantNotInMap otherwise."""
-    journeys = await journeys_of(conn, chosen, schema)
+    """A shown variant's journeys in the pathway map of the chosen young people (the map made of these very journeys,
+    on the same day, so its suppression is theirs), longest first, at most `limit`; VariantSuppressed or
+    VariantNotInMap otherwise."""
+    journeys = [journey for journey in await journeys_of(conn, chosen, schema)
+                if first_referral_chosen(journey, chosen)]
     day = min(chosen.as_of or today, today)
-    row = next((row for row in pathway_map(journeys, threshold=threshold, today=day).variants
-                if row.variant == variant), None)
-    if row is None:
-        raise VariantNotInMap("no young person of these filters took this variant")
-    if row.suppressed:
-        raise VariantSuppressed(f"this variant is suppressed in the pathway map of these filters (fewer than "
-                                f"{threshold} young people, or hidden with such a group): its journeys are not listed")
+    shown = {row.variant: row for row in pathway_map(journeys, threshold=threshold, today=day).variants
+             if not row.suppressed}
     steps_of_person: dict[str, list] = {}
     for journey in journeys:
         steps_of_person.setdefault(journey.person_ref, []).extend(journey.steps)
     taken = [figures for figures in (figures_of(Journey(person, tuple(steps)), day)
                                      for person, steps in steps_of_person.items()) if figures.variant == variant]
+    if variant not in shown:
+        if taken:
+            raise VariantSuppressed(f"this variant is suppressed in the pathway map of these filters (fewer than "
+                                    f"{threshold} young people, or hidden with such a group): its journeys are not "
+                                    "listed")
+        raise VariantNotInMap("no young person of these filters took this variant")
     taken.sort(key=lambda figures: (-figures.days, figures.person_ref))
-    return {"variant": list(variant), "young_people": row.young_people, "journeys": [
+    return {"variant": list(variant), "young_people": shown[variant].young_people, "journeys": [
         {"person_ref": figures.person_ref, "end_to_end_days": figures.days, "open": figures.is_open,
          "cost_pence": figures.cost_pence} for figures in taken[:limit]]}
+
+
+def first_referral_chosen(journey: Journey, chosen: Chosen) -> bool:
+    """Whether the journey's first referral has the legal status, age band and commissioning area chosen (the
+    filters `journeys_of` does not apply; as the map's summaries take them: services/journeys/summaries.py)."""
+    if chosen.legal_status is None and chosen.age_band is None and chosen.area is None:
+        return True
+    referral = next((step for step in in_order(journey.steps) if step.event_type == "ReferralMade"), None)
+    in_area = {code for code, district in district_register().districts.items() if chosen.area in district.areas}
+    return referral is not None and (
+        (chosen.legal_status is None or referral.facts.get("legal_status") == chosen.legal_status)
+        and (chosen.age_band is None or age_band_of(referral.facts.get("age_at_event")) == chosen.age_band)
+        and (chosen.area is None or referral.district in in_area))
 
 
 # -- the page -------------------------------------------------------------------------------------------------------

@@ -15,6 +15,7 @@
     supported: "#f58518", move_on: "#b279a2", re_presentation: "#9d755d",
   };
   const JOURNEYS_LISTED = 50;
+  const OTHER_VARIANTS = "other variants";  // the pathway map's row pooling its suppressed variants
   const money = new Intl.NumberFormat("en-GB", {style: "currency", currency: "GBP", maximumFractionDigits: 0});
   const whole = new Intl.NumberFormat("en-GB", {maximumFractionDigits: 1});
 
@@ -186,12 +187,12 @@
 
   function drawMap(map, params) {
     const shownRows = map.variants.filter((row) => !row.suppressed);
-    const hidden = map.variants.length - shownRows.length;
     const where = [...params].map(([name, value]) => `${name.replace(/_/g, " ")}: ${value}`).join(" · ");
     const total = map.total.suppressed ? `fewer than ${map.threshold} young people`
       : `${map.total.young_people} young people`;
-    $("#summary").textContent = `${total} in ${map.variants.length} variants` +
-      (hidden ? ` (${hidden} suppressed)` : "") + ` · ${where || "every district, every referral"}`;
+    $("#summary").textContent = `${total} · ${shownRows.length} variant${shownRows.length === 1 ? "" : "s"} shown` +
+      (shownRows.length < map.variants.length ? ", others suppressed" : "") +
+      ` · ${where || "every district, every referral"}`;
     drawSankey(map.transitions);
     drawTable(map);
     drawCostAndOutcome(shownRows);
@@ -226,10 +227,14 @@
       const tr = body.insertRow();
       tr.dataset.variant = row.variant.join(" > ");
       if (row.suppressed) {
+        // Either one row pooling every suppressed variant ("other variants", its count only, or none when the
+        // total is suppressed too), or a suppressed variant of its own (no count): never a suppressed figure.
+        const pooled = row.variant.length === 1 && row.variant[0] === OTHER_VARIANTS;
         tr.className = "suppressed";
         cell(tr, "");
-        cell(tr, variantName(row.variant));
-        cell(tr, `fewer than ${map.threshold}*`, "suppressed").title = "suppressed: small numbers";
+        cell(tr, pooled ? "other variants (each suppressed)*" : variantName(row.variant) + "*");
+        cell(tr, row.young_people === null ? `fewer than ${map.threshold}` : String(row.young_people),
+             "young-people suppressed");
         for (const _ of COLUMNS) cell(tr, "suppressed", "suppressed");
         continue;
       }
@@ -252,7 +257,7 @@
     cell(tr, "");
     cell(tr, "All young people (total)");
     if (map.total.suppressed) {
-      cell(tr, `fewer than ${map.threshold}`, "suppressed");
+      cell(tr, `fewer than ${map.threshold}`, "young-people suppressed");
       for (const _ of COLUMNS) cell(tr, "suppressed", "suppressed");
     } else {
       cell(tr, String(map.total.young_people), "young-people");
@@ -260,8 +265,9 @@
     }
     $("#suppression-note").textContent = map.variants.some((row) => row.suppressed)
       ? `* Suppressed: a variant of fewer than ${map.threshold} young people is hidden, with as many others as it ` +
-        `takes (smallest first) that the total cannot reveal it; so a suppressed variant may itself be larger. ` +
-        `Transitions count the young people of shown variants only.` : "";
+        "takes (smallest first) that the total cannot reveal it, so a suppressed variant may itself be larger; " +
+        "hidden variants are pooled, their paths never shown. Transitions count the young people of shown " +
+        "variants only." : "";
   }
 
   function drawCostAndOutcome(rows) {
@@ -349,7 +355,8 @@
     tableRow.classList.add("chosen");
     $("#journey").hidden = true;
     try {
-      const journey = await api(`young-people/${encodeURIComponent(personRef)}/journey`);
+      const asOf = new URLSearchParams(shown.params.get("as_of") ? {as_of: shown.params.get("as_of")} : {});
+      const journey = await api(`young-people/${encodeURIComponent(personRef)}/journey`, asOf);
       if (read !== journeyRead) return;
       quiet();
       drawJourney(journey);
