@@ -1,5 +1,5 @@
-"""Every route of every service declares who may call it (`requires(...)`, or PUBLIC for health and readiness),
-and the roles declared are the ones the services' READMEs promise."""
+"""Every route of every service declares who may call it (`requires(...)`, or PUBLIC for health and readiness and the
+journey map page's files, which hold no data), and the roles declared are the ones the services' READMEs promise."""
 
 from __future__ import annotations
 
@@ -15,6 +15,8 @@ CASE_WORKERS = {R.district_officer, R.childrens_services, R.admin}
 PLACEMENT_WRITERS = {R.provider, R.district_officer, R.childrens_services, R.admin}
 WATCHING_CASES = {R.district_officer, R.childrens_services, R.commissioner, R.admin}
 PUBLIC: set[Role] = set()
+JOURNEY_MAP_PAGE = ("/journey-map", "/journey-map/files/{name}")
+"""The journey map page and its script, styles and Plotly: no data (the page reads it with the caller's token)."""
 
 EXPECTED: dict[tuple[str, str, str], set[Role]] = {
     **{(service, "GET", path): PUBLIC for service in SERVICES for path in ("/health", "/ready")},
@@ -64,6 +66,8 @@ EXPECTED: dict[tuple[str, str, str], set[Role]] = {
     ("journeys", "GET", "/journeys/{case_id}"): {R.analyst, R.commissioner, R.auditor, R.district_officer, R.admin},
     ("journeys", "GET", "/journey-reads"): {R.admin},
     ("journeys", "GET", "/pathway-map"): {R.analyst, R.commissioner, R.district_officer, R.admin},
+    ("journeys", "GET", "/pathway-map/journeys"): {R.analyst, R.commissioner, R.district_officer, R.admin},
+    **{("journeys", "GET", path): PUBLIC for path in JOURNEY_MAP_PAGE},
     ("journeys", "GET", "/young-people/{person_ref}/journey"): {R.analyst, R.commissioner, R.auditor,
                                                                 R.district_officer, R.admin},
     ("journeys", "GET", "/cases-by-district"): {R.analyst, R.commissioner, R.finance_officer, R.auditor,
@@ -110,9 +114,9 @@ def test_every_route_of_every_service_declares_who_may_call_it():
     assert not undeclared, f"routes without requires(...) or PUBLIC: {undeclared}"
 
 
-def test_the_only_public_routes_are_health_and_readiness():
+def test_the_only_public_routes_are_health_readiness_and_the_journey_map_pages_files():
     assert sorted(path for (_, _, path), roles in ROUTES.items() if roles == frozenset()) == \
-        sorted(["/health", "/ready"] * len(SERVICES))
+        sorted(["/health", "/ready"] * len(SERVICES) + list(JOURNEY_MAP_PAGE))
 
 
 @pytest.mark.parametrize("route", sorted(ROUTES), ids=lambda route: " ".join(route))

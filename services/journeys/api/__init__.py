@@ -2,9 +2,10 @@
 
 from fastapi import APIRouter
 
-from services.journeys.api import journeys, pathways, status
+from services.journeys.api import journey_map, journeys, pathways, status
 
 router = APIRouter()
 router.include_router(journeys.router)
 router.include_router(pathways.router)
+router.include_router(journey_map.router)
 router.include_router(status.router)
