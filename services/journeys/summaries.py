@@ -294,15 +294,37 @@ def where_of(chosen: Chosen, as_of: date) -> Where:
          _midnight(chosen.referred_to + timedelta(days=1)) if chosen.referred_to else None, chosen.flag))
 
 
-async def pathway_map_of(conn: asyncpg.Connection, chosen: Chosen, *, threshold: int, today: date,
-                         schema: str = "journeys") -> PathwayMap:
-    """The pathway map of the chosen young people, as known at the end of `as_of` (or now), from their summaries."""
+async def summaries_ready(conn: asyncpg.Connection, chosen: Chosen, today: date, schema: str) -> date:
+    """Make the summaries the chosen `as_of` reads ready (the live ones summarized, a past day's snapshot made);
+    the `as_of` of their rows."""
     as_of = chosen.as_of if chosen.as_of is not None and chosen.as_of < today else LIVE
     if as_of == LIVE:
         await summarize_waiting(conn, schema)
     else:
         await snapshot(conn, as_of, schema)
+    return as_of
+
+
+async def pathway_map_of(conn: asyncpg.Connection, chosen: Chosen, *, threshold: int, today: date,
+                         schema: str = "journeys") -> PathwayMap:
+    """The pathway map of the chosen young people, as known at the end of `as_of` (or now), from their summaries."""
+    as_of = await summaries_ready(conn, chosen, today, schema)
     return map_of(await tallies(conn, where_of(chosen, as_of), min(as_of, today), schema), threshold)
+
+
+async def journeys_of_variant(conn: asyncpg.Connection, chosen: Chosen, variant: Sequence[str], *, limit: int,
+                              today: date, schema: str = "journeys") -> tuple[int, list[dict[str, Any]]]:
+    """How many of the chosen young people took the variant, and the longest `limit` of their journeys: each one's
+    `person_ref`, days end to end, whether it is open and its cost (pence)."""
+    as_of = await summaries_ready(conn, chosen, today, schema)
+    where = where_of(chosen, as_of)
+    rows = await conn.fetch(
+        f"SELECT person_ref, coalesce(end_day, $11::date) - first_day AS days, end_day IS NULL AS open, cost_pence,"
+        f" count(*) OVER () AS taken FROM {schema}.journey_summaries WHERE {where.sql} AND variant = $12"
+        " ORDER BY days DESC, person_ref LIMIT $13", *where.args, min(as_of, today), " > ".join(variant), limit)
+    return (rows[0]["taken"] if rows else 0), [
+        {"person_ref": str(row["person_ref"]), "end_to_end_days": row["days"], "open": row["open"],
+         "cost_pence": row["cost_pence"]} for row in rows]
 
 
 async def tallies(conn: asyncpg.Connection, where: Where, today: date, schema: str) -> Tallies:

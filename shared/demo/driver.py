@@ -339,11 +339,11 @@ class DistrictClient:
                                                    "occurred_at": at})
             sent.placement_scheme[key] = facts["to_scheme"]
         else:
-            path, body = {
-                "placement-end": ("ending", {"planned": facts.get("planned"), "destination": facts["destination"],
+            path, body = {  # every entry is built, whichever is sent: facts an action lacks are None
+                "placement-end": ("ending", {"planned": facts.get("planned"), "destination": facts.get("destination"),
                                              "occurred_at": at}),
                 "placement-breakdown": ("breakdown", {"reason": facts.get("reason"),
-                                                      "destination": facts["destination"], "occurred_at": at}),
+                                                      "destination": facts.get("destination"), "occurred_at": at}),
                 "bed-and-breakfast-nights": ("bed-and-breakfast-nights", {"first_night": facts.get("first_night"),
                                                                           "nights": facts.get("nights")}),
             }[action.kind]

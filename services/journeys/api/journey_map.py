@@ -24,10 +24,8 @@ from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import FileResponse, HTMLResponse
 
 from services.journeys.api.pathways import PathwayReader
-from services.journeys.pathway_queries import FLAGS_FOR_ANALYSTS, Chosen, journeys_of
-from services.journeys.pathways import Journey, figures_of, in_order, pathway_map
-from services.journeys.summaries import AGE_BANDS
-from services.journeys.summaries import age_band as age_band_of
+from services.journeys.pathway_queries import FLAGS_FOR_ANALYSTS, Chosen
+from services.journeys.summaries import AGE_BANDS, journeys_of_variant, pathway_map_of
 from shared.auth import PUBLIC
 from shared.contracts.envelope import Day
 from shared.contracts.vocabulary import Cohort, Gateway, LegalStatus
@@ -105,42 +103,18 @@ async def get_variant_journeys(
 
 async def variant_journeys(conn: asyncpg.Connection, chosen: Chosen, variant: tuple[str, ...], *, limit: int,
                            threshold: int, today: date, schema: str = "journeys") -> dict[str, Any]:
-    """A shown variant's journeys in the pathway map of the chosen young people (the map made of these very journeys,
-    on the same day, so its suppression is theirs), longest first, at most `limit`; VariantSuppressed or
-    VariantNotInMap otherwise."""
-    journeys = [journey for journey in await journeys_of(conn, chosen, schema)
-                if first_referral_chosen(journey, chosen)]
-    day = min(chosen.as_of or today, today)
-    shown = {row.variant: row for row in pathway_map(journeys, threshold=threshold, today=day).variants
-             if not row.suppressed}
-    steps_of_person: dict[str, list] = {}
-    for journey in journeys:
-        steps_of_person.setdefault(journey.person_ref, []).extend(journey.steps)
-    taken = [figures for figures in (figures_of(Journey(person, tuple(steps)), day)
-                                     for person, steps in steps_of_person.items()) if figures.variant == variant]
+    """A shown variant's journeys in the pathway map of the chosen young people, longest first, at most `limit`;
+    VariantSuppressed or VariantNotInMap otherwise."""
+    pathways = await pathway_map_of(conn, chosen, threshold=threshold, today=today, schema=schema)
+    shown = {row.variant: row for row in pathways.variants if not row.suppressed}
+    taken, journeys = await journeys_of_variant(conn, chosen, variant, limit=limit, today=today, schema=schema)
     if variant not in shown:
         if taken:
             raise VariantSuppressed(f"this variant is suppressed in the pathway map of these filters (fewer than "
                                     f"{threshold} young people, or hidden with such a group): its journeys are not "
                                     "listed")
         raise VariantNotInMap("no young person of these filters took this variant")
-    taken.sort(key=lambda figures: (-figures.days, figures.person_ref))
-    return {"variant": list(variant), "young_people": shown[variant].young_people, "journeys": [
-        {"person_ref": figures.person_ref, "end_to_end_days": figures.days, "open": figures.is_open,
-         "cost_pence": figures.cost_pence} for figures in taken[:limit]]}
-
-
-def first_referral_chosen(journey: Journey, chosen: Chosen) -> bool:
-    """Whether the journey's first referral has the legal status, age band and commissioning area chosen (the
-    filters `journeys_of` does not apply; as the map's summaries take them: services/journeys/summaries.py)."""
-    if chosen.legal_status is None and chosen.age_band is None and chosen.area is None:
-        return True
-    referral = next((step for step in in_order(journey.steps) if step.event_type == "ReferralMade"), None)
-    in_area = {code for code, district in district_register().districts.items() if chosen.area in district.areas}
-    return referral is not None and (
-        (chosen.legal_status is None or referral.facts.get("legal_status") == chosen.legal_status)
-        and (chosen.age_band is None or age_band_of(referral.facts.get("age_at_event")) == chosen.age_band)
-        and (chosen.area is None or referral.district in in_area))
+    return {"variant": list(variant), "young_people": shown[variant].young_people, "journeys": journeys}
 
 
 # -- the page -------------------------------------------------------------------------------------------------------
