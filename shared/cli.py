@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from shared.settings import SERVICES, Settings
@@ -751,50 +752,95 @@ def chaos(
 @app.command(help="Simulate a county's young people for YEARS (a few thousand over three years, by default) and send "
                   "what happens to them through casetrack's real interfaces: district systems over NATS, case workers, "
                   "panels and providers over HTTP. Starts casetrack first if it is not running (and keeps it running "
-                  "until Ctrl-C). Same seed, same county. Parameters: shared/data/demo_county.yaml, or your copy.")
+                  "until Ctrl-C). Same seed, same county. Parameters: shared/data/demo_county.yaml, or your copy. "
+                  "--compare BASE CHANGED runs both files, each on a casetrack of its own with fresh data, and prints "
+                  "the differences.")
 def demo(
     young_people: Annotated[int | None, typer.Option(help="how many young people present (default: the "
                                                           "parameters' weekly figure over the years)")] = None,
     seed: Annotated[int, typer.Option(help="the simulation's seed: the same seed gives the same journeys")] = 1,
     years: Annotated[float, typer.Option(help="simulated years, ending yesterday")] = 3.0,
     parameters: Annotated[str | None, typer.Option(help="a YAML parameters file (a copy of the shipped one)")] = None,
+    compare: Annotated[tuple[str, str] | None, typer.Option(
+        help="two parameters files (BASE CHANGED): run both on separate data and print the differences in KPI2, "
+             "B&B nights, breakdowns and cost per planned move-on")] = None,
 ) -> None:
-    import asyncio
+    import tempfile
     from datetime import UTC, datetime, timedelta
+    from pathlib import Path
 
-    import httpx
-    from rich.markup import escape
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    from shared.auth import embedded_signing_key, mint_token
-    from shared.demo.driver import CountyDriver, DemoFailed, Doors
-    from shared.demo.parameters import SHIPPED, ParametersRefused, load_parameters
-    from shared.demo.simulator import simulate
+    from shared.demo.figures import compare as compared
 
     settings = load_settings()
     last_day = datetime.now(UTC).date() - timedelta(days=1)
     first_day = last_day - timedelta(days=round(365.25 * years) - 1)
-    try:  # everything about the parameters is checked before anything is sent
-        county = load_parameters(parameters or SHIPPED)
+    files = list(compare) if compare else [parameters]
+    counties = [_demo_county(file, first_day, last_day) for file in files]  # all checked before anything is sent
+    if not compare:
+        _run_demo(settings, counties[0], seed, first_day, last_day, young_people, keep_running=True)
+        return
+    from shared.devservers import free_base_port, free_port
+
+    runs = []
+    for file, county in zip(files, counties, strict=True):
+        with tempfile.TemporaryDirectory(prefix="casetrack-demo-") as folder:
+            own = settings.model_copy(update={
+                "data_dir": Path(folder), "base_port": free_base_port(len(SERVICES)), "nats_port": free_port(),
+                "postgres_port": free_port()})
+            console.print(f"[bold]{escape(file)}[/bold]: a casetrack of its own, data in {folder}", highlight=False)
+            runs.append(_run_demo(own, county, seed, first_day, last_day, young_people, keep_running=False,
+                                  fresh=True))
+    table = Table(title=f"{files[0]} against {files[1]} (seed {seed}, {first_day} to {last_day})")
+    for column in ("figure", files[0], files[1], "difference"):
+        table.add_column(column, justify="left" if column == "figure" else "right")
+    for row in compared(*runs):
+        table.add_row(*row)
+    console.print(table)
+
+
+def _demo_county(file: str | None, first_day: Any, last_day: Any) -> Any:
+    """The parameters of `file` (the shipped ones if None), checked: a refusal names each key and its reason."""
+    from shared.demo.parameters import SHIPPED, ParametersRefused, load_parameters
+
+    try:
+        county = load_parameters(file or SHIPPED)
         county.check_in_force(first_day, last_day)
     except ParametersRefused as refused:
         err.print(f"[red]casetrack demo: {escape(refused.source)} refused:[/red]", highlight=False)
         for key, reason in refused.problems:
             err.print(f"  {escape(key)}: {escape(reason)}", highlight=False)
         raise typer.Exit(2) from None
+    return county
+
+
+def _run_demo(settings: Settings, county: Any, seed: int, first_day: Any, last_day: Any, young_people: int | None,
+              *, keep_running: bool, fresh: bool = False) -> Any:
+    """Simulate the county, start casetrack unless it runs (always, when `fresh`), send every action, and print
+    where to look and the figures casetrack computed; the figures."""
+    import asyncio
+
+    import httpx
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from shared.auth import embedded_signing_key, mint_token
+    from shared.demo.driver import CountyDriver, DemoFailed, Doors
+    from shared.demo.figures import read_figures
+    from shared.demo.simulator import simulate
+
     actions = simulate(county, seed, first_day, last_day, young_people)
     people = sum(1 for action in actions if action.kind == "referral")
-
     system = None
     try:
+        if fresh:
+            raise httpx.ConnectError("a casetrack of its own")
         httpx.get(f"{settings.url_of('referral')}/health", timeout=2)
     except httpx.HTTPError:
         from shared.devservers import EngineFailed, System
 
         system = System(settings, say=lambda line: err.print(f"[yellow]{escape(line)}[/yellow]", highlight=False))
         try:
-            with console.status("casetrack is not running: starting NATS, PostgreSQL and the services..."):
-                system.start(supervise=True)
+            with console.status("starting NATS, PostgreSQL and the services..."):
+                system.start(supervise=keep_running)
         except EngineFailed as error:
             err.print(f"[red]casetrack: {error}[/red]")
             raise typer.Exit(1) from None
@@ -820,57 +866,57 @@ def demo(
             except DemoFailed as failed:
                 err.print(f"[red]casetrack demo failed: {escape(str(failed))}[/red]", highlight=False)
                 raise typer.Exit(1) from None
-        _demo_summary(settings, sent, actions, first_day, last_day, tokens("analyst", subject="casetrack-demo"))
-        if system is not None:
+        token = tokens("analyst", subject="casetrack-demo")
+        figures = read_figures(settings, {"outcomes": sent.after("placement", "outcomes"),
+                                          "journeys": sent.after("referral", "placement", "finance")},
+                               first_day, last_day, token)
+        _demo_summary(settings, sent, figures, first_day, last_day, token, sent_actions=sent.actions)
+        if system is not None and keep_running:
             console.print("casetrack keeps running for you to look around; Ctrl-C stops it.")
             stopping = threading.Event()
             for ending in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
                 signal.signal(ending, lambda *_: stopping.set())
             while not stopping.wait(1.0):
                 pass
+        return figures
     finally:
         if system is not None:
             system.stop()
 
 
-def _demo_summary(settings: Settings, sent: Any, actions: list, first_day: Any, last_day: Any, token: str) -> None:
+def _demo_summary(settings: Settings, sent: Any, figures: Any, first_day: Any, last_day: Any, token: str,
+                  sent_actions: int) -> None:
     """Where to look, and the county's figures as casetrack computed them from what was sent."""
-    import httpx
-
-    headers = {"Authorization": f"Bearer {token}"}
-    period = {"first_day": first_day.isoformat(), "last_day": last_day.isoformat()}
-    outcomes = settings.url_of("outcomes")
-    kpi = {name: httpx.get(f"{outcomes}/{name}", params={**period, "after": sent.after("placement", "outcomes")},
-                           headers=headers, timeout=60).json()["figures"][0] for name in ("kpi1", "kpi2")}
-    pathway = httpx.get(f"{settings.url_of('journeys')}/pathway-map", headers=headers, timeout=120,
-                        params={"after": sent.after("referral", "placement", "finance")}).json()
-    journeys = settings.url_of("journeys")
+    journeys, outcomes = settings.url_of("journeys"), settings.url_of("outcomes")
     example = next(iter(sent.cases.values()), None)
-    console.print("\n[bold]Where to look[/bold] (every route takes a token: `casetrack token --role analyst`)")
+    console.print("\n[bold]Where to look[/bold]")
+    console.print(f"  the journey map: {journeys}/journey-map#token={token}", highlight=False, soft_wrap=True)
+    console.print("  (the token is an analyst's for 24 hours; `casetrack token --role analyst` prints another)")
     console.print(f"  API docs: {settings.url_of('referral')}/docs ... {journeys}/docs", highlight=False)
     console.print(f"  the pathway map: {journeys}/pathway-map  (or `casetrack report pathways`)", highlight=False)
     if example:
-        console.print(f"  a young person's journey: {journeys}/journeys/{example}", highlight=False)
+        console.print(f"  a case's journey: {journeys}/journeys/{example}", highlight=False)
     days = f"first_day={first_day}&last_day={last_day}"
     console.print(f"  KPIs: {outcomes}/kpi1?{days}, {outcomes}/kpi2?{days}, {outcomes}/destinations?{days}",
                   highlight=False)
     table = Table(title=f"The demo county, {first_day} to {last_day}")
     table.add_column("figure")
     table.add_column("value", justify="right")
-    table.add_row("young people", f"{sum(1 for a in actions if a.kind == 'referral'):,}")
-    table.add_row("actions sent", f"{sent.actions:,}")
+    table.add_row("young people (in the pathway map)", f"{figures.young_people:,}")
+    table.add_row("actions sent", f"{sent_actions:,}")
     for name, target in (("kpi1", "98.2"), ("kpi2", "80")):
-        figure = kpi[name]
+        figure = getattr(figures, name)
         table.add_row(f"{name.upper()} (target {target}%)", f"{figure['percent']}% ({figure['numerator']}/"
                       f"{figure['denominator']}, excluded {figure['excluded']})")
-    table.add_row("B&B nights", f"{sum(a.facts['nights'] for a in actions if a.kind == 'bed-and-breakfast-nights'):,}")
-    table.add_row("breakdowns", f"{sum(1 for a in actions if a.kind == 'placement-breakdown'):,}")
+    table.add_row("B&B nights", f"{figures.bed_and_breakfast_nights:,}")
+    table.add_row("breakdowns per 100 placements", f"{figures.breakdowns_per_100_placements}")
+    cost = figures.cost_per_planned_move_on_pence
+    table.add_row("cost per planned move-on", f"£{cost / 100:,.0f}" if cost else "-")
     console.print(table)
     variants = Table(title="Cost per planned move-on by pathway (the journeys' pathway map)")
     for column in ("pathway", "young people", "planned move-on %", "cost per planned move-on"):
         variants.add_column(column, justify="left" if column == "pathway" else "right")
-    shown = sorted((v for v in pathway.get("variants", []) if not v["suppressed"]), key=lambda v: -v["young_people"])
-    for variant in shown[:10]:
+    for variant in figures.pathways[:10]:
         cost = variant.get("cost_per_planned_move_on_pence")
         variants.add_row(" > ".join(variant["variant"]), str(variant["young_people"]),
                          str(variant.get("planned_move_on_percent")), f"£{cost / 100:,.0f}" if cost else "-")

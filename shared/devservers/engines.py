@@ -62,6 +62,22 @@ def free_port(host: str = "127.0.0.1") -> int:
     raise EngineFailed(f"no free port found between 10000 and {lowest_ephemeral}")
 
 
+def free_base_port(services: int) -> int:
+    """A base port whose `services` ports above it are all free (a system of its own beside another)."""
+    for _ in range(50):
+        base = free_port() // 10 * 10
+        if base + services >= 65535:
+            continue
+        try:
+            for offset in range(1, services + 1):
+                with socket.socket() as probe:
+                    probe.bind(("127.0.0.1", base + offset))
+            return base
+        except OSError:
+            continue
+    raise EngineFailed("no free block of ports")
+
+
 def _lowest_ephemeral_port() -> int:
     try:
         return int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import socket
 import uuid
 from pathlib import Path
 
 import httpx
 
+from shared import devservers
 from shared.auth import embedded_signing_key, mint_token
 from shared.devservers import System, free_port
 from shared.settings import SERVICES, Settings
@@ -15,18 +15,7 @@ from shared.settings import SERVICES, Settings
 
 def free_base_port() -> int:
     """A base port whose five service ports are all free."""
-    for _ in range(50):
-        base = free_port() // 10 * 10
-        if base + len(SERVICES) >= 65535:
-            continue
-        try:
-            for offset in range(1, len(SERVICES) + 1):
-                with socket.socket() as probe:
-                    probe.bind(("127.0.0.1", base + offset))
-            return base
-        except OSError:
-            continue
-    raise RuntimeError("no free block of ports")
+    return devservers.free_base_port(len(SERVICES))
 
 
 def system_settings(data_dir: Path) -> Settings:

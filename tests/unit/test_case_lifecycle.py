@@ -131,3 +131,21 @@ def test_only_a_closed_case_can_be_reopened():
     with pytest.raises(CaseIsNotClosed):
         a_referred_case().reopen(presenting_reason=PresentingReason.other, cohort=Cohort.homeless_16_17,
                                  date_of_birth=BORN, occurred_at=days(3), now=NOW)
+
+
+def test_a_re_referral_after_the_closure_may_be_dated_before_a_turning_18_already_recorded():
+    """Recorded late (as a district's back-dated messages are): turning 18 (counted from 1 July 2027) is on the case
+    before its closure (10 May) and its re-referral (20 May, still 17) arrive. The re-referral is dated after the closure, so it
+    stands, and the status now is still the latest dated: 18, a young person at risk."""
+    case = a_referred_case()
+    recorded = datetime(2027, 9, 1, tzinfo=UTC)
+    assert case.reach_18_if_due(BORN, recorded)
+    case.close(reason=ClosureReason.returned_home, occurred_at=datetime(2027, 5, 10, tzinfo=UTC), now=recorded)
+    with pytest.raises(EventDatedBeforeReferral):
+        case.reopen(presenting_reason=PresentingReason.parental_eviction, cohort=Cohort.homeless_16_17,
+                    date_of_birth=BORN, occurred_at=datetime(2027, 5, 9, tzinfo=UTC), now=recorded)
+    case.reopen(presenting_reason=PresentingReason.parental_eviction, cohort=Cohort.homeless_16_17,
+                date_of_birth=BORN, occurred_at=datetime(2027, 5, 20, tzinfo=UTC), now=recorded)
+
+    assert [event.event_type for event in case.collect_events()] == ["AgeReached", "CaseClosed", "CaseReopened"]
+    assert (case.cohort, case.age, case.closed) == (Cohort.young_person_at_risk, 18, False)

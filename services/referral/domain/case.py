@@ -109,6 +109,9 @@ class Case(Aggregate):
     mediation_in_progress: bool = False
     eligible: bool | None = None
     last_occurred_at: datetime
+    closed_at: datetime
+    """When the case was last closed (a re-referral is dated no earlier; later-dated facts, such as turning 18 or
+    a follow-up of a return home, may be on the case already)."""
     personal_data_erased: bool = False
     legal_status: LegalStatus
     age: int
@@ -256,7 +259,7 @@ class Case(Aggregate):
         if not self.closed:
             raise CaseIsNotClosed(f"case {self.id} is open: record the new facts on it instead")
         self._check_dated(occurred_at, now)
-        if occurred_at < self.last_occurred_at:
+        if occurred_at < self.closed_at:
             raise EventDatedBeforeReferral("a re-referral cannot be dated before the case was closed")
         cohort = Cohort(cohort)
         age = age_at(date_of_birth, occurred_at)
@@ -480,13 +483,13 @@ class Case(Aggregate):
     @apply.register
     def _(self, event: CaseClosed) -> None:
         self.closed = True
+        self.closed_at = event.occurred_at
         self.mediation_in_progress = False
         self.last_occurred_at = max(self.last_occurred_at, event.occurred_at)
 
     @apply.register
     def _(self, event: CaseReopened) -> None:
         self.closed = False
-        self.cohort = event.cohort
         self.personal_data_erased = False  # a re-referral gives the details again
         self.last_occurred_at = max(self.last_occurred_at, event.occurred_at)
         self._new_status(event.legal_status, event.cohort, event.occurred_at, event.age_at_event)
@@ -533,7 +536,10 @@ class Case(Aggregate):
     # -- legal status and age: applying ------------------------------------------------------------
 
     def _new_status(self, legal_status: LegalStatus, cohort: Cohort, since: datetime, age: int) -> None:
-        self.legal_status, self.cohort, self.status_since = legal_status, cohort, since
+        """A status fact: the latest dated one is the status now (a re-referral may be dated before a turning 18
+        already recorded)."""
+        if not hasattr(self, "status_since") or since >= self.status_since:
+            self.legal_status, self.cohort, self.status_since = legal_status, cohort, since
         if not hasattr(self, "age_on") or since.date() >= self.age_on:
             self.age, self.age_on = age, since.date()
 
