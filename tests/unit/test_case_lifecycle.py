@@ -135,8 +135,8 @@ def test_only_a_closed_case_can_be_reopened():
 
 def test_a_re_referral_after_the_closure_may_be_dated_before_a_turning_18_already_recorded():
     """Recorded late (as a district's back-dated messages are): turning 18 (counted from 1 July 2027) is on the case
-    before its closure (10 May) and its re-referral (20 May, still 17) arrive. The re-referral is dated after the closure, so it
-    stands, and the status now is still the latest dated: 18, a young person at risk."""
+    before its closure (10 May) and its re-referral (20 May, still 17) arrive. The re-referral is dated after the
+    closure, so it stands, and the status now is still the latest dated: 18, a young person at risk."""
     case = a_referred_case()
     recorded = datetime(2027, 9, 1, tzinfo=UTC)
     assert case.reach_18_if_due(BORN, recorded)
