@@ -5,11 +5,12 @@ Pure functions over journey steps (`services/journeys/pathway_queries.py` reads 
 
 Definitions:
 - **Stage of a step**: presentation (ReferralMade), re-presentation (CaseReopened, and any referral of a young person
-  after their first: a linked person's second case), prevention (mediation, homelessness duties), assessment,
+  after their first: a linked person's second case), prevention (mediation, a prevention duty starting), assessment,
   panel, emergency (a placement starting or moving into an assessment-stage scheme or a B&B, or started with route
   emergency), supported (into a progression or specialist scheme; floating support starting), move-on (into a
-  move-on scheme; a placement or floating support ending planned). Other steps (eligibility, follow-ups, B&B nights,
-  breakdowns, unplanned ends, closures, links, flags) put the young person in no new stage.
+  move-on scheme; a placement or floating support ending planned). Other steps (eligibility, relief and main duties,
+  duties ending, follow-ups, B&B nights, breakdowns, unplanned ends, closures, links, flags) put the young person in
+  no new stage.
 - **Variant**: the labels of a young person's staged steps in the order they happened (a placement's label names
   its provision type, `supported:foyer`; a planned end is `move_on:planned`), consecutive repeats collapsed.
 - **End to end**: days from the young person's first referral to the day their journey ended (the later of their
@@ -112,7 +113,8 @@ class Journey:
     steps: tuple[Step, ...]
 
 
-PREVENTION = frozenset({"MediationAttempted", "MediationConcluded", "DutyStarted", "DutyEnded"})
+PREVENTION = frozenset({"MediationAttempted", "MediationConcluded"})
+"""With a prevention duty starting (DutyStarted, duty prevention): the steps of the prevention stage."""
 INTO_A_SCHEME = frozenset({"PlacementStarted", "PlacementMoved"})
 DEPARTURES = frozenset({"PlacementEnded", "PlacementBrokeDown", "FloatingSupportEnded"})
 PLANNED_ENDS = frozenset({"PlacementEnded", "FloatingSupportEnded"})
@@ -126,7 +128,7 @@ def stage_of(step: Step) -> Stage | None:
         return Stage.presentation
     if kind == "CaseReopened":
         return Stage.re_presentation
-    if kind in PREVENTION:
+    if kind in PREVENTION or (kind == "DutyStarted" and facts.get("duty") == "prevention"):
         return Stage.prevention
     if kind == "AssessmentCompleted":
         return Stage.assessment

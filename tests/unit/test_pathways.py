@@ -51,6 +51,16 @@ def test_referral_prevention_assessment_and_panel_steps_have_their_stages():
     assert stage_of_event(case.restricted_flag(d(2, 2))) is None
 
 
+@pytest.mark.parametrize(("event_type", "facts", "stage"), [
+    ("DutyStarted", {"duty": "prevention"}, Stage.prevention), ("DutyStarted", {"duty": "relief"}, None),
+    ("DutyStarted", {"duty": "main"}, None), ("DutyEnded", {"duty": "prevention", "reason": "accommodation_secured"},
+                                               None)],
+    ids=["prevention duty", "relief duty", "main duty", "a duty ending"])
+def test_only_a_prevention_duty_starting_puts_the_young_person_in_prevention(event_type, facts, stage):
+    """A duty ending after a move-on (accommodation secured) is not a step back into prevention."""
+    assert stage_of(Step(event_type, on(d(1, 1)), facts)) is stage
+
+
 @pytest.mark.parametrize(("scheme", "route", "stage"), [
     (EMERGENCY_BED, PlacementRoute.panel, Stage.emergency),
     (FOYER, PlacementRoute.emergency, Stage.emergency),
