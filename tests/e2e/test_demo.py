@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import re
 import subprocess
 import sys
 from collections import Counter
@@ -19,7 +20,7 @@ from shared.demo.driver import CountyDriver, Doors
 from shared.demo.parameters import load_parameters
 from shared.demo.simulator import simulate
 from shared.devservers import System
-from tests.e2e.helpers import auth_headers
+from tests.e2e.helpers import auth_headers, system_settings
 
 LAST = datetime.now(UTC).date() - timedelta(days=1)
 FIRST = LAST - timedelta(days=364)
@@ -116,3 +117,51 @@ def test_casetrack_demo_against_a_running_system_prints_where_to_look_and_the_fi
     assert "Where to look" in run.stdout and "/pathway-map" in run.stdout
     assert "KPI2 (target 80%)" in run.stdout and "young people" in run.stdout
     assert "Cost per planned move-on by pathway" in run.stdout
+
+
+UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+
+
+def journeys_sent(system: System, sent) -> list[list[tuple]]:
+    """Each young person's journey as casetrack recorded it (in the simulator's order of young people): each step's
+    type, when it happened, its facts and its cost, every id replaced by the order it first appeared in."""
+    analyst = httpx.Client(base_url=system.services["journeys"].url, timeout=30,
+                           headers=auth_headers(system, role="analyst"))
+    names: dict[str, str] = {}
+
+    def named(value):
+        if isinstance(value, str) and UUID.fullmatch(value):
+            return names.setdefault(value, f"id-{len(names)}")
+        if isinstance(value, dict):
+            return {key: named(item) for key, item in sorted(value.items())}
+        if isinstance(value, list):
+            return [named(item) for item in value]
+        return value
+
+    journeys = []
+    for person in sorted(sent.cases):
+        answer = analyst.get(f"/journeys/{sent.cases[person]}",
+                             params={"after": sent.after("referral", "placement", "finance")})
+        assert answer.status_code == 200, answer.text
+        journeys.append([(step["event_type"], step["occurred_at"], named(step["facts"]),
+                          step.get("cost", {}).get("pence")) for step in answer.json()["steps"]])
+    return journeys
+
+
+def test_the_same_seed_sends_the_same_journeys_event_by_event_and_fact_by_fact(system: System, tmp_path):
+    """One county (seed 21) sent twice, to this casetrack and to another with fresh data: every young person's
+    journey is the same, event type by event type and fact by fact (ids aside: each run's are its own)."""
+    actions = simulate(load_parameters(), 21, FIRST, LAST, young_people=12)
+    first = asyncio.run(CountyDriver(doors_of(system)).drive(actions, costed_through=LAST))
+    other = System(system_settings(tmp_path / "other"))
+    other.start()
+    try:
+        second = asyncio.run(CountyDriver(doors_of(other)).drive(
+            simulate(load_parameters(), 21, FIRST, LAST, young_people=12), costed_through=LAST))
+        again = journeys_sent(other, second)
+    finally:
+        other.stop()
+
+    once = journeys_sent(system, first)
+    assert len(once) == 12 and sum(len(journey) for journey in once) > 12 * 4
+    assert once == again
