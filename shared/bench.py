@@ -58,12 +58,20 @@ class Size:
     requests: int
     sustain_seconds: float = 20.0
     """How long the sustained-writes figure keeps writing."""
+    young_people: int = 0
+    """The synthetic county of the journeys figures (shared/bench_journeys.py); 0: not measured."""
+    journeys_only: bool = False
+    """Measure the journeys figures alone."""
+    seed: int = 14
+    """The synthetic county's seed."""
 
     @classmethod
-    def of(cls, events: int, tiny: bool = False) -> Size:
+    def of(cls, events: int, tiny: bool = False, young_people: int = 0, journeys_only: bool = False,
+           seed: int = 14) -> Size:
+        journeys = {"young_people": young_people, "journeys_only": journeys_only and young_people > 0, "seed": seed}
         if tiny:
-            return cls(events=300, requests=40, sustain_seconds=3.0)
-        return cls(events=events, requests=max(min(events // 20, 2_000), 40))
+            return cls(events=300, requests=40, sustain_seconds=3.0, **journeys)
+        return cls(events=events, requests=max(min(events // 20, 2_000), 40), **journeys)
 
 
 @dataclass(frozen=True)
@@ -124,6 +132,8 @@ class Bench:
     size: Size
     say: Callable[[str], None] = lambda _: None
     readings: dict[str, Reading] = field(default_factory=dict)
+    details: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    """Tables a measurement reports beside its figures (the journeys bench: what it generated, each read's calls)."""
     _system: System | None = None
     _followers: System | None = None
 
@@ -671,6 +681,7 @@ class Report:
     machine: dict[str, Any]
     baselines: dict[str, Reading]
     figures: dict[str, Figure]
+    details: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -682,24 +693,43 @@ class Report:
                        "ratio": fig.value / self.baselines[fig.baseline].value}
                 for name, fig in self.figures.items()},
             "not_measured": {name: asdict(missing) for name, missing in NOT_MEASURED.items()},
+            **({"details": self.details} if self.details else {}),
         }
 
     def table(self) -> Table:
-        table = Table(title=f"casetrack bench ({self.size.events:,} events, {self.size.requests:,} requests; "
-                            f"{self.machine['cpus']} CPUs)")
+        sized = (f"{self.size.young_people:,} young people" if self.size.journeys_only
+                 else f"{self.size.events:,} events, {self.size.requests:,} requests"
+                 + (f", {self.size.young_people:,} young people" if self.size.young_people else ""))
+        table = Table(title=f"casetrack bench ({sized}; {self.machine['cpus']} CPUs)")
         for column in ("figure", "value", "unit", "baseline", "ratio", "target"):
             table.add_column(column, justify="right" if column in ("value", "ratio") else "left")
         for fig in self.figures.values():
             against = self.baselines[fig.baseline]
-            table.add_row(fig.label, f"{fig.value:,.0f}", fig.unit,
-                          f"{against.label}: {against.value:,.0f}",
+            table.add_row(fig.label, shown(fig.value), fig.unit, f"{against.label}: {shown(against.value)}",
                           f"{fig.value / against.value:.2f}", fig.target)
-        for missing in NOT_MEASURED.values():
+        for missing in NOT_MEASURED.values() if not self.size.journeys_only else ():
             table.add_row(missing.label, "-", missing.unit, "not measured yet", "-", missing.target)
         table.add_section()
         for reading in self.baselines.values():
-            table.add_row(f"raw: {reading.label}", f"{reading.value:,.0f}", reading.unit, "", "", "")
+            table.add_row(f"raw: {reading.label}", shown(reading.value), reading.unit, "", "", "")
         return table
+
+    def detail_tables(self) -> list[Table]:
+        tables = []
+        for title, rows in self.details.items():
+            table = Table(title=title)
+            for column in rows[0] if rows else ():
+                table.add_column(column, justify="left" if isinstance(rows[0][column], str) else "right")
+            for row in rows:
+                table.add_row(*(f"{value:,}" if isinstance(value, (int, float)) else str(value)
+                                for value in row.values()))
+            tables.append(table)
+        return tables
+
+
+def shown(value: float) -> str:
+    """A figure in the table: whole, unless under 1 (a millisecond or less)."""
+    return f"{value:,.2f}" if value < 1 else f"{value:,.0f}"
 
 
 def machine() -> dict[str, Any]:
@@ -718,13 +748,19 @@ def _cpu_model() -> str:
 
 
 async def measure(bench: Bench) -> Report:
-    for name in BASELINES:
-        await bench.baseline(name)
     figures = {}
-    for name, measurement in FIGURES.items():
-        bench.say(f"figure: {name}")
-        figures[name] = await measurement(bench)
-    return Report(bench.size, machine(), dict(bench.readings), figures)
+    if not bench.size.journeys_only:
+        for name in BASELINES:
+            await bench.baseline(name)
+        for name, measurement in FIGURES.items():
+            bench.say(f"figure: {name}")
+            figures[name] = await measurement(bench)
+    if bench.size.young_people:
+        from shared.bench_journeys import journeys_figures
+
+        bench.say(f"figures: the journeys read side at {bench.size.young_people:,} young people")
+        figures.update(await journeys_figures(bench))
+    return Report(bench.size, machine(), dict(bench.readings), figures, bench.details)
 
 
 def run_bench(size: Size, console: Console | None = None) -> Report:

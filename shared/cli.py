@@ -660,6 +660,13 @@ def bench(
     = 50_000,
     tiny: Annotated[bool, typer.Option(help="a few hundred events: checks the bench runs, measures nothing")]
     = False,
+    young_people: Annotated[int, typer.Option(
+        help="also measure the journeys read side on a synthetic county of this many young people (about 30 events "
+             "each; minutes at 100,000): the rebuild of every journeys projection, a journey and the pathway map")]
+    = 0,
+    journeys_only: Annotated[bool, typer.Option(help="with --young-people, measure the journeys figures alone")]
+    = False,
+    seed: Annotated[int, typer.Option(help="the synthetic county's seed")] = 14,
 ) -> None:
     import json
     from pathlib import Path
@@ -668,11 +675,13 @@ def bench(
     from shared.devservers import EngineFailed
 
     try:
-        report = run_bench(Size.of(events, tiny), console)
+        report = run_bench(Size.of(events, tiny, young_people, journeys_only, seed), console)
     except EngineFailed as error:
         err.print(f"[red]casetrack: {error}[/red]")
         raise typer.Exit(1) from None
     console.print(report.table())
+    for table in report.detail_tables():
+        console.print(table)
     if json_path:
         Path(json_path).write_text(json.dumps(report.as_json(), indent=2) + "\n")
         console.print(f"wrote {json_path}", highlight=False)
