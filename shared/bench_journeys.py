@@ -27,11 +27,11 @@ from uuid import UUID
 
 import asyncpg
 
-from services.journeys.pathway_queries import Chosen, pathway_map_of, young_person_journey
+from services.journeys.pathway_queries import Chosen, young_person_journey
 from services.journeys.projections.cases_by_district import CasesByDistrict
 from services.journeys.projections.journeys import JourneyProjection
 from services.journeys.projections.status_periods import StatusPeriods
-from services.journeys.projections.stay_costs import StayCosts
+from services.journeys.summaries import pathway_map_of, summarize_waiting
 from services.referral.domain.case import COHORT_AT_18, STATUS_AT_18, age_on, counted_as_18_from, months_later
 from shared.contracts import Event
 from shared.contracts.finance import (
@@ -908,7 +908,7 @@ class Journey:
 # -- rebuilding the journeys projections ------------------------------------------------------------------------------
 
 
-JOURNEY_PROJECTIONS = (JourneyProjection, CasesByDistrict, StatusPeriods, StayCosts)
+JOURNEY_PROJECTIONS = (JourneyProjection, CasesByDistrict, StatusPeriods)
 """The journeys service's projections (services/journeys/bootstrap.py)."""
 BATCH = 2_000
 
@@ -917,8 +917,9 @@ async def rebuild_journeys(pool: asyncpg.Pool, schema: str, events: Iterable[Rec
                            seconds: Counter[str] | None = None) -> int:
     """Every journeys projection rebuilt from the first event in `schema` (their tables made afresh), the events
     applied as the projection runners apply them: batch by batch, each projection's share of a batch (the events it
-    follows) in one transaction of its own that also records its positions, the projections side by side. The
-    number of events read; `seconds` adds up the time each projection's transactions took."""
+    follows) in one transaction of its own that also records its positions, the projections side by side; then
+    every young person's journey summary made (what the background loop does after a rebuild). The number of events
+    read; `seconds` adds up the time each projection's transactions took, and the summaries'."""
     seconds = Counter() if seconds is None else seconds
     projections = [projection() for projection in JOURNEY_PROJECTIONS]
     async with pool.acquire() as conn:
@@ -931,7 +932,14 @@ async def rebuild_journeys(pool: asyncpg.Pool, schema: str, events: Iterable[Rec
     for batch in batched(events, batch_size):
         read += len(batch)
         await asyncio.gather(*(_apply(pool, schema, projection, batch, seconds) for projection in projections))
+    started = time.perf_counter()
+    async with pool.acquire() as conn:  # the journey summaries the pathway map reads: part of the rebuild
+        await summarize_waiting(conn, schema)
+    seconds[SUMMARIES] += time.perf_counter() - started
     return read
+
+
+SUMMARIES = "journey summaries (after the events)"
 
 
 def batched(events: Iterable[Recorded], size: int) -> Iterator[list[Recorded]]:

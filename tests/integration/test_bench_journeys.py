@@ -8,7 +8,8 @@ from collections import Counter
 
 import pytest
 
-from services.journeys.pathway_queries import Chosen, pathway_map_of, young_person_journey
+from services.journeys.pathway_queries import Chosen, young_person_journey
+from services.journeys.summaries import pathway_map_of
 from shared.bench_journeys import TODAY, rebuild_journeys, synthetic_county
 from shared.contracts.placement import NO_CASE
 from shared.projections import Recorded
@@ -54,12 +55,15 @@ async def test_a_rebuild_fills_every_journeys_projection_with_what_the_events_sa
             f"SELECT projection, source, position FROM {schema}.projection_position")}
         persons = set(person_of_each_case(county).values())
         assert await conn.fetchval(f"SELECT count(DISTINCT person_ref) FROM {schema}.case_journeys") == len(persons)
+        # every young person summarized (over all their cases), none left waiting
+        assert await conn.fetchval(f"SELECT count(*) FROM {schema}.journey_summaries WHERE scope = '*'") == len(persons)
+        assert await conn.fetchval(f"SELECT count(*) FROM {schema}.summaries_waiting") == 0
     last = {r.event.service: r.sequence for r in county}
     assert positions == {("journeys", "referral"): last["referral"], ("journeys", "placement"): last["placement"],
                          ("cases_by_district", "referral"): last["referral"],
                          ("status_periods", "referral"): last["referral"],
                          ("status_periods", "placement"): last["placement"],
-                         ("stay_costs", "finance"): last["finance"]}
+                         ("journeys", "finance"): last["finance"]}
 
 
 async def test_a_second_rebuild_starts_afresh(pool, schema, county):
