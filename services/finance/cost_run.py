@@ -29,6 +29,7 @@ RECENT_DAYS = 400
 """After the first run since the service started, each hourly run recosts only the months of the last 400 days (a
 price changed further back is published by `POST /cost-run?since=`, or at the next start)."""
 RUNNER = "casetrack:cost-run"
+COST_RUN_LOCK = "finance.cost-run"
 
 
 @dataclass(frozen=True)
@@ -68,18 +69,26 @@ def end_of_last_month(today: date) -> date:
 async def run_costs(runtime: ServiceRuntime, through: date | None = None,
                     since: date | None = None) -> tuple[int, int]:
     """Publish every stay's monthly cost from the month of `since` (default: of the first stay ever) up to `through`
-    (default: the end of last month); (events recorded, the store's position)."""
+    (default: the end of last month); (events recorded, the store's position).
+
+    One run at a time, across every replica (a lock held on the database for the run): two runs at once would
+    both publish a month's new cost, and the second be refused by the store. The costing itself (pure, and long for a
+    large county) runs off the event loop, so the service keeps answering while it works."""
     through = through or end_of_last_month(datetime.now(UTC).date())
     async with runtime.pool.acquire() as conn:
-        first = await conn.fetchval("SELECT min(first_night) FROM finance.stays")
-        if first is not None and since is not None:
-            first = max(first, since)
-        if first is None or first > through:
-            return 0, 0
-        book = await reports.ledger(conn, first.replace(day=1), through)
-    months = months_of(book.accruals())
-    recorded, position = await asyncio.to_thread(runtime.store.publish_costs, EventContext(actor=RUNNER), months,
-                                                 through)
+        await conn.execute("SELECT pg_advisory_lock(hashtext($1))", COST_RUN_LOCK)
+        try:
+            first = await conn.fetchval("SELECT min(first_night) FROM finance.stays")
+            if first is not None and since is not None:
+                first = max(first, since)
+            if first is None or first > through:
+                return 0, 0
+            book = await reports.ledger(conn, first.replace(day=1), through)
+            months = await asyncio.to_thread(lambda: months_of(book.accruals()))
+            recorded, position = await asyncio.to_thread(runtime.store.publish_costs, EventContext(actor=RUNNER),
+                                                         months, through)
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock(hashtext($1))", COST_RUN_LOCK)
     if recorded:
         runtime.saved(position)
     return recorded, position
