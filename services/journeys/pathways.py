@@ -353,7 +353,7 @@ def streams_of(steps: Iterable[Step]) -> dict[str, int]:
     for step in steps:
         for stream, pence in step.cost_by_stream.items():
             streams[stream] = streams.get(stream, 0) + pence
-    return streams
+    return {stream: pence for stream, pence in streams.items() if pence}
 
 
 def stage_entries(timeline: Sequence[tuple[Step, Stage | None, str | None]]) -> list[tuple[date, Stage]]:

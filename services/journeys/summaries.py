@@ -21,7 +21,6 @@ the pathway map is a few SQL aggregates over one row per young person instead of
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Collection, Iterable, Sequence
 from dataclasses import dataclass
@@ -33,6 +32,7 @@ import asyncpg
 
 from services.journeys.pathway_queries import (
     FLAGS_FOR_ANALYSTS,
+    NOT_SPLIT,
     Chosen,
     chosen_cases,
     persons_then,
@@ -46,6 +46,7 @@ from services.journeys.pathways import (
     GroupTally,
     Journey,
     PathwayMap,
+    Stage,
     StayLimits,
     Step,
     Tallies,
@@ -54,6 +55,7 @@ from services.journeys.pathways import (
     in_order,
     map_of,
 )
+from shared.contracts.finance import FundingStream
 from shared.districts import district_register
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,11 @@ ALL_CASES = "*"
 """The scope of a young person's row over all their cases."""
 AGE_BANDS = {"16-17": (16, 17), "18-21": (18, 21), "22-25": (22, 25)}
 
+STREAMS = (*(stream.value for stream in FundingStream), NOT_SPLIT)
+"""A summary's cost by funding stream: a column each (`cost_<stream>`), so the map adds them up in one pass."""
+STAGES = tuple(stage.value for stage in Stage)
+"""A summary's days in each stage, its last run left out: a column each (`days_<stage>`; none: never in it)."""
+
 SUMMARY_TABLES = [
     "CREATE TABLE IF NOT EXISTS summaries_waiting ("
     " person_ref uuid PRIMARY KEY, since timestamptz NOT NULL DEFAULT now())",
@@ -73,8 +80,9 @@ SUMMARY_TABLES = [
     " variant text NOT NULL, first_day date NOT NULL, end_day date, placements int NOT NULL,"
     " breakdowns int NOT NULL, planned_move_ons int NOT NULL, ended_in_planned_move_on boolean NOT NULL,"
     " returned_within_12_months boolean, last_planned_move_on date, cost_pence bigint NOT NULL,"
-    " cost_by_stream jsonb NOT NULL,"
-    " stages text[] NOT NULL, stage_days int[] NOT NULL, last_stage text, last_entered date,"
+    + "".join(f" cost_{stream} bigint NOT NULL," for stream in STREAMS)
+    + "".join(f" days_{stage} int," for stage in STAGES) +
+    " last_stage text, last_entered date,"
     " breakdowns_by text[] NOT NULL, panel_decisions text[] NOT NULL, stays_ended int NOT NULL,"
     " stays_with_maximum int NOT NULL, stays_over_maximum int NOT NULL, stays_with_target int NOT NULL,"
     " stays_over_target int NOT NULL, PRIMARY KEY (as_of, scope, person_ref))",
@@ -83,8 +91,8 @@ SUMMARY_TABLES = [
 COLUMNS = ("as_of", "scope", "person_ref", "district", "cohort", "legal_status", "gateway", "age_band", "referred_at",
            "flags", "variant", "first_day", "end_day", "placements", "breakdowns", "planned_move_ons",
            "ended_in_planned_move_on", "returned_within_12_months", "last_planned_move_on", "cost_pence",
-           "cost_by_stream", "stages", "stage_days", "last_stage", "last_entered", "breakdowns_by", "panel_decisions",
-           *STAY_COUNTS)
+           *(f"cost_{stream}" for stream in STREAMS), *(f"days_{stage}" for stage in STAGES), "last_stage",
+           "last_entered", "breakdowns_by", "panel_decisions", *STAY_COUNTS)
 SUMMARIZE_AT_ONCE = 500
 """Young people summarized in one transaction."""
 
@@ -129,7 +137,6 @@ def summary_rows(as_of: date, person_ref: UUID, steps: Sequence[Step], case_dist
             [step.facts.get("flag")] if step.event_type == "FlagRaised" else
             step.facts.get("flags") or [] if step.event_type == "ReferralMade" else [])
             if flag in FLAGS_FOR_ANALYSTS})
-        stages = sorted(figures.stage_days_before_last)
         rows.append((
             as_of, scope, person_ref, case_districts[referral.case_id], referral.facts.get("cohort"),
             referral.facts.get("legal_status"), referral.facts.get("gateway"),
@@ -137,7 +144,8 @@ def summary_rows(as_of: date, person_ref: UUID, steps: Sequence[Step], case_dist
             figures.first_day, figures.end_day, figures.placements, figures.breakdowns, figures.planned_move_ons,
             figures.ended_in_planned_move_on, figures.returned_within_12_months, figures.last_planned_move_on,
             figures.cost_pence,
-            json.dumps(dict(figures.cost_by_stream)), stages, [figures.stage_days_before_last[s] for s in stages],
+            *(figures.cost_by_stream.get(stream, 0) for stream in STREAMS),
+            *(figures.stage_days_before_last.get(stage) for stage in STAGES),
             figures.last_stage, figures.last_entered, [f"{reason}|{stage}" for reason, stage in figures.breakdowns_by],
             ["|".join(decision) for decision in figures.panel_decisions],
             *(getattr(figures, name) for name in STAY_COUNTS)))
@@ -328,7 +336,8 @@ async def journeys_of_variant(conn: asyncpg.Connection, chosen: Chosen, variant:
 
 
 async def tallies(conn: asyncpg.Connection, where: Where, today: date, schema: str) -> Tallies:
-    """What the map counts of the chosen summaries, in four aggregates."""
+    """What the map counts of the chosen summaries: the variants and everyone (with their costs by stream), the
+    stages, the breakdowns and the panels, in four aggregates."""
     chosen = (f"SELECT *, coalesce(end_day, $11::date) - first_day AS days FROM {schema}.journey_summaries"
               f" WHERE {where.sql}")
     args = (*where.args, today)
@@ -342,40 +351,42 @@ async def tallies(conn: asyncpg.Connection, where: Where, today: date, schema: s
         " count(*) FILTER (WHERE returned_within_12_months) AS returned_within_12_months,"
         " sum(placements) AS placements, sum(breakdowns) AS breakdowns, sum(planned_move_ons) AS planned_move_ons,"
         " sum(cost_pence) AS cost_pence, percentile_cont(0.5) WITHIN GROUP (ORDER BY cost_pence) AS median_cost,"
-        + ", ".join(f" sum({name}) AS {name}" for name in STAY_COUNTS) +
+        + ", ".join([*(f" sum({name}) AS {name}" for name in STAY_COUNTS),
+                     *(f" sum(cost_{stream}) AS cost_{stream}" for stream in STREAMS)]) +
         " FROM chosen GROUP BY GROUPING SETS ((variant), ())", *args)
-    streams = await conn.fetch(
-        f"WITH chosen AS ({chosen}) SELECT variant, GROUPING(variant) = 1 AS everyone, stream, sum(pence) AS pence"
-        " FROM chosen, jsonb_each_text(cost_by_stream) AS cost(stream, pence_text),"
-        " LATERAL (SELECT pence_text::bigint AS pence) pence"
-        " GROUP BY GROUPING SETS ((variant, stream), (stream))", *args)
-    stages = await conn.fetch(
-        f"WITH chosen AS ({chosen}) SELECT stage, count(*) AS young_people,"
-        " percentile_cont(0.5) WITHIN GROUP (ORDER BY days_in_stage) AS median_days,"
-        " percentile_disc(0.9) WITHIN GROUP (ORDER BY days_in_stage) AS p90_days"
-        " FROM (SELECT visit.stage, visit.days + CASE WHEN visit.stage = chosen.last_stage"
-        "  THEN greatest(0, coalesce(chosen.end_day, $11::date) - chosen.last_entered) ELSE 0 END AS days_in_stage"
-        "  FROM chosen, unnest(chosen.stages, chosen.stage_days) AS visit(stage, days)) visits GROUP BY stage", *args)
+
+    def days_in(stage: str) -> str:
+        return (f"days_{stage} + CASE WHEN last_stage = '{stage}' THEN greatest(0, coalesce(end_day, $11::date)"
+                " - last_entered) ELSE 0 END")
+
+    [stages] = await conn.fetch(
+        f"WITH chosen AS ({chosen}) SELECT "
+        + ", ".join(f"count(days_{stage}) AS {stage}_young_people,"
+                    f" percentile_cont(0.5) WITHIN GROUP (ORDER BY {days_in(stage)}) AS {stage}_median,"
+                    f" percentile_disc(0.9) WITHIN GROUP (ORDER BY {days_in(stage)}) AS {stage}_p90"
+                    for stage in STAGES) + " FROM chosen", *args)
     breakdowns = await conn.fetch(
-        f"WITH chosen AS ({chosen}) SELECT split_part(breakdown, '|', 1) AS reason,"
+        f"WITH chosen AS ({chosen} AND breakdowns > 0) SELECT split_part(breakdown, '|', 1) AS reason,"
         " split_part(breakdown, '|', 2) AS stage, count(DISTINCT person_ref) AS young_people, count(*) AS breakdowns"
-        " FROM chosen, unnest(breakdowns_by) AS breakdown WHERE breakdowns > 0 GROUP BY 1, 2", *args)
+        " FROM chosen, unnest(breakdowns_by) AS breakdown GROUP BY 1, 2", *args)
     panels = await panel_tallies(conn, chosen, args)
-    return _tallies(groups, streams, stages, breakdowns, panels)
+    return _tallies(groups, stages, breakdowns, panels)
 
 
 async def panel_tallies(conn: asyncpg.Connection, chosen: str, args: tuple) -> dict[tuple[str, str], CellTally]:
-    districts = sorted({row["district"] for row in await conn.fetch(
-        f"WITH chosen AS ({chosen}) SELECT DISTINCT split_part(decision, '|', 1) AS district"
-        " FROM chosen, unnest(panel_decisions) AS decision", *args)})
-    pairs = [(district, area) for district in districts for area in areas_in_register(district)]
+    """Panel decisions per commissioning area (of the register; a district in none, or unknown to it, its own) and
+    month, in all and by decision."""
+    pairs = [(district, area) for district in district_register().districts
+             for area in areas_in_register(district)]
     rows = await conn.fetch(
         f"WITH chosen AS ({chosen}), areas AS (SELECT * FROM unnest($12::text[], $13::text[]) AS a(district, area))"
         " SELECT area, month, decision, GROUPING(decision) = 1 AS every_decision,"
         " count(DISTINCT person_ref) AS young_people, count(*) AS decisions FROM ("
-        "  SELECT chosen.person_ref, split_part(decision, '|', 2) AS month, split_part(decision, '|', 3) AS decision,"
-        "  split_part(decision, '|', 1) AS district FROM chosen, unnest(panel_decisions) AS decision) decided"
-        " JOIN areas USING (district) GROUP BY GROUPING SETS ((area, month, decision), (area, month))",
+        "  SELECT decided.person_ref, decided.month, decided.decision, coalesce(areas.area, decided.district) AS area"
+        "  FROM (SELECT chosen.person_ref, split_part(decision, '|', 2) AS month,"
+        "   split_part(decision, '|', 3) AS decision, split_part(decision, '|', 1) AS district"
+        "   FROM chosen, unnest(panel_decisions) AS decision) decided"
+        "  LEFT JOIN areas USING (district)) in_areas GROUP BY GROUPING SETS ((area, month, decision), (area, month))",
         *args, [district for district, _ in pairs], [area for _, area in pairs])
     cells: dict[tuple[str, str], CellTally] = {}
     by_decision: dict[tuple[str, str], dict[str, tuple[int, int]]] = {}
@@ -390,11 +401,8 @@ async def panel_tallies(conn: asyncpg.Connection, chosen: str, args: tuple) -> d
     return cells
 
 
-def _tallies(groups: Iterable[asyncpg.Record], streams: Iterable[asyncpg.Record], stages: Iterable[asyncpg.Record],
-             breakdowns: Iterable[asyncpg.Record], panels: dict[tuple[str, str], CellTally]) -> Tallies:
-    by_stream: dict[str | None, dict[str, int]] = {}
-    for row in streams:
-        by_stream.setdefault(None if row["everyone"] else row["variant"], {})[row["stream"]] = int(row["pence"])
+def _tallies(groups: Iterable[asyncpg.Record], stages: asyncpg.Record, breakdowns: Iterable[asyncpg.Record],
+             panels: dict[tuple[str, str], CellTally]) -> Tallies:
     variants: dict[tuple[str, ...], GroupTally] = {}
     total: GroupTally | None = None
     for row in groups:
@@ -407,7 +415,8 @@ def _tallies(groups: Iterable[asyncpg.Record], streams: Iterable[asyncpg.Record]
             returned_within_12_months=row["returned_within_12_months"], placements=int(row["placements"]),
             breakdowns=int(row["breakdowns"]), planned_move_ons=int(row["planned_move_ons"]),
             cost_pence=int(row["cost_pence"]), median_cost_pence=float(row["median_cost"]),
-            cost_by_stream=dict(sorted(by_stream.get(key, {}).items())),
+            cost_by_stream={stream: int(row[f"cost_{stream}"]) for stream in sorted(STREAMS)
+                            if row[f"cost_{stream}"]},
             **{name: int(row[name]) for name in STAY_COUNTS})
         if key is None:
             total = tally
@@ -416,6 +425,6 @@ def _tallies(groups: Iterable[asyncpg.Record], streams: Iterable[asyncpg.Record]
     return Tallies(
         variants, total, total.placements if total else 0,
         {(row["reason"], row["stage"]): CellTally(row["young_people"], row["breakdowns"]) for row in breakdowns},
-        {row["stage"]: CellTally(row["young_people"], median_days=float(row["median_days"]),
-                                 p90_days=row["p90_days"]) for row in stages},
+        {stage: CellTally(stages[f"{stage}_young_people"], median_days=float(stages[f"{stage}_median"]),
+                          p90_days=stages[f"{stage}_p90"]) for stage in STAGES if stages[f"{stage}_young_people"]},
         panels)
