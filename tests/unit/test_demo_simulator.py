@@ -105,13 +105,31 @@ def test_departure_destinations_land_within_a_few_points_of_kents(county, large_
         assert all(abs(shares.get(d, 0) - kent[d]) < 0.04 for d in kent), (shares, kent)
 
 
-def test_the_planned_share_of_moves_on_lands_near_kents(large_run):
-    ended = moves_on(large_run)
+def kpi2_of(actions) -> tuple[int, int]:
+    """KPI2 as the outcomes service counts it, of the actions: planned departures (a move between schemes is a
+    planned departure) over departures, leaving out deaths and stays under 28 days."""
+    began, planned, counted = {}, 0, 0
+    for action in actions:
+        stay = (action.district, action.young_person, action.facts.get("placement") or
+                action.facts.get("floating_support"))
+        if action.kind in ("placement-start", "floating-support-start"):
+            began[stay] = action.at
+        elif action.kind in ("placement-move", "placement-end", "placement-breakdown", "floating-support-end"):
+            if action.facts.get("destination") != "died" and (action.at - began[stay]).days >= 28:
+                counted += 1
+                planned += action.kind == "placement-move" or (action.kind != "placement-breakdown"
+                                                               and bool(action.facts.get("planned")))
+            began[stay] = action.at
+    return planned, counted
 
-    share = sum(planned for planned, _ in ended) / len(ended)
 
-    assert len(ended) > 2000
-    assert abs(share - 383 / 508) < 0.03, share
+@pytest.mark.parametrize("seed", [1, 2])
+def test_kpi2_of_the_shipped_county_lands_near_kents(county, seed):
+    """Kent's KPI2 was 383 of 462 (82.9%); the shipped county, shortage effect and all, within 3 points of it."""
+    planned, counted = kpi2_of(simulate(county, seed, FIRST, LAST, young_people=3000))
+
+    assert counted > 1500
+    assert abs(planned / counted - 383 / 462) < 0.03, planned / counted
 
 
 def test_fewer_emergency_beds_mean_more_bed_and_breakfast_and_more_breakdowns(county):
