@@ -1147,7 +1147,7 @@ async def journeys_figures(bench: Bench) -> dict[str, Figure]:
 
             async def pathway_map(filters: Chosen = filters) -> None:
                 async with pool.acquire() as conn:
-                    await pathway_map_of(conn, filters, threshold=5, today=TODAY, schema=SCHEMA)
+                    await pathway_map_of(conn, filters, threshold=5, today=TODAY, schema=SCHEMA, pool=pool)
 
             timing = await timed(pathway_map, CALLS, MAP_BUDGET_SECONDS, MAP_LEAST_CALLS)
             reads.append(timing.row(f"pathway map, {name}"))

@@ -314,10 +314,11 @@ async def summaries_ready(conn: asyncpg.Connection, chosen: Chosen, today: date,
 
 
 async def pathway_map_of(conn: asyncpg.Connection, chosen: Chosen, *, threshold: int, today: date,
-                         schema: str = "journeys") -> PathwayMap:
-    """The pathway map of the chosen young people, as known at the end of `as_of` (or now), from their summaries."""
+                         schema: str = "journeys", pool: asyncpg.Pool | None = None) -> PathwayMap:
+    """The pathway map of the chosen young people, as known at the end of `as_of` (or now), from their summaries
+    (given a `pool`, its aggregates side by side: `tallies`)."""
     as_of = await summaries_ready(conn, chosen, today, schema)
-    return map_of(await tallies(conn, where_of(chosen, as_of), min(as_of, today), schema), threshold)
+    return map_of(await tallies(conn, where_of(chosen, as_of), min(as_of, today), schema, pool), threshold)
 
 
 async def journeys_of_variant(conn: asyncpg.Connection, chosen: Chosen, variant: Sequence[str], *, limit: int,
@@ -335,13 +336,49 @@ async def journeys_of_variant(conn: asyncpg.Connection, chosen: Chosen, variant:
          "cost_pence": row["cost_pence"]} for row in rows]
 
 
-async def tallies(conn: asyncpg.Connection, where: Where, today: date, schema: str) -> Tallies:
+async def tallies(conn: asyncpg.Connection, where: Where, today: date, schema: str,
+                  pool: asyncpg.Pool | None = None) -> Tallies:
     """What the map counts of the chosen summaries: the variants and everyone (with their costs by stream), the
-    stages, the breakdowns and the panels, in four aggregates."""
+    stages, the breakdowns and the panels, in four aggregates. Given a `pool`, the last three run beside the first
+    on connections of their own, all in one snapshot (exported by the first): the same summaries, in about half
+    the time on two cores; a query that finds no free connection at once runs after, on `conn`."""
+    queries = tally_queries(where, today, schema)
+    if pool is None:
+        results = [await conn.fetch(sql, *args) for sql, args in queries]
+        return _tallies(results[0], results[1][0], results[2], _panel_cells(results[3]))
+    async with conn.transaction(isolation="repeatable_read", readonly=True):
+        snapshot = await conn.fetchval("SELECT pg_export_snapshot()")
+
+        async def beside(sql: str, args: tuple) -> list[asyncpg.Record] | None:
+            try:
+                other = await pool.acquire(timeout=0.05)
+            except TimeoutError:
+                return None
+            try:
+                async with other.transaction(isolation="repeatable_read", readonly=True):
+                    await other.execute(f"SET TRANSACTION SNAPSHOT '{snapshot}'")
+                    return await other.fetch(sql, *args)
+            finally:
+                await pool.release(other)
+
+        first, *others = await asyncio.gather(conn.fetch(*_flat(queries[0])),
+                                              *(beside(sql, args) for sql, args in queries[1:]))
+        results = [first, *[found if found is not None else await conn.fetch(sql, *args)
+                            for found, (sql, args) in zip(others, queries[1:], strict=True)]]
+    return _tallies(results[0], results[1][0], results[2], _panel_cells(results[3]))
+
+
+def _flat(query: tuple[str, tuple]) -> tuple:
+    sql, args = query
+    return (sql, *args)
+
+
+def tally_queries(where: Where, today: date, schema: str) -> list[tuple[str, tuple]]:
+    """The map's four aggregates over the chosen summaries: variants (and everyone), stages, breakdowns, panels."""
     chosen = (f"SELECT *, coalesce(end_day, $11::date) - first_day AS days FROM {schema}.journey_summaries"
               f" WHERE {where.sql}")
     args = (*where.args, today)
-    groups = await conn.fetch(
+    groups = (
         f"WITH chosen AS ({chosen}) SELECT variant, GROUPING(variant) = 1 AS everyone, count(*) AS young_people,"
         " percentile_cont(0.5) WITHIN GROUP (ORDER BY days) AS median_days,"
         " percentile_disc(0.9) WITHIN GROUP (ORDER BY days) AS p90_days,"
@@ -353,32 +390,25 @@ async def tallies(conn: asyncpg.Connection, where: Where, today: date, schema: s
         " sum(cost_pence) AS cost_pence, percentile_cont(0.5) WITHIN GROUP (ORDER BY cost_pence) AS median_cost,"
         + ", ".join([*(f" sum({name}) AS {name}" for name in STAY_COUNTS),
                      *(f" sum(cost_{stream}) AS cost_{stream}" for stream in STREAMS)]) +
-        " FROM chosen GROUP BY GROUPING SETS ((variant), ())", *args)
+        " FROM chosen GROUP BY GROUPING SETS ((variant), ())")
 
     def days_in(stage: str) -> str:
         return (f"days_{stage} + CASE WHEN last_stage = '{stage}' THEN greatest(0, coalesce(end_day, $11::date)"
                 " - last_entered) ELSE 0 END")
 
-    [stages] = await conn.fetch(
+    stages = (
         f"WITH chosen AS ({chosen}) SELECT "
         + ", ".join(f"count(days_{stage}) AS {stage}_young_people,"
                     f" percentile_cont(0.5) WITHIN GROUP (ORDER BY {days_in(stage)}) AS {stage}_median,"
                     f" percentile_disc(0.9) WITHIN GROUP (ORDER BY {days_in(stage)}) AS {stage}_p90"
-                    for stage in STAGES) + " FROM chosen", *args)
-    breakdowns = await conn.fetch(
+                    for stage in STAGES) + " FROM chosen")
+    breakdowns = (
         f"WITH chosen AS ({chosen} AND breakdowns > 0) SELECT split_part(breakdown, '|', 1) AS reason,"
         " split_part(breakdown, '|', 2) AS stage, count(DISTINCT person_ref) AS young_people, count(*) AS breakdowns"
-        " FROM chosen, unnest(breakdowns_by) AS breakdown GROUP BY 1, 2", *args)
-    panels = await panel_tallies(conn, chosen, args)
-    return _tallies(groups, stages, breakdowns, panels)
-
-
-async def panel_tallies(conn: asyncpg.Connection, chosen: str, args: tuple) -> dict[tuple[str, str], CellTally]:
-    """Panel decisions per commissioning area (of the register; a district in none, or unknown to it, its own) and
-    month, in all and by decision."""
+        " FROM chosen, unnest(breakdowns_by) AS breakdown GROUP BY 1, 2")
     pairs = [(district, area) for district in district_register().districts
              for area in areas_in_register(district)]
-    rows = await conn.fetch(
+    panels = (
         f"WITH chosen AS ({chosen}), areas AS (SELECT * FROM unnest($12::text[], $13::text[]) AS a(district, area))"
         " SELECT area, month, decision, GROUPING(decision) = 1 AS every_decision,"
         " count(DISTINCT person_ref) AS young_people, count(*) AS decisions FROM ("
@@ -386,8 +416,15 @@ async def panel_tallies(conn: asyncpg.Connection, chosen: str, args: tuple) -> d
         "  FROM (SELECT chosen.person_ref, split_part(decision, '|', 2) AS month,"
         "   split_part(decision, '|', 3) AS decision, split_part(decision, '|', 1) AS district"
         "   FROM chosen, unnest(panel_decisions) AS decision) decided"
-        "  LEFT JOIN areas USING (district)) in_areas GROUP BY GROUPING SETS ((area, month, decision), (area, month))",
-        *args, [district for district, _ in pairs], [area for _, area in pairs])
+        "  LEFT JOIN areas USING (district)) in_areas GROUP BY GROUPING SETS ((area, month, decision), (area, month))")
+    return [(groups, args), (stages, args), (breakdowns, args),
+            (panels, (*args, [district for district, _ in pairs], [area for _, area in pairs]))]
+
+
+def _panel_cells(rows: Iterable[asyncpg.Record]) -> dict[tuple[str, str], CellTally]:
+    """Panel decisions per commissioning area (of the register; a district in none, or unknown to it, its own) and
+    month, in all and by decision."""
+    rows = list(rows)
     cells: dict[tuple[str, str], CellTally] = {}
     by_decision: dict[tuple[str, str], dict[str, tuple[int, int]]] = {}
     for row in rows:

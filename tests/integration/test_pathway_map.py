@@ -328,7 +328,8 @@ async def test_stays_are_held_to_the_limits_of_their_scheme_on_the_day_they_bega
 @pytest.mark.parametrize("threshold", [1, 2, 5])
 async def test_the_map_from_the_stored_summaries_is_the_map_from_every_step(people_and_one_back, pool, schema,
                                                                              threshold):
-    """The SQL aggregates over the summaries give exactly what the pure definitions give over the steps."""
+    """The SQL aggregates over the summaries give exactly what the pure definitions give over the steps, one after
+    the other on one connection or side by side on several."""
     from services.journeys.pathway_queries import journeys_of
     from services.journeys.pathways import pathway_map
 
@@ -337,6 +338,9 @@ async def test_the_map_from_the_stored_summaries_is_the_map_from_every_step(peop
     from_steps = pathway_map(journeys, threshold=threshold, today=TODAY)
 
     assert (await map_of(pool, schema, threshold=threshold)).as_dict() == from_steps.as_dict()
+    async with pool.acquire() as conn:
+        side_by_side = await pathway_map_of(conn, Chosen(), threshold=threshold, today=TODAY, schema=schema, pool=pool)
+    assert side_by_side.as_dict() == from_steps.as_dict()
 
 
 @pytest.mark.parametrize(("filters", "young_people"), [

@@ -69,7 +69,7 @@ async def get_pathway_map(
     await runtime.wait_for_positions(after or [], "journeys")
     async with runtime.pool.acquire() as conn:
         pathways = await pathway_map_of(conn, chosen, threshold=runtime.settings.small_number_threshold,
-                                        today=today, schema=runtime.schema)
+                                        today=today, schema=runtime.schema, pool=runtime.pool)
     return as_csv(pathways.rows(), "pathway-map") if format == "csv" else pathways.as_dict()
 
 
