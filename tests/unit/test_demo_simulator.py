@@ -157,3 +157,22 @@ def test_about_40_percent_of_referrals_are_care_leavers_and_some_turn_18_on_the_
     assert cohorts["care_leaver"] / sum(cohorts.values()) == pytest.approx(0.40, abs=0.03)
     assert any(a.kind == "turned-18" for a in large_run)
     assert not any(a.sent for a in large_run if a.kind == "turned-18")
+
+
+KENT_PLANNED = {"friends_or_family": 124, "short_term_supported_housing": 93, "private_rented": 73, "social_rented": 68}
+"""Kent's four largest planned departure destinations of 383 (Q2 2013/14) [004 Appendix 3]."""
+
+
+@pytest.mark.parametrize("seed", [1, 2])
+def test_planned_destinations_as_casetrack_counts_them_land_near_kents(county, seed):
+    """A move between schemes is a planned departure to supported housing (as the outcomes service counts it), so
+    the county's moves, not its endings, make Kent's 93 of 383 to supported housing."""
+    counted: Counter = Counter()
+    for action in simulate(county, seed, FIRST, LAST, young_people=3000):
+        if action.kind == "placement-move":
+            counted["short_term_supported_housing"] += 1
+        elif action.kind == "placement-end" and action.facts.get("planned"):
+            counted[action.facts["destination"]] += 1
+    shares = {destination: n / sum(counted.values()) for destination, n in counted.items()}
+
+    assert all(abs(shares.get(d, 0) - n / 383) < 0.05 for d, n in KENT_PLANNED.items()), shares
